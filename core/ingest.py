@@ -1,0 +1,325 @@
+"""Alert events in, alerts and incidents out: routing, dedup, grouping, recovery, auto-close.
+
+`ingest_batch` applies a batch of normalised events in one transaction. `IngestWriter`
+batches concurrent HTTP requests into shared transactions (group commit): every request
+waits for the commit that holds its events, so a 200 always means "on disk", yet one
+fsync serves many requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from core import events, incidents
+from core.clock import utcnow
+from core.conditions import compile_tree, subject
+from core.grouping import GroupSubject, group_key, parse_rule, window_open
+from core.models import Alert, Channel, Incident, Integration, StoredEvent
+from core.types import AlertEvent, EventStatus, Progress, Severity
+
+log = logging.getLogger("vigil.ingest")
+INCIDENTS_OPENED = Counter("vigil_incidents_opened_total", "Incidents opened by ingest")
+
+
+@dataclass(frozen=True)
+class IntegrationRef:
+    """What ingest needs to know of an integration (cached by the HTTP layer)."""
+
+    id: int
+    type: str
+    channel_id: int | None
+    routing: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    alert_key: str
+    outcome: str  # new_alert | updated | recovered | ignored | unrouted
+    alert_id: int | None = None
+    incident_id: int | None = None
+    channel_id: int | None = None
+
+
+def route(integration: IntegrationRef, event: AlertEvent) -> int | None:
+    """The channel an event goes to: the dedicated channel, else the first matching routing case."""
+    if integration.channel_id is not None:
+        return integration.channel_id
+    routing = integration.routing or {}
+    subj = subject(
+        title=event.title, description=event.description,
+        severity=event.event_status.value, labels=event.labels, integration_id=integration.id,
+    )
+    for case in routing.get("cases", []):
+        if compile_tree(case.get("if", [])).matches(subj):
+            return case.get("channel_id")
+    return routing.get("default_channel_id")
+
+
+def _max_severity(a: str, b: str) -> str:
+    return a if Severity(a).rank >= Severity(b).rank else b
+
+
+class _Batch:
+    """Per-transaction caches so a batch of N events costs far fewer than N round trips."""
+
+    def __init__(self, session: AsyncSession, now: datetime) -> None:
+        self.session, self.now = session, now
+        self.channels: dict[int, Channel | None] = {}
+        self.alerts: dict[tuple[int, str], Alert | None] = {}
+        self.incidents: dict[int, Incident] = {}
+
+    async def channel(self, channel_id: int) -> Channel | None:
+        if channel_id not in self.channels:
+            self.channels[channel_id] = await self.session.get(Channel, channel_id)
+        return self.channels[channel_id]
+
+    async def prefetch_alerts(self, keys: set[tuple[int, str]]) -> None:
+        for k in keys:
+            self.alerts.setdefault(k, None)
+        by_channel: dict[int, list[str]] = {}
+        for cid, key in keys:
+            by_channel.setdefault(cid, []).append(key)
+        for cid, akeys in by_channel.items():
+            for i in range(0, len(akeys), 500):
+                rows = await self.session.execute(
+                    select(Alert).where(
+                        Alert.channel_id == cid,
+                        Alert.alert_key.in_(akeys[i:i + 500]),
+                        Alert.progress == Progress.TRIGGERED.value,
+                    )
+                )
+                for alert in rows.scalars():
+                    self.alerts[(cid, alert.alert_key)] = alert
+
+    async def incident(self, incident_id: int) -> Incident:
+        if incident_id not in self.incidents:
+            self.incidents[incident_id] = await incidents.get(self.session, incident_id)
+        return self.incidents[incident_id]
+
+
+async def ingest_batch(
+    session: AsyncSession, items: list[tuple[IntegrationRef, AlertEvent]], now: datetime
+) -> list[IngestResult]:
+    """Apply events in order within the caller's transaction; the caller commits."""
+    batch = _Batch(session, now)
+    routed = [(ref, ev, route(ref, ev)) for ref, ev in items]
+    channel_ids = sorted({cid for _, _, cid in routed if cid is not None})
+    if session.bind.dialect.name == "postgresql":
+        # Serialise ingest per channel across processes, in a fixed order (no deadlocks).
+        for cid in channel_ids:
+            await session.execute(text("SELECT pg_advisory_xact_lock(7391, :c)"), {"c": cid})
+    await batch.prefetch_alerts({(cid, ev.alert_key) for _, ev, cid in routed if cid is not None})
+    results = []
+    with session.no_autoflush:
+        for ref, ev, cid in routed:
+            results.append(await _apply(batch, ref, ev, cid))
+    touched = {ref.id for ref, _, _ in items}
+    await session.execute(
+        update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    return results
+
+
+async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | None) -> IngestResult:
+    session, now = batch.session, batch.now
+    if cid is None:
+        return IngestResult(ev.alert_key, "unrouted")
+    channel = await batch.channel(cid)
+    if channel is None or channel.status != "enabled":
+        return IngestResult(ev.alert_key, "unrouted", channel_id=cid)
+    # Noise reduction (drop / silence / inhibit / flapping) plugs in here: core/noise.py.
+    event_time = ev.event_time or now
+    alert = batch.alerts.get((cid, ev.alert_key))
+    if alert is None and ev.event_status is EventStatus.OK:
+        return IngestResult(ev.alert_key, "ignored", channel_id=cid)  # recovery of nothing we hold
+
+    if alert is None:
+        severity = ev.event_status.value
+        alert = Alert(
+            channel_id=cid, integration_id=ref.id, alert_key=ev.alert_key, title=ev.title,
+            title_rule=ev.title_rule, description=ev.description, severity=severity, status=severity,
+            progress=Progress.TRIGGERED.value, labels=dict(ev.labels),
+            images=[{"src": i.src, "alt": i.alt, "href": i.href} for i in ev.images],
+            event_cnt=0, start_time=event_time, last_time=event_time, created_at=now, updated_at=now,
+        )
+        session.add(alert)
+        batch.alerts[(cid, ev.alert_key)] = alert
+        incident = await _incident_for(batch, channel, alert)
+        outcome = "new_alert"
+    else:
+        incident = await batch.incident(alert.incident_id) if alert.incident_id else None
+        outcome = "updated"
+
+    alert.event_cnt += 1
+    alert.last_time = max(alert.last_time or event_time, event_time)
+    alert.title, alert.description = ev.title or alert.title, ev.description or alert.description
+    alert.updated_at = now
+    if incident is not None:
+        incident.alert_event_cnt += 1
+        incident.last_time = now
+    if ev.event_status is EventStatus.OK:
+        # Recovery keeps the alert's labels and only adds new keys (Flashduty semantics).
+        alert.labels = {**ev.labels, **alert.labels}
+        alert.status, alert.progress = EventStatus.OK.value, Progress.CLOSED.value
+        alert.end_time = alert.close_time = event_time
+        batch.alerts[(cid, ev.alert_key)] = None
+        outcome = "recovered"
+        if incident is not None:
+            await _on_alert_recovered(batch, channel, incident)
+    else:
+        alert.labels = dict(ev.labels)
+        alert.status = ev.event_status.value
+        alert.severity = _max_severity(alert.severity, ev.event_status.value)
+        if incident is not None and Severity(alert.severity).rank > Severity(incident.severity).rank:
+            incident.severity = alert.severity
+            if incident.status != EventStatus.OK.value:
+                incident.status = alert.severity
+    await session.flush([alert])
+    session.add(StoredEvent(
+        alert_id=alert.id, integration_id=ref.id, event_status=ev.event_status.value, title=ev.title,
+        description=ev.description, labels=dict(ev.labels), event_time=event_time, received_at=now,
+    ))
+    return IngestResult(ev.alert_key, outcome, alert.id, incident.id if incident else None, cid)
+
+
+async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incident:
+    """Attach a new alert to the open incident of its group, or open a new incident."""
+    session, now = batch.session, batch.now
+    rule = parse_rule(channel.grouping)
+    key, method = group_key(rule, GroupSubject(alert.alert_key, alert.title, alert.description,
+                                               alert.severity, alert.labels))
+    stmt = (
+        select(Incident)
+        .where(Incident.channel_id == channel.id, Incident.group_key == key,
+               Incident.progress != Progress.CLOSED.value, Incident.merged_into_id.is_(None))
+        .order_by(Incident.id.desc())
+        .limit(1)
+    )
+    incident = None
+    for candidate in batch.incidents.values():  # opened earlier in this batch, not yet visible to SELECT
+        if candidate.channel_id == channel.id and candidate.group_key == key and candidate.progress != "Closed":
+            incident = candidate
+    if incident is None:
+        await session.flush()
+        incident = (await session.execute(stmt)).scalar_one_or_none()
+    if incident is not None and window_open(rule, started=incident.created_at, last_merge=incident.last_time,
+                                            now=now):
+        batch.incidents[incident.id] = incident
+        incident.alert_cnt += 1
+        incident.active_alert_cnt += 1
+        incident.last_time = now
+        incident.severity = _max_severity(incident.severity, alert.severity)
+        incident.status = incident.severity
+        incident.updated_at = now
+        await session.flush([incident])
+        alert.incident_id = incident.id
+        return incident
+
+    incident = Incident(
+        channel_id=channel.id, title=alert.title, description=alert.description, severity=alert.severity,
+        status=alert.severity, progress=Progress.TRIGGERED.value, labels=dict(alert.labels),
+        dedup_key=alert.alert_key, group_key=key, group_method=method, alert_cnt=1, active_alert_cnt=1,
+        start_time=now, last_time=now, created_at=now, updated_at=now,
+    )
+    session.add(incident)
+    await session.flush([incident])
+    incident.num = f"{incident.id:06X}"
+    channel.last_incident_at = now
+    batch.incidents[incident.id] = incident
+    alert.incident_id = incident.id
+    INCIDENTS_OPENED.inc()
+    await events.emit(session, incident, events.I_NEW, now=now, source="system",
+                      detail={"alert_key": alert.alert_key})
+    return incident
+
+
+async def _on_alert_recovered(batch: _Batch, channel: Channel, incident: Incident) -> None:
+    incident.active_alert_cnt = max(0, incident.active_alert_cnt - 1)
+    if incident.active_alert_cnt == 0 and incident.progress != Progress.CLOSED.value:
+        incident.status = EventStatus.OK.value
+        incident.end_time = batch.now
+        if channel.auto_close:
+            await incidents.close_recovered(batch.session, incident, now=batch.now)
+
+
+class IngestWriter:
+    """Group commit: one writer task applies queued requests in shared transactions."""
+
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, max_batch: int = 500,
+                 now: Callable[[], datetime] = utcnow) -> None:
+        self.sessionmaker, self.max_batch, self.now = sessionmaker, max_batch, now
+        self._queue: list[tuple[IntegrationRef, list[AlertEvent], asyncio.Future[list[IngestResult]]]] = []
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="vigil-ingest-writer")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def submit(self, ref: IntegrationRef, evs: list[AlertEvent]) -> list[IngestResult]:
+        """Queue events and wait until the transaction holding them has committed."""
+        if self._task is None or self._task.done():
+            raise RuntimeError("ingest writer is not running")
+        fut: asyncio.Future[list[IngestResult]] = asyncio.get_running_loop().create_future()
+        self._queue.append((ref, evs, fut))
+        self._wake.set()
+        return await fut
+
+    async def _loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                take, size = 0, 0
+                while take < len(self._queue) and (size < self.max_batch or take == 0):
+                    size += len(self._queue[take][1])
+                    take += 1
+                group, self._queue[:take] = self._queue[:take], []
+                await self._commit_group(group)
+
+    async def _commit_group(self, group: list[Any]) -> None:
+        try:
+            results = await self._apply([(ref, ev) for ref, evs, _ in group for ev in evs])
+        except Exception:
+            if len(group) == 1:
+                log.exception("ingest failed")
+                _settle(group[0][2], exc=RuntimeError("the event could not be stored"))
+                return
+            # One bad request must not fail its neighbours: retry each on its own.
+            for item in group:
+                await self._commit_group([item])
+            return
+        i = 0
+        for _ref, evs, fut in group:
+            _settle(fut, results=results[i:i + len(evs)])
+            i += len(evs)
+
+    async def _apply(self, items: list[tuple[IntegrationRef, AlertEvent]]) -> list[IngestResult]:
+        async with self.sessionmaker() as session:
+            results = await ingest_batch(session, items, self.now())
+            await session.commit()
+            return results
+
+
+def _settle(fut: asyncio.Future[Any], *, results: Any = None, exc: BaseException | None = None) -> None:
+    if fut.done():
+        return
+    if exc is not None:
+        fut.set_exception(exc)
+    else:
+        fut.set_result(results)

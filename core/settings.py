@@ -1,0 +1,56 @@
+"""Runtime settings, read from `VIGIL_*` environment variables (pydantic-settings)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a deployment configures; see app.json for the descriptions shown to operators."""
+
+    model_config = SettingsConfigDict(env_prefix="VIGIL_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(default="", description="sqlite:///path or postgresql://...; empty = ./data/vigil.db")
+    redis_url: str = Field(default="", description="redis://...; empty = run jobs in-process")
+    admin_token: str = Field(default="", description="Bearer token accepted as admin by the Open API")
+    base_url: str = Field(default="", description="Public URL of this Vigil, used in links and push URLs")
+    host: str = "127.0.0.1"
+    port: int = 8080
+    secret_key: str = Field(default="", description="Key that encrypts bot secrets and app credentials at rest")
+    max_body_bytes: int = 1024 * 1024
+    ingest_rate_per_second: int = 100
+    ingest_rate_per_minute: int = 1000
+    sweep_interval_seconds: float = 2.0
+    log_level: str = "INFO"
+
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: default SQLite file under ./data, drivers made explicit."""
+        url = self.database_url
+        if not url:
+            Path("data").mkdir(exist_ok=True)
+            url = "sqlite:///data/vigil.db"
+        return to_async_url(url)
+
+    def resolved_base_url(self) -> str:
+        return (self.base_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+
+def to_async_url(url: str) -> str:
+    """Map user-facing URLs (postgres://, postgresql://, sqlite://) to their asyncio drivers."""
+    for prefix, driver in (
+        ("postgres://", "postgresql+asyncpg://"),
+        ("postgresql://", "postgresql+asyncpg://"),
+        ("sqlite://", "sqlite+aiosqlite://"),
+    ):
+        if url.startswith(prefix):
+            return driver + url[len(prefix):]
+    return url
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,122 @@
+"""Root fixtures: databases (SQLite and PostgreSQL), Redis, and a running Vigil app.
+
+PostgreSQL and Redis tests skip when the service is absent, unless VIGIL_REQUIRE_SERVICES=1
+(set by .ci/run), which turns a missing service into a failure.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlmodel import SQLModel
+
+from tests.kit import PG_ADMIN_URL, REDIS_URL, Api, service_up
+
+REQUIRE = os.environ.get("VIGIL_REQUIRE_SERVICES") == "1"
+DATABASES = ["sqlite", "postgresql"]
+
+
+def need(service: str, host: str, port: int) -> None:
+    if not service_up(host, port):
+        if REQUIRE:
+            pytest.fail(f"{service} is required (VIGIL_REQUIRE_SERVICES=1) but not reachable on {host}:{port}")
+        pytest.skip(f"{service} not reachable on {host}:{port}")
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One migrated SQLite file per session; each test copies it (much faster than migrating)."""
+    from core.migrate import upgrade_url
+
+    path = tmp_path_factory.mktemp("template") / "vigil.db"
+    upgrade_url(f"sqlite:///{path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A private, migrated PostgreSQL database for this test session, dropped at the end."""
+    need("PostgreSQL", "127.0.0.1", 5432)
+    import asyncpg
+
+    from core.migrate import upgrade_url
+
+    name = f"vigil_test_{os.getpid()}_{uuid.uuid4().hex[:6]}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(PG_ADMIN_URL)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    upgrade_url(url)
+    yield url
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+def _truncate_pg(url: str) -> None:
+    import asyncpg
+
+    import core.models  # noqa: F401
+
+    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+
+    async def run() -> None:
+        conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+        try:
+            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+
+
+@pytest.fixture(params=DATABASES)
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """Each DB test runs twice: on SQLite and on PostgreSQL, with an empty migrated schema."""
+    if request.param == "sqlite":
+        path = tmp_path / "vigil.db"
+        shutil.copy(request.getfixturevalue("sqlite_template"), path)
+        return f"sqlite:///{path}"
+    url = request.getfixturevalue("pg_database")
+    _truncate_pg(url)
+    return url
+
+
+@pytest.fixture
+def redis_url() -> str:
+    need("Redis", "127.0.0.1", 6379)
+    return REDIS_URL
+
+
+@pytest.fixture
+def settings(db_url: str):  # type: ignore[no-untyped-def]
+    from core.settings import Settings
+
+    return Settings(database_url=db_url, admin_token="test-admin-token", base_url="http://vigil.test",
+                    sweep_interval_seconds=0.2)
+
+
+@pytest.fixture
+async def app(settings, aiohttp_client) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
+    """A running Vigil (in-process jobs) and an admin Open API client."""
+    from bot.server import create_app
+
+    client = await aiohttp_client(create_app(settings))
+    yield Api(client, "test-admin-token")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,74 @@
+"""Test helpers shared across the suite (no fixtures here: those live in conftest.py)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
+REDIS_URL = "redis://127.0.0.1:6379/15"
+
+
+def service_up(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+class ApiError(AssertionError):
+    def __init__(self, status: int, body: Any) -> None:
+        super().__init__(f"HTTP {status}: {body}")
+        self.status, self.body = status, body
+
+
+class Api:
+    """The Open API and ingest endpoints as a test script would use them."""
+
+    def __init__(self, client: Any, token: str) -> None:
+        self.client, self.token = client, token
+
+    @property
+    def app(self) -> Any:
+        return self.client.server.app
+
+    def headers(self, token: str | None = None) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token or self.token}"}
+
+    async def call(self, method: str, path: str, json: Any = None, *, expect: int | None = None,
+                   token: str | None = None, **kw: Any) -> Any:
+        resp = await self.client.request(method, "/api/v1" + path, json=json, headers=self.headers(token), **kw)
+        body = await resp.json()
+        if expect is not None:
+            if resp.status != expect:
+                raise ApiError(resp.status, body)
+            return body
+        if resp.status >= 300:
+            raise ApiError(resp.status, body)
+        return body["data"]
+
+    async def get(self, path: str, **kw: Any) -> Any:
+        return await self.call("GET", path, **kw)
+
+    async def post(self, path: str, json: Any = None, **kw: Any) -> Any:
+        return await self.call("POST", path, json if json is not None else {}, **kw)
+
+    async def patch(self, path: str, json: Any, **kw: Any) -> Any:
+        return await self.call("PATCH", path, json, **kw)
+
+    async def delete(self, path: str, **kw: Any) -> Any:
+        return await self.call("DELETE", path, **kw)
+
+    async def push(self, key: str, body: Any, fmt: str = "standard", *, expect: int = 200,
+                   **kw: Any) -> dict[str, Any]:
+        resp = await self.client.post(f"/event/push/alert/{fmt}", params={"integration_key": key}, json=body, **kw)
+        data = await resp.json()
+        assert resp.status == expect, (resp.status, data)
+        return data
+
+    async def channel_with_integration(self, name: str = "prod", fmt: str = "standard",
+                                       **channel: Any) -> tuple[int, str]:
+        ch = await self.post("/channels", {"name": name, **channel})
+        integ = await self.post(f"/channels/{ch['channel_id']}/integrations", {"type": fmt, "name": f"{name}-{fmt}"})
+        return ch["channel_id"], integ["integration_key"]

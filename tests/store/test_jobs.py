@@ -1,0 +1,188 @@
+"""Durable jobs: exactly-once claims, retries, lease expiry, and the sweeper, in-process and on arq."""
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import jobs
+from core.clock import utcnow
+from core.db import make_engine, make_sessionmaker
+from core.models import Job
+
+RAN: list[str] = []
+FAIL_TIMES: dict[str, int] = {}
+
+
+@jobs.job("test_record")
+async def record(ctx, args):
+    await asyncio.sleep(0.01)  # widen the race window
+    if FAIL_TIMES.get(args["tag"], 0) > 0:
+        FAIL_TIMES[args["tag"]] -= 1
+        raise RuntimeError("provider said 503")
+    RAN.append(args["tag"])
+
+
+@pytest.fixture
+async def ctx(db_url):
+    RAN.clear()
+    FAIL_TIMES.clear()
+    engine = make_engine(db_url)
+    yield jobs.JobContext(make_sessionmaker(engine))
+    await engine.dispose()
+
+
+async def add(ctx, tag, due=None, job_id=None):
+    async with ctx.sessionmaker() as s:
+        jid = await jobs.schedule(s, "test_record", {"tag": tag}, due_at=due or utcnow(), job_id=job_id)
+        await s.commit()
+    return jid
+
+
+async def state(ctx, jid):
+    async with ctx.sessionmaker() as s:
+        return await s.get(Job, jid)
+
+
+async def test_racing_runners_run_a_job_once(ctx):
+    jid = await add(ctx, "x")
+    results = await asyncio.gather(*[jobs.run_job(ctx, jid) for _ in range(8)])
+    assert results.count(True) == 1
+    assert RAN == ["x"]
+    assert (await state(ctx, jid)).state == "done"
+    assert await jobs.run_job(ctx, jid) is False  # done stays done
+
+
+async def test_deterministic_ids_schedule_once(ctx):
+    a = await add(ctx, "x", job_id="escalate:1:0")
+    b = await add(ctx, "y", job_id="escalate:1:0")
+    assert a == b
+    async with ctx.sessionmaker() as s:
+        assert len((await s.execute(select(Job))).scalars().all()) == 1
+
+
+async def test_not_due_jobs_wait(ctx):
+    jid = await add(ctx, "later", due=utcnow() + timedelta(hours=1))
+    assert await jobs.run_job(ctx, jid) is False
+    assert RAN == []
+
+
+async def test_failures_retry_with_backoff_then_succeed(ctx):
+    FAIL_TIMES["flaky"] = 2
+    jid = await add(ctx, "flaky")
+    clock = [utcnow()]
+    ctx.now = lambda: clock[0]
+    for _ in range(3):
+        assert await jobs.run_job(ctx, jid) is True
+        row = await state(ctx, jid)
+        clock[0] = (row.due_at or clock[0]) + timedelta(seconds=1)
+    row = await state(ctx, jid)
+    assert row.state == "done" and row.attempts == 3
+    assert "503" in row.last_error
+    assert RAN == ["flaky"]
+
+
+async def test_exhausted_retries_mark_failed(ctx):
+    FAIL_TIMES["bad"] = 100
+    jid = await add(ctx, "bad")
+    clock = [utcnow()]
+    ctx.now = lambda: clock[0]
+    for _ in range(jobs.MAX_ATTEMPTS):
+        await jobs.run_job(ctx, jid)
+        clock[0] += timedelta(minutes=10)
+    row = await state(ctx, jid)
+    assert row.state == "failed" and row.attempts == jobs.MAX_ATTEMPTS
+
+
+async def test_killed_worker_lease_expires_and_sweeper_reruns(ctx):
+    jid = await add(ctx, "crash")
+    async with ctx.sessionmaker() as s:
+        assert await jobs.claim(s, jid, utcnow()) is not None  # a worker took it ... and died
+    runner = jobs.InProcessRunner(ctx, sweep_interval=0.05)
+    await runner.start()
+    try:
+        await asyncio.sleep(0.2)
+        assert RAN == []  # lease still held
+        ctx.now = lambda: utcnow() + jobs.LEASE + timedelta(seconds=1)
+        for _ in range(100):
+            if RAN:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await runner.stop()
+    assert RAN == ["crash"]
+
+
+async def test_in_process_runner_fires_at_due_time(ctx):
+    runner = jobs.InProcessRunner(ctx, sweep_interval=5)
+    jobs.attach_runner(ctx.sessionmaker, runner)
+    await runner.start()
+    try:
+        await add(ctx, "soon", due=utcnow() + timedelta(milliseconds=200))
+        await asyncio.sleep(0.05)
+        assert RAN == []
+        for _ in range(100):
+            if RAN:
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await runner.stop()
+    assert RAN == ["soon"]
+
+
+@pytest.fixture
+async def redis(redis_url):
+    from redis.asyncio import Redis
+
+    r = Redis.from_url(redis_url)
+    await r.flushdb()
+    yield r
+    await r.flushdb()
+    await r.aclose()
+
+
+async def _run_workers(ctx, redis_url, n, until, timeout=15.0):
+    from arq.worker import Worker
+
+    workers = [Worker(**{**jobs.arq_worker_settings(ctx, redis_url, 0.1), "burst": False}) for _ in range(n)]
+    tasks = [asyncio.create_task(w.async_run()) for w in workers]
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not until() and asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        for w in workers:
+            await w.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_job_lost_from_redis_is_done_after_sweep(ctx, redis, redis_url):
+    runner = jobs.ArqRunner(redis_url)
+    await runner.start()
+    jobs.attach_runner(ctx.sessionmaker, runner)
+    jid = await add(ctx, "lost")
+    await asyncio.sleep(0.1)
+    assert await redis.exists(f"arq:job:{jid}")  # enqueued on commit
+    await redis.flushdb()  # Redis loses it
+    await runner.stop()
+    await _run_workers(ctx, redis_url, 1, lambda: bool(RAN))
+    assert RAN == ["lost"]
+    assert (await state(ctx, jid)).state == "done"
+
+
+async def test_two_workers_never_run_a_job_twice(ctx, redis, redis_url):
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    ids = [await add(ctx, f"j{i}") for i in range(30)]
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    for jid in ids:  # duplicates under different arq ids: only the database claim can stop them
+        await pool.enqueue_job(jobs.ARQ_FUNCTION, jid, _job_id=jid)
+        await pool.enqueue_job(jobs.ARQ_FUNCTION, jid, _job_id=jid + "#dup")
+    await pool.aclose()
+    await _run_workers(ctx, redis_url, 2, lambda: len(RAN) >= 30)
+    await asyncio.sleep(0.2)
+    assert sorted(RAN) == sorted(f"j{i}" for i in range(30))
