@@ -11,12 +11,12 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import select, text, update
+from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import events, incidents
@@ -76,6 +76,8 @@ class _Batch:
         self.channels: dict[int, Channel | None] = {}
         self.alerts: dict[tuple[int, str], Alert | None] = {}
         self.incidents: dict[int, Incident] = {}
+        self.stored: list[tuple[Alert, dict[str, Any]]] = []
+        self.result_alerts: list[Alert | None] = []
 
     async def channel(self, channel_id: int) -> Channel | None:
         if channel_id not in self.channels:
@@ -121,7 +123,15 @@ async def ingest_batch(
     results = []
     with session.no_autoflush:
         for ref, ev, cid in routed:
+            n = len(batch.stored)
             results.append(await _apply(batch, ref, ev, cid))
+            batch.result_alerts.append(batch.stored[-1][0] if len(batch.stored) > n else None)
+    # One flush for every alert of the batch, then one multi-row INSERT for the raw events.
+    await session.flush()
+    if batch.stored:
+        await session.execute(insert(StoredEvent), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
+    results = [replace(r, alert_id=alert.id) if alert is not None else r
+               for r, alert in zip(results, batch.result_alerts)]
     touched = {ref.id for ref, _, _ in items}
     await session.execute(
         update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
@@ -184,12 +194,11 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
             incident.severity = alert.severity
             if incident.status != EventStatus.OK.value:
                 incident.status = alert.severity
-    await session.flush([alert])
-    session.add(StoredEvent(
-        alert_id=alert.id, integration_id=ref.id, event_status=ev.event_status.value, title=ev.title,
-        description=ev.description, labels=dict(ev.labels), event_time=event_time, received_at=now,
-    ))
-    return IngestResult(ev.alert_key, outcome, alert.id, incident.id if incident else None, cid)
+    batch.stored.append((alert, {
+        "integration_id": ref.id, "event_status": ev.event_status.value, "title": ev.title,
+        "description": ev.description, "labels": dict(ev.labels), "event_time": event_time, "received_at": now,
+    }))
+    return IngestResult(ev.alert_key, outcome, None, incident.id if incident else None, cid)
 
 
 async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incident:
@@ -210,7 +219,6 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incide
         if candidate.channel_id == channel.id and candidate.group_key == key and candidate.progress != "Closed":
             incident = candidate
     if incident is None:
-        await session.flush()
         incident = (await session.execute(stmt)).scalar_one_or_none()
     if incident is not None and window_open(rule, started=incident.created_at, last_merge=incident.last_time,
                                             now=now):
@@ -221,7 +229,6 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incide
         incident.severity = _max_severity(incident.severity, alert.severity)
         incident.status = incident.severity
         incident.updated_at = now
-        await session.flush([incident])
         alert.incident_id = incident.id
         return incident
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:31:21.616906
+Create Date: 2026-11-23 06:38:39.208285
 """
 from alembic import op
 import sqlalchemy as sa
@@ -27,23 +27,37 @@ def upgrade() -> None:
     sa.Column('auto_close', sa.Boolean(), nullable=False),
     sa.Column('auto_resolve_timeout', sa.Integer(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_incident_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_incident_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('im_app',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('settings', sa.JSON(), nullable=False),
+    sa.Column('secrets', sa.Text(), server_default='', nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('im_app', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_im_app_platform'), ['platform'], unique=False)
+
     op.create_table('job',
     sa.Column('id', sqlmodel.sql.sqltypes.AutoString(length=128), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('args', sa.JSON(), nullable=False),
     sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('due_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('locked_until', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('due_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('locked_until', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('job', schema=None) as batch_op:
@@ -56,8 +70,10 @@ def upgrade() -> None:
     sa.Column('phone', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=True),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('time_zone', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('preferences', sa.JSON(), nullable=False),
+    sa.Column('fallback', sa.JSON(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('member', schema=None) as batch_op:
@@ -68,10 +84,20 @@ def upgrade() -> None:
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
     sa.Column('member_ids', sa.JSON(), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
+    )
+    op.create_table('template',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('medium', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('source', sa.Text(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('medium', 'event_type')
     )
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -79,11 +105,26 @@ def upgrade() -> None:
     sa.Column('token_hash', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('member_id', sa.Integer(), nullable=True),
     sa.Column('role', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
     )
+    op.create_table('escalation_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('definition', sa.JSON(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('escalation_rule', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_escalation_rule_channel_id'), ['channel_id'], unique=False)
+
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('num', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -105,14 +146,20 @@ def upgrade() -> None:
     sa.Column('creator_id', sa.Integer(), nullable=True),
     sa.Column('closer_id', sa.Integer(), nullable=True),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
-    sa.Column('start_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('end_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('ack_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('close_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('snoozed_until', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('start_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('end_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ack_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('close_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('snoozed_until', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('escalation_rule_id', sa.Integer(), nullable=True),
+    sa.Column('escalation_snapshot', sa.JSON(), nullable=True),
+    sa.Column('escalation_level', sa.Integer(), nullable=False),
+    sa.Column('escalation_loop', sa.Integer(), nullable=False),
+    sa.Column('escalation_state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('escalation_due_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -132,9 +179,9 @@ def upgrade() -> None:
     sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
     sa.Column('routing', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
-    sa.Column('last_event_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_event_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('key_hash')
@@ -142,6 +189,34 @@ def upgrade() -> None:
     with op.batch_alter_table('integration', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_integration_channel_id'), ['channel_id'], unique=False)
 
+    op.create_table('mapping_row',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('im_user_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('id_type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('stale', sa.Boolean(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('platform', 'im_user_id')
+    )
+    with op.batch_alter_table('mapping_row', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_mapping_row_member_id'), ['member_id'], unique=False)
+
+    op.create_table('schedule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=500), nullable=False),
+    sa.Column('team_id', sa.Integer(), nullable=True),
+    sa.Column('definition', sa.JSON(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['team_id'], ['team.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('name')
+    )
     op.create_table('alert',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel_id', sa.Integer(), nullable=False),
@@ -157,12 +232,12 @@ def upgrade() -> None:
     sa.Column('labels', sa.JSON(), nullable=False),
     sa.Column('images', sa.JSON(), nullable=False),
     sa.Column('event_cnt', sa.Integer(), nullable=False),
-    sa.Column('start_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('last_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('end_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('close_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('created_at', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('updated_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('start_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('last_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('end_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('close_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
     sa.ForeignKeyConstraint(['incident_id'], ['incident.id'], ),
     sa.ForeignKeyConstraint(['integration_id'], ['integration.id'], ),
@@ -171,6 +246,20 @@ def upgrade() -> None:
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.create_index('ix_alert_channel_key_progress', ['channel_id', 'alert_key', 'progress'], unique=False)
         batch_op.create_index(batch_op.f('ix_alert_incident_id'), ['incident_id'], unique=False)
+
+    op.create_table('card_ref',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('platform', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('conversation_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('message_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('extra', sa.JSON(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['incident.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('card_ref', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_card_ref_incident_id'), ['incident_id'], unique=False)
 
     op.create_table('change_event',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -181,8 +270,8 @@ def upgrade() -> None:
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
     sa.Column('link', sqlmodel.sql.sqltypes.AutoString(length=1024), nullable=False),
     sa.Column('labels', sa.JSON(), nullable=False),
-    sa.Column('event_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('received_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('event_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['integration_id'], ['integration.id'], ),
     sa.PrimaryKeyConstraint('id')
     )
@@ -190,10 +279,39 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_change_event_change_key'), ['change_key'], unique=False)
         batch_op.create_index(batch_op.f('ix_change_event_integration_id'), ['integration_id'], unique=False)
 
+    op.create_table('delivery',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('dedup_key', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('incident_id', sa.Integer(), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=True),
+    sa.Column('bot_id', sa.Integer(), nullable=True),
+    sa.Column('medium', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('address', sqlmodel.sql.sqltypes.AutoString(length=320), nullable=False),
+    sa.Column('event_type', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
+    sa.Column('level', sa.Integer(), nullable=False),
+    sa.Column('loop', sa.Integer(), nullable=False),
+    sa.Column('state', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('next_attempt_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('provider', sqlmodel.sql.sqltypes.AutoString(length=64), nullable=False),
+    sa.Column('provider_message_id', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
+    sa.Column('last_error', sqlmodel.sql.sqltypes.AutoString(length=2000), nullable=False),
+    sa.Column('fallback_from_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['incident_id'], ['incident.id'], ),
+    sa.ForeignKeyConstraint(['member_id'], ['member.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('dedup_key')
+    )
+    with op.batch_alter_table('delivery', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_delivery_incident_id'), ['incident_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_delivery_state'), ['state'], unique=False)
+
     op.create_table('timeline_entry',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('incident_id', sa.Integer(), nullable=False),
-    sa.Column('at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('actor_id', sa.Integer(), nullable=True),
     sa.Column('source', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -212,8 +330,8 @@ def upgrade() -> None:
     sa.Column('title', sqlmodel.sql.sqltypes.AutoString(length=512), nullable=False),
     sa.Column('description', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
     sa.Column('labels', sa.JSON(), nullable=False),
-    sa.Column('event_time', core.models.UTCDateTime(timezone=True), nullable=True),
-    sa.Column('received_at', core.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('event_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('received_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['alert_id'], ['alert.id'], ),
     sa.ForeignKeyConstraint(['integration_id'], ['integration.id'], ),
     sa.PrimaryKeyConstraint('id')
@@ -234,16 +352,30 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_timeline_entry_incident_id'))
 
     op.drop_table('timeline_entry')
+    with op.batch_alter_table('delivery', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_delivery_state'))
+        batch_op.drop_index(batch_op.f('ix_delivery_incident_id'))
+
+    op.drop_table('delivery')
     with op.batch_alter_table('change_event', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_change_event_integration_id'))
         batch_op.drop_index(batch_op.f('ix_change_event_change_key'))
 
     op.drop_table('change_event')
+    with op.batch_alter_table('card_ref', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_card_ref_incident_id'))
+
+    op.drop_table('card_ref')
     with op.batch_alter_table('alert', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alert_incident_id'))
         batch_op.drop_index('ix_alert_channel_key_progress')
 
     op.drop_table('alert')
+    op.drop_table('schedule')
+    with op.batch_alter_table('mapping_row', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_mapping_row_member_id'))
+
+    op.drop_table('mapping_row')
     with op.batch_alter_table('integration', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_integration_channel_id'))
 
@@ -256,7 +388,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_incident_channel_id'))
 
     op.drop_table('incident')
+    with op.batch_alter_table('escalation_rule', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_escalation_rule_channel_id'))
+
+    op.drop_table('escalation_rule')
     op.drop_table('api_token')
+    op.drop_table('template')
     op.drop_table('team')
     with op.batch_alter_table('member', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_member_email'))
@@ -266,5 +403,9 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_job_due_at'))
 
     op.drop_table('job')
+    with op.batch_alter_table('im_app', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_im_app_platform'))
+
+    op.drop_table('im_app')
     op.drop_table('channel')
     # ### end Alembic commands ###

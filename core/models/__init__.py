@@ -1,0 +1,27 @@
+"""SQLModel tables: the persistent state of Vigil, one module per domain area.
+
+Times are stored as timezone-aware UTC (`UTCDateTime`), so SQLite and PostgreSQL behave
+the same. Free-form structures (labels, rules, responders) are JSON columns: they are
+read and written whole, never queried inside.
+"""
+
+from core.models.base import UTCDateTime
+from core.models.chat import CardRef, ImApp, MappingRow
+from core.models.escalation import Delivery, EscalationRule, Schedule, Template
+from core.models.incidents import (
+    Alert,
+    ChangeRecord,
+    Channel,
+    Incident,
+    Integration,
+    StoredEvent,
+    TimelineEntry,
+)
+from core.models.jobs import Job
+from core.models.people import ApiToken, Member, Team
+
+__all__ = [
+    "Alert", "ApiToken", "CardRef", "ChangeRecord", "Channel", "Delivery", "EscalationRule", "ImApp", "Incident",
+    "Integration", "Job", "MappingRow", "Member", "Schedule", "StoredEvent", "Team", "Template", "TimelineEntry",
+    "UTCDateTime",
+]

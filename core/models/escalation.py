@@ -1,0 +1,76 @@
+"""Escalation rules, on-call schedules, notification templates and deliveries."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Field, SQLModel
+
+from core.models.base import json_col, time_col
+
+
+class EscalationRule(SQLModel, table=True):
+    """Who is paged for a channel's incidents, level by level (validated by core.escalation)."""
+
+    __tablename__ = "escalation_rule"
+    id: int | None = Field(default=None, primary_key=True)
+    channel_id: int = Field(foreign_key="channel.id", index=True)
+    name: str = Field(max_length=100)
+    priority: int = 0
+    status: str = Field(default="enabled", max_length=16)
+    definition: dict[str, Any] = json_col({})
+    created_at: datetime | None = time_col()
+    updated_at: datetime | None = time_col()
+
+
+class Schedule(SQLModel, table=True):
+    """An on-call schedule; `definition` is the validated core.schedules.Schedule as JSON."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=100, unique=True)
+    description: str = Field(default="", max_length=500)
+    team_id: int | None = Field(default=None, foreign_key="team.id")
+    definition: dict[str, Any] = json_col({})
+    created_at: datetime | None = time_col()
+    updated_at: datetime | None = time_col()
+
+
+class Template(SQLModel, table=True):
+    """An override of a shipped notification template, per medium and event type."""
+
+    __table_args__ = (sa.UniqueConstraint("medium", "event_type"),)
+    id: int | None = Field(default=None, primary_key=True)
+    medium: str = Field(max_length=32)
+    event_type: str = Field(max_length=32)
+    source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
+    created_at: datetime | None = time_col()
+    updated_at: datetime | None = time_col()
+
+
+class Delivery(SQLModel, table=True):
+    """One notification to one target over one medium; retried, then handed to the fallback chain.
+
+    `dedup_key` makes creation idempotent, so a re-run escalation step never pages twice.
+    """
+
+    id: int | None = Field(default=None, primary_key=True)
+    dedup_key: str = Field(max_length=200, unique=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    member_id: int | None = Field(default=None, foreign_key="member.id")
+    bot_id: int | None = None
+    medium: str = Field(max_length=32)
+    address: str = Field(default="", max_length=320)
+    event_type: str = Field(default="i_new", max_length=32)
+    level: int = 0
+    loop: int = 0
+    state: str = Field(default="pending", max_length=16, index=True)  # pending | sent | failed | canceled
+    attempts: int = 0
+    next_attempt_at: datetime | None = time_col()
+    provider: str = Field(default="", max_length=64)
+    provider_message_id: str = Field(default="", max_length=200)
+    last_error: str = Field(default="", max_length=2000)
+    fallback_from_id: int | None = None
+    created_at: datetime | None = time_col()
+    updated_at: datetime | None = time_col()

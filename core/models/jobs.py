@@ -1,0 +1,25 @@
+"""The durable job table (DESIGN rule 4)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Field, SQLModel
+
+from core.models.base import json_col, time_col
+
+
+class Job(SQLModel, table=True):
+    """Durable unit of work. Runners only trigger it; the row is the truth (DESIGN rule 4)."""
+
+    id: str = Field(primary_key=True, max_length=128)
+    name: str = Field(max_length=64)
+    args: dict[str, Any] = json_col({})
+    state: str = Field(default="pending", max_length=16)
+    due_at: datetime | None = time_col(index=True)
+    locked_until: datetime | None = time_col()
+    attempts: int = 0
+    last_error: str = Field(default="", max_length=2000)
+    created_at: datetime | None = time_col()
+    updated_at: datetime | None = time_col()
