@@ -8,7 +8,7 @@ class VigilError(Exception):
     code = "InvalidParameter"
 
 
-class InvalidInput(VigilError):
+class InvalidInput(VigilError, ValueError):
     """A request names a bad value; the message names the field."""
 
 
@@ -24,6 +24,28 @@ class IllegalTransition(VigilError):
     code = "Conflict"
 
 
+class Conflict(VigilError):
+    """The request clashes with existing data (a name already taken, an id already linked)."""
+
+    status = 409
+    code = "Conflict"
+
+
 class PermissionDenied(VigilError):
     status = 403
     code = "AccessDenied"
+
+
+class DeliveryError(Exception):
+    """Sending failed. `retryable` says whether the same send may succeed later.
+
+    Transient failures (timeouts, 5xx, 429) are retryable; `retry_after` carries a
+    provider's Retry-After in seconds when it gave one. Permanent failures (user not
+    found, bot removed, bad token) are not, and start the fallback chain.
+    Messages must never contain tokens or secrets.
+    """
+
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retryable = retryable
+        self.retry_after = retry_after

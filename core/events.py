@@ -66,7 +66,7 @@ async def emit(
     return entry
 
 
-async def note(
+def note(
     session: AsyncSession,
     incident_id: int,
     kind: str,

@@ -14,18 +14,20 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
 FIELDS = ("title", "description", "severity")
+GroupField = Annotated[str, Field(pattern=r"^(title|description|severity|labels\..+)$")]
 
 
 class GroupingRule(BaseModel):
     """Validated form of Channel.grouping."""
 
     method: Literal["n", "p"] = "n"
-    equals: list[list[str]] = Field(default_factory=list, max_length=5)
+    equals: list[Annotated[list[GroupField], Field(min_length=1, max_length=10)]] = Field(
+        default_factory=list, max_length=5)
     time_window: int = Field(default=0, ge=0, le=43200, description="minutes; 0 = until the incident closes")
     window_type: Literal["tumbling", "sliding"] = "tumbling"
     all_equals_required: bool = False

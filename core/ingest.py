@@ -132,7 +132,7 @@ async def ingest_batch(
         await session.execute(insert(StoredEvent), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
     results = [replace(r, alert_id=alert.id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
-    touched = {ref.id for ref, _, _ in items}
+    touched = {ref.id for ref, _ in items}
     await session.execute(
         update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
         .execution_options(synchronize_session=False)
@@ -162,9 +162,9 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
             images=[{"src": i.src, "alt": i.alt, "href": i.href} for i in ev.images],
             event_cnt=0, start_time=event_time, last_time=event_time, created_at=now, updated_at=now,
         )
-        session.add(alert)
         batch.alerts[(cid, ev.alert_key)] = alert
         incident = await _incident_for(batch, channel, alert)
+        session.add(alert)  # after _incident_for: its flush must not insert the alert without incident_id
         outcome = "new_alert"
     else:
         incident = await batch.incident(alert.incident_id) if alert.incident_id else None
@@ -239,7 +239,7 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incide
         start_time=now, last_time=now, created_at=now, updated_at=now,
     )
     session.add(incident)
-    await session.flush([incident])
+    await session.flush()
     incident.num = f"{incident.id:06X}"
     channel.last_incident_at = now
     batch.incidents[incident.id] = incident

@@ -271,8 +271,12 @@ class InProcessRunner:
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until nothing is queued or running (tests and graceful shutdown)."""
-        deadline = asyncio.get_running_loop().time() + timeout
-        while (not self._queue.empty() or self._inflight) and asyncio.get_running_loop().time() < deadline:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = 0
+        while loop.time() < deadline and quiet < 3:  # idle for a few ticks: follow-up jobs had their chance
+            busy = not self._queue.empty() or bool(self._inflight)
+            quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.01)
 
 

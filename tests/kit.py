@@ -36,6 +36,12 @@ class Api:
     def headers(self, token: str | None = None) -> dict[str, str]:
         return {"Authorization": f"Bearer {token or self.token}"}
 
+    async def settle(self) -> None:
+        """Wait until the in-process job runner has nothing queued or running (fan-out, escalation...)."""
+        from bot.keys import RUNNER
+
+        await self.app[RUNNER].drain()
+
     async def call(self, method: str, path: str, json: Any = None, *, expect: int | None = None,
                    token: str | None = None, **kw: Any) -> Any:
         resp = await self.client.request(method, "/api/v1" + path, json=json, headers=self.headers(token), **kw)

@@ -61,9 +61,9 @@ def test_window(rule, started, last, now, open_):
     "raw, message",
     [
         ({"method": "x"}, "method"),
-        ({"equals": [[]]}, "equals[0] is empty"),
-        ({"equals": [["host"]]}, "unknown field 'host'"),
-        ({"equals": [["labels."]]}, "unknown field"),
+        ({"equals": [[]]}, "equals.0\n  List should have at least 1 item"),
+        ({"equals": [["host"]]}, "equals.0.0\n  String should match pattern"),
+        ({"equals": [["labels."]]}, "equals.0.0\n  String should match pattern"),
         ({"time_window": -1}, "time_window"),
         ({"equals": [["title"]] * 6}, "equals"),
     ],

@@ -1,0 +1,116 @@
+"""Ingest benchmark: standard events over HTTP with keep-alive and concurrency, every event committed.
+
+Prints, for SQLite and PostgreSQL: sustained events/s at full load, and p50/p99 latency at a fixed
+1,000 events/s. Targets (issue 2): >= 3,000 events/s on one process; p99 < 50 ms at 1,000 events/s.
+
+    uv run python bench/ingest.py [--seconds 10] [--concurrency 64] [--db sqlite|postgresql|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import aiohttp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench._server import api, database, vigil, wait_ready  # noqa: E402
+
+
+def make_event(i: int) -> dict:
+    # 2,000 distinct alerts, grouped by service: dedup, grouping and new incidents all happen.
+    n = random.randrange(2000)
+    return {"event_status": random.choice(["Critical", "Warning", "Info"]), "title_rule": f"cpu high on host-{n}",
+            "alert_key": f"cpu-{n}", "labels": {"service": f"svc-{n % 50}", "host": f"host-{n}"},
+            "description": f"event {i}"}
+
+
+async def setup(base: str) -> str:
+    async with aiohttp.ClientSession() as s:
+        ch = await api(s, base, "POST", "/channels",
+                       {"name": "bench", "grouping": {"method": "p", "equals": [["labels.service"]]}})
+        integ = await api(s, base, "POST", f"/channels/{ch['channel_id']}/integrations",
+                          {"type": "standard", "name": "bench"})
+        return integ["push_url"]
+
+
+async def flood(url: str, seconds: float, concurrency: int) -> tuple[int, list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    stop = time.perf_counter() + seconds
+    conn = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def worker(w: int) -> None:
+            nonlocal errors
+            i = 0
+            while time.perf_counter() < stop:
+                t0 = time.perf_counter()
+                async with s.post(url, json=make_event(w * 10_000_000 + i)) as r:
+                    await r.read()
+                    if r.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - t0)
+                i += 1
+
+        await asyncio.gather(*[worker(w) for w in range(concurrency)])
+    return len(latencies), latencies, errors
+
+
+async def paced(url: str, seconds: float, rate: int) -> tuple[list[float], int]:
+    latencies: list[float] = []
+    errors = 0
+    conn = aiohttp.TCPConnector(limit=256)
+    async with aiohttp.ClientSession(connector=conn) as s:
+        async def one(i: int) -> None:
+            nonlocal errors
+            t0 = time.perf_counter()
+            async with s.post(url, json=make_event(i)) as r:
+                await r.read()
+                if r.status != 200:
+                    errors += 1
+            latencies.append(time.perf_counter() - t0)
+
+        tasks = []
+        start = time.perf_counter()
+        for i in range(int(seconds * rate)):
+            delay = start + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            tasks.append(asyncio.create_task(one(i)))
+        await asyncio.gather(*tasks)
+    return latencies, errors
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=100)[int(p) - 1] * 1000 if len(values) > 1 else float("nan")
+
+
+async def run(kind: str, base: str, seconds: float, concurrency: int) -> None:
+    await wait_ready(base)
+    url = await setup(base)
+    await flood(url, 1.0, concurrency)  # warm-up
+    n, lat, errors = await flood(url, seconds, concurrency)
+    print(f"{kind:10s} full load   : {n / seconds:8.0f} events/s  p50 {pct(lat, 50):6.1f} ms  "
+          f"p99 {pct(lat, 99):6.1f} ms  errors {errors}  (concurrency {concurrency}, {seconds:.0f}s)")
+    lat, errors = await paced(url, seconds, 1000)
+    print(f"{kind:10s} 1000/s paced: p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  errors {errors}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--seconds", type=float, default=10)
+    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    args = ap.parse_args()
+    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+        with database(kind) as url, vigil(url) as base:
+            asyncio.run(run(kind, base, args.seconds, args.concurrency))
+
+
+if __name__ == "__main__":
+    main()

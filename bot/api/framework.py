@@ -1,0 +1,194 @@
+"""A small declarative layer over aiohttp: every Open API endpoint is one `Endpoint`.
+
+The same list builds the aiohttp routes and the OpenAPI 3 document, so the published
+spec cannot drift from what is served. Handlers get a typed `Call` and return plain data;
+this module does auth, JSON decoding, pydantic validation, error mapping and the envelope.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.envelope import error, ok
+from bot.keys import SESSIONS, SETTINGS
+from core.clock import utcnow
+from core.errors import VigilError
+from core.models import ApiToken
+from core.secrets import digest, same
+from core.types import Role
+
+log = logging.getLogger("vigil.api")
+BASE = "/api/v1"
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: an admin token, or a member's token with that member's role."""
+
+    role: Role
+    member_id: int | None
+    token_id: int | None = None
+
+    def can(self, need: str) -> bool:
+        if need == "read":
+            return True
+        if need == "act":
+            return self.role in (Role.ADMIN, Role.RESPONDER)
+        return self.role is Role.ADMIN
+
+
+@dataclass
+class Call:
+    request: web.Request
+    session: AsyncSession
+    principal: Principal
+    body: Any
+    query: Any
+    now: datetime
+
+    def path_int(self, name: str) -> int:
+        return int(self.request.match_info[name])
+
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass
+class Endpoint:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None
+    response: Any = None  # pydantic model (or list[...] for paged lists), or None for {}
+    paged: bool = False
+    need: str = "read"  # read | act | admin
+    status: int = 200
+    errors: tuple[int, ...] = field(default=(400, 401, 403, 404, 409))
+    path_enums: dict[str, tuple[str, ...]] = field(default_factory=dict)  # string path params and their values
+    raw_body: str | None = None  # a non-JSON request body's media type (e.g. text/csv), read by the handler
+    produces: str = "application/json"
+
+
+ENDPOINTS: list[Endpoint] = []
+
+
+def endpoint(method: str, path: str, **kw: Any) -> Callable[[Handler], Handler]:
+    """Declare an Open API endpoint (path relative to /api/v1; `{id}` segments are integers)."""
+
+    def deco(fn: Handler) -> Handler:
+        ENDPOINTS.append(Endpoint(method=method, path=path, handler=fn, **kw))
+        return fn
+
+    return deco
+
+
+class Page(BaseModel):
+    """Offset paging, as Flashduty: `p` is 1-based, `limit` at most 100. Unknown query parameters are refused."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    p: int = Field(default=1, ge=1, le=10000)
+    limit: int = Field(default=20, ge=1, le=100)
+
+    @property
+    def offset(self) -> int:
+        return (self.p - 1) * self.limit
+
+
+async def authenticate(request: web.Request, session: AsyncSession) -> Principal | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    token = token.strip()
+    admin = request.app[SETTINGS].admin_token
+    if admin and same(token, admin):
+        return Principal(Role.ADMIN, None)
+    row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest(token)))).scalar_one_or_none()
+    if row is None:
+        return None
+    return Principal(Role(row.role), row.member_id, row.id)
+
+
+def _validation_message(exc: ValidationError, where: str) -> str:
+    first = exc.errors()[0]
+    loc = ".".join(str(p) for p in first.get("loc", ()) if p != "__root__")
+    return f"{where}{'.' + loc if loc else ''}: {first.get('msg', 'invalid')}"
+
+
+def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    async def handle(request: web.Request) -> web.StreamResponse:
+        for name, value in request.match_info.items():
+            if name in ep.path_enums:
+                if value not in ep.path_enums[name]:
+                    return error(request, 404, "ResourceNotFound",
+                                 f"{name} must be one of {', '.join(ep.path_enums[name])}")
+            elif not value.isdigit() or len(value) > 18:
+                return error(request, 404, "ResourceNotFound", f"{name} must be a positive integer id")
+        async with request.app[SESSIONS]() as session:
+            principal = await authenticate(request, session)
+            if principal is None:
+                return error(request, 401, "Unauthorized", "a valid Authorization: Bearer <token> header is required")
+            if not principal.can(ep.need):
+                return error(request, 403, "AccessDenied", f"this token's role ({principal.role.value}) cannot do this")
+            try:
+                query = ep.query.model_validate(dict(request.query)) if ep.query else None
+            except ValidationError as exc:
+                return error(request, 400, "InvalidParameter", _validation_message(exc, "query"))
+            body = None
+            if ep.body is not None:
+                raw = await request.read()
+                if raw.strip() and request.content_type != "application/json":
+                    return error(request, 400, "InvalidContentType", "Content-Type must be application/json")
+                try:
+                    data = _integral(orjson.loads(raw if raw.strip() else b"{}"))
+                except orjson.JSONDecodeError as exc:
+                    return error(request, 400, "InvalidParameter", f"body is not valid JSON: {exc}")
+                try:
+                    # Strict JSON validation (`false` is not 0, "5" is not 5); 5.0 is 5 as in JSON Schema.
+                    body = ep.body.model_validate_json(orjson.dumps(data), strict=True)
+                except ValidationError as exc:
+                    return error(request, 400, "InvalidParameter", _validation_message(exc, "body"))
+            call = Call(request, session, principal, body, query, utcnow())
+            try:
+                result = await ep.handler(call)
+            except VigilError as exc:
+                await session.rollback()
+                return error(request, exc.status, exc.code, str(exc))
+            if isinstance(result, web.StreamResponse):
+                return result
+            return ok(request, result if result is not None else {}, status=ep.status)
+
+    return handle
+
+
+def _integral(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
+        return int(value)
+    if isinstance(value, list):
+        return [_integral(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _integral(v) for k, v in value.items()}
+    return value
+
+
+def page_of(items: list[Any], total: int, page: Page) -> dict[str, Any]:
+    return {"items": items, "total": total, "has_next_page": page.p * page.limit < total}
+
+
+def setup(app: web.Application) -> None:
+    for ep in ENDPOINTS:
+        app.router.add_route(ep.method, BASE + ep.path, _wrap(ep))

@@ -1,0 +1,243 @@
+"""/api/v1/incidents: list, detail (alerts + timeline), and the lifecycle actions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import select
+
+from bot.api.common import paged, ts
+from bot.api.framework import Call, Page, endpoint
+from bot.keys import SETTINGS
+from core import incidents
+from core.errors import InvalidInput
+from core.models import Alert, Incident, TimelineEntry
+from core.types import Platform, Progress, Severity
+
+
+class IncidentQuery(Page):
+    channel_id: int | None = Field(default=None, ge=1)
+    progress: str | None = Field(default=None, description="CSV of Triggered, Processing, Closed")
+    severity: str | None = Field(default=None, description="CSV of Critical, Warning, Info")
+
+    @field_validator("progress")
+    @classmethod
+    def _progress(cls, v: str | None) -> str | None:
+        for p in (v or "").split(","):
+            if v and p not in Progress._value2member_map_:
+                raise ValueError(f"unknown progress {p!r}; use Triggered, Processing or Closed")
+        return v
+
+    @field_validator("severity")
+    @classmethod
+    def _severity(cls, v: str | None) -> str | None:
+        for s in (v or "").split(","):
+            if v and s not in Severity._value2member_map_:
+                raise ValueError(f"unknown severity {s!r}; use Critical, Warning or Info")
+        return v
+
+
+class Responder(BaseModel):
+    person_id: int
+    assigned_at: int
+    acknowledged_at: int
+
+
+class IncidentOut(BaseModel):
+    incident_id: int
+    num: str
+    title: str
+    description: str
+    incident_severity: Severity
+    incident_status: str
+    progress: Progress
+    channel_id: int
+    labels: dict[str, str]
+    responders: list[Responder]
+    alert_cnt: int
+    active_alert_cnt: int
+    alert_event_cnt: int
+    group_method: str
+    dedup_key: str
+    start_time: int
+    last_time: int
+    end_time: int
+    ack_time: int
+    close_time: int
+    snoozed_before: int
+    merged_into: int | None
+    closer_id: int | None
+    detail_url: str
+    created_at: int
+    updated_at: int
+
+
+class AlertOut(BaseModel):
+    alert_id: int
+    alert_key: str
+    title: str
+    description: str
+    alert_severity: Severity
+    alert_status: str
+    progress: str
+    labels: dict[str, str]
+    event_cnt: int
+    channel_id: int
+    integration_id: int
+    incident_id: int | None
+    start_time: int
+    last_time: int
+    end_time: int
+
+
+class TimelineOut(BaseModel):
+    id: int
+    kind: str
+    at: int
+    actor_id: int | None
+    source: str
+    detail: dict[str, Any]
+
+
+class IncidentDetail(IncidentOut):
+    alerts: list[AlertOut]
+    timeline: list[TimelineOut]
+
+
+def incident_out(c: Call, i: Incident) -> dict:
+    base = c.request.app[SETTINGS].resolved_base_url()
+    return {
+        "incident_id": i.id, "num": i.num, "title": i.title, "description": i.description,
+        "incident_severity": i.severity, "incident_status": i.status, "progress": i.progress,
+        "channel_id": i.channel_id, "labels": dict(i.labels), "responders": list(i.responders),
+        "alert_cnt": i.alert_cnt, "active_alert_cnt": i.active_alert_cnt, "alert_event_cnt": i.alert_event_cnt,
+        "group_method": i.group_method, "dedup_key": i.dedup_key, "start_time": ts(i.start_time),
+        "last_time": ts(i.last_time), "end_time": ts(i.end_time), "ack_time": ts(i.ack_time),
+        "close_time": ts(i.close_time), "snoozed_before": ts(i.snoozed_until), "merged_into": i.merged_into_id,
+        "closer_id": i.closer_id, "detail_url": f"{base}/incidents/{i.id}", "created_at": ts(i.created_at),
+        "updated_at": ts(i.updated_at),
+    }
+
+
+def alert_out(a: Alert) -> dict:
+    return {"alert_id": a.id, "alert_key": a.alert_key, "title": a.title, "description": a.description,
+            "alert_severity": a.severity, "alert_status": a.status, "progress": a.progress,
+            "labels": dict(a.labels), "event_cnt": a.event_cnt, "channel_id": a.channel_id,
+            "integration_id": a.integration_id, "incident_id": a.incident_id, "start_time": ts(a.start_time),
+            "last_time": ts(a.last_time), "end_time": ts(a.end_time)}
+
+
+def timeline_out(t: TimelineEntry) -> dict:
+    return {"id": t.id, "kind": t.kind, "at": ts(t.at), "actor_id": t.actor_id, "source": t.source,
+            "detail": dict(t.detail)}
+
+
+@endpoint("GET", "/incidents", query=IncidentQuery, response=IncidentOut, paged=True,
+          summary="List incidents, newest first", tag="incidents")
+async def list_incidents(c: Call) -> dict:
+    q: IncidentQuery = c.query
+    stmt = select(Incident).order_by(Incident.id.desc())
+    if q.channel_id:
+        stmt = stmt.where(Incident.channel_id == q.channel_id)
+    if q.progress:
+        stmt = stmt.where(Incident.progress.in_(q.progress.split(",")))
+    if q.severity:
+        stmt = stmt.where(Incident.severity.in_(q.severity.split(",")))
+    return await paged(c.session, stmt, q, lambda i: incident_out(c, i))
+
+
+async def detail(c: Call, incident: Incident) -> dict:
+    out = incident_out(c, incident)
+    out["alerts"] = [alert_out(a) for a in await incidents.alerts_of(c.session, incident.id)]
+    out["timeline"] = [timeline_out(t) for t in await incidents.timeline(c.session, incident.id)]
+    return out
+
+
+@endpoint("GET", "/incidents/{id}", response=IncidentDetail, summary="Incident with its alerts and timeline",
+          tag="incidents")
+async def get_incident(c: Call) -> dict:
+    return await detail(c, await incidents.get(c.session, c.path_int("id")))
+
+
+# ---- actions: every one ends in core.incidents (DESIGN rule 1) -----------------------------------
+
+
+class ActBody(BaseModel):
+    member_id: int | None = Field(default=None, description="act on behalf of this member (admin tokens only)")
+
+
+class CloseBody(ActBody):
+    root_cause: str = Field(default="", max_length=1024)
+    resolution: str = Field(default="", max_length=1024)
+
+
+class ReopenBody(ActBody):
+    reason: str = Field(default="", max_length=1024)
+
+
+class SnoozeBody(ActBody):
+    minutes: int = Field(ge=1, le=incidents.SNOOZE_MAX_MINUTES)
+
+
+class ReassignBody(ActBody):
+    member_ids: list[int] = Field(min_length=1, max_length=100)
+
+
+class CommentBody(ActBody):
+    comment: str = Field(min_length=1, max_length=incidents.COMMENT_MAX)
+
+
+class EscalateBody(ActBody):
+    reason: str = Field(default="", max_length=1024)
+
+
+class MergeBody(ActBody):
+    source_incident_ids: list[int] = Field(min_length=1, max_length=100)
+    comment: str = Field(default="", max_length=1024)
+
+
+def actor(c: Call) -> int | None:
+    body = c.body
+    wanted = getattr(body, "member_id", None)
+    if wanted is not None:
+        if c.principal.member_id is not None and wanted != c.principal.member_id:
+            raise InvalidInput("member_id: only admin tokens may act on behalf of another member")
+        return wanted
+    return c.principal.member_id
+
+
+def _action(name: str, body: type[BaseModel], summary: str, apply: Any) -> None:
+    @endpoint("POST", f"/incidents/{{id}}/{name}", body=body, response=IncidentOut, summary=summary,
+              tag="incidents", need="act", errors=(400, 401, 403, 404, 409))
+    async def handle(c: Call) -> dict:
+        incident = await apply(c, c.path_int("id"), actor(c))
+        await c.session.commit()
+        return incident_out(c, incident)
+
+    handle.__name__ = f"incident_{name}"
+
+
+API = Platform.API.value
+_action("ack", ActBody, "Acknowledge (Triggered -> Processing)",
+        lambda c, i, a: incidents.ack(c.session, i, a, now=c.now, source=API))
+_action("unack", ActBody, "Undo acknowledge (Processing -> Triggered)",
+        lambda c, i, a: incidents.unack(c.session, i, a, now=c.now, source=API))
+_action("snooze", SnoozeBody, "Snooze re-notification for 1..1440 minutes",
+        lambda c, i, a: incidents.snooze(c.session, i, a, minutes=c.body.minutes, now=c.now, source=API))
+_action("wake", ActBody, "End a snooze now",
+        lambda c, i, a: incidents.wake(c.session, i, a, now=c.now, source=API))
+_action("close", CloseBody, "Close the incident and its alerts",
+        lambda c, i, a: incidents.close(c.session, i, a, now=c.now, source=API, root_cause=c.body.root_cause,
+                                        resolution=c.body.resolution))
+_action("reopen", ReopenBody, "Reopen a closed incident",
+        lambda c, i, a: incidents.reopen(c.session, i, a, now=c.now, source=API, reason=c.body.reason))
+_action("reassign", ReassignBody, "Replace the responders",
+        lambda c, i, a: incidents.reassign(c.session, i, a, member_ids=c.body.member_ids, now=c.now, source=API))
+_action("escalate", EscalateBody, "Escalate to the next level now",
+        lambda c, i, a: incidents.escalate(c.session, i, a, now=c.now, source=API, reason=c.body.reason))
+_action("comment", CommentBody, "Comment on the incident",
+        lambda c, i, a: incidents.comment(c.session, i, a, text=c.body.comment, now=c.now, source=API))
+_action("merge", MergeBody, "Merge other incidents into this one",
+        lambda c, i, a: incidents.merge(c.session, i, c.body.source_incident_ids, a, now=c.now, source=API,
+                                        comment=c.body.comment))

@@ -1,0 +1,90 @@
+"""The `vigil` command: serve, worker, db upgrade."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from core.settings import Settings, get_settings
+
+
+def _banner(settings: Settings) -> str:
+    base = settings.resolved_base_url()
+    token = settings.admin_token or "<set VIGIL_ADMIN_TOKEN>"
+    return f"""
+Vigil is listening on {base}   (jobs: {'arq on ' + settings.redis_url if settings.redis_url else 'in-process'})
+
+Create a channel and an integration, then push a test alert:
+  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+       -d '{{"name": "demo"}}' {base}/api/v1/channels
+  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+       -d '{{"type": "standard", "name": "scripts"}}' {base}/api/v1/channels/1/integrations
+  curl -s -H 'Content-Type: application/json' \\
+       -d '{{"event_status": "Critical", "title_rule": "disk full on db-1", "alert_key": "disk-db-1"}}' \\
+       '{base}/event/push/alert/standard?integration_key=<integration_key from the previous answer>'
+  curl -s -H 'Authorization: Bearer {token}' {base}/api/v1/incidents
+OpenAPI document: {base}/api/v1/openapi.json
+"""
+
+
+def serve(args: argparse.Namespace) -> None:
+    from aiohttp import web
+
+    from bot.server import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = get_settings().model_copy(update=overrides)
+    if not settings.admin_token:
+        import secrets
+
+        settings = settings.model_copy(update={"admin_token": secrets.token_urlsafe(24)})
+        print("No VIGIL_ADMIN_TOKEN set: using a one-off admin token for this run.")
+    print(_banner(settings), flush=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+def worker(_args: argparse.Namespace) -> None:
+    from arq.worker import Worker
+
+    from core import events, incidents, jobs  # noqa: F401  (register job functions)
+    from core.db import make_engine, make_sessionmaker
+
+    settings = get_settings()
+    if not settings.redis_url:
+        sys.exit("vigil worker needs VIGIL_REDIS_URL (without it, `vigil serve` runs jobs in-process)")
+    engine = make_engine(settings.resolved_database_url())
+    ctx = jobs.JobContext(make_sessionmaker(engine))
+    kwargs = jobs.arq_worker_settings(ctx, settings.redis_url, settings.sweep_interval_seconds)
+    kwargs["handle_signals"] = True
+    print(f"vigil worker: arq on {settings.redis_url}", flush=True)
+    asyncio.run(Worker(**kwargs).async_run())
+
+
+def db(args: argparse.Namespace) -> None:
+    from core.migrate import upgrade_url
+
+    if args.action == "upgrade":
+        upgrade_url(get_settings().resolved_database_url())
+        print("database is at the latest revision")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="vigil", description="Vigil on-call and alert-response platform")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("serve", help="run the web process (and in-process jobs without VIGIL_REDIS_URL)")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(fn=serve)
+    sub.add_parser("worker", help="run an arq worker on VIGIL_REDIS_URL").set_defaults(fn=worker)
+    p = sub.add_parser("db", help="database maintenance")
+    p.add_argument("action", choices=["upgrade"])
+    p.set_defaults(fn=db)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    args.fn(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Builds the aiohttp Application: ingest (webhooks/), the Open API (bot/api/), health, jobs."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from sqlalchemy import inspect
+
+from bot import health
+from bot.api import channels, framework, incidents, members, openapi, tokens  # noqa: F401  (each module declares its endpoints)
+from bot.envelope import envelope_errors
+from bot.keys import DIRECTORIES, ENGINE, INTEGRATION_CACHE, JOBS, RUNNER, SESSIONS, SETTINGS, WRITER
+from core import jobs, migrate, paging
+from core.db import make_engine, make_sessionmaker
+from core.ingest import IngestWriter
+from core.settings import Settings
+from webhooks import routes as ingest_routes
+
+log = logging.getLogger("vigil.server")
+
+
+async def _needs_schema(engine) -> bool:  # type: ignore[no-untyped-def]
+    async with engine.connect() as conn:
+        return not await conn.run_sync(lambda c: inspect(c).has_table("alembic_version"))
+
+
+def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
+    """The whole web process. `run_jobs=False` leaves job rows for an external runner (tests)."""
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_errors])
+    app[SETTINGS] = settings
+    app[INTEGRATION_CACHE] = {}
+    app[DIRECTORIES] = {}
+    url = settings.resolved_database_url()
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    app[ENGINE], app[SESSIONS] = engine, sessions
+    app[JOBS] = jobs.JobContext(sessions, services={"base_url": settings.resolved_base_url()})
+    paging.register()
+    app[WRITER] = IngestWriter(sessions)
+
+    async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
+        if url.startswith("sqlite") and await _needs_schema(engine):
+            log.info("empty SQLite database: applying migrations")
+            await migrate.upgrade(engine)
+        runner: jobs.Runner
+        if settings.redis_url:
+            runner = jobs.ArqRunner(settings.redis_url)
+        else:
+            runner = jobs.InProcessRunner(app[JOBS], sweep_interval=settings.sweep_interval_seconds)
+        app[RUNNER] = runner
+        if run_jobs or settings.redis_url:
+            jobs.attach_runner(sessions, runner)
+            await runner.start()
+        app[WRITER].start()
+        yield
+        await app[WRITER].stop()
+        if run_jobs or settings.redis_url:
+            await runner.stop()
+        await engine.dispose()
+
+    app.cleanup_ctx.append(lifecycle)
+    ingest_routes.setup(app)
+    framework.setup(app)
+    openapi.setup(app)
+    health.setup(app)
+    return app

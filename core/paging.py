@@ -1,0 +1,418 @@
+"""The escalation engine and delivery runner: who is paged, over what, with retries and fallback.
+
+Everything here is driven by durable jobs (core/jobs.py) and domain events (core/events.py):
+
+* `escalation` subscriber: i_new / i_reopen start escalation; i_ack / i_rslv stop it; i_assign
+  (escalate) jumps a level now; i_assign (reassign) pages the new responders; i_wake re-pages.
+* `escalate` job: one step: gate (closed / acked / snoozed) -> resolve targets (members, teams,
+  schedules on call now) -> one Delivery row per member and medium -> schedule the next step.
+* `deliver` job: one attempt of one Delivery; transient errors retry with backoff, permanent
+  errors and exhausted retries hand over to the member's fallback chain. Every attempt is on
+  the timeline. A delivery re-checks the incident right before sending, so nothing pages after
+  an acknowledgement.
+
+Decisions come from core/escalation.py and core/notify.py (pure); this module only applies them.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core import events, incidents, jobs
+from core.conditions import subject as condition_subject
+from core.errors import DeliveryError, NotFound
+from core.escalation import Position, RuleDefinition, gate, next_level, plan_step, select_rule
+from core.models import Delivery, EscalationRule, Incident, Member, Schedule, Team, TimelineEntry
+from core.notify import DEFAULT_FALLBACK, media_for, next_fallback
+from core.types import Progress
+
+log = logging.getLogger("vigil.paging")
+
+MAX_DELIVERY_ATTEMPTS = 4
+PAGE_EVENTS = frozenset({"i_new", "i_reopen", "i_assign", "i_wake", "escalation"})
+
+
+@dataclass(frozen=True)
+class Recipient:
+    member_id: int
+    name: str
+    email: str | None
+    phone: str | None
+    time_zone: str
+
+
+@dataclass(frozen=True)
+class Page:
+    """A rendered notification, ready for a sender."""
+
+    incident_id: int
+    delivery_id: int
+    event_type: str
+    severity: str
+    subject: str | None
+    text: str
+    html: str | None
+    url: str
+
+
+Sender = Callable[[Recipient, Page], Awaitable[str]]
+Renderer = Callable[[str, str, dict[str, Any]], Any]  # (medium, event_type, context) -> Rendered
+
+
+def _snapshot(incident: Incident) -> tuple[RuleDefinition, int] | None:
+    snap = incident.escalation_snapshot
+    if not snap:
+        return None
+    return RuleDefinition.model_validate(snap["definition"]), int(snap.get("gen", 0))
+
+
+def _step_job_id(incident_id: int, gen: int, at: Position) -> str:
+    return f"escalate:{incident_id}:{gen}:{at.level}:{at.loop}"
+
+
+async def _schedule_step(session: AsyncSession, incident: Incident, gen: int, at: Position, due: datetime,
+                         *, wake: bool = False) -> None:
+    incident.escalation_level, incident.escalation_loop = at.level, at.loop
+    incident.escalation_due_at = due
+    incident.escalation_state = "running"
+    await jobs.schedule(session, "escalate", {"incident_id": incident.id, "gen": gen, "level": at.level,
+                                              "loop": at.loop, "wake": wake},
+                        due_at=due, job_id=_step_job_id(incident.id, gen, at))
+
+
+async def start(session: AsyncSession, incident: Incident, now: datetime) -> None:
+    """Pick the channel's first matching rule, freeze it onto the incident, schedule level 0."""
+    rows = (await session.execute(
+        select(EscalationRule).where(EscalationRule.channel_id == incident.channel_id,
+                                     EscalationRule.status == "enabled"))).scalars().all()
+    rules = [(r.id, r.priority, RuleDefinition.model_validate(r.definition)) for r in rows]
+    subj = condition_subject(title=incident.title, description=incident.description, severity=incident.severity,
+                             labels=incident.labels, channel_id=incident.channel_id)
+    rule_id = select_rule(rules, subj, now)
+    if rule_id is None:
+        incident.escalation_state = "none"
+        events.note(session, incident.id, "escalation_none", now=now,
+                    detail={"reason": "no escalation rule of the channel matches this incident"})
+        return
+    definition = next(d for i, _, d in rules if i == rule_id)
+    gen = int((incident.escalation_snapshot or {}).get("gen", 0)) + 1
+    incident.escalation_rule_id = rule_id
+    incident.escalation_snapshot = {"rule_id": rule_id, "definition": definition.model_dump(mode="json"), "gen": gen}
+    await _schedule_step(session, incident, gen, Position(0, 0), now + timedelta(seconds=definition.delay_seconds))
+
+
+async def stop(session: AsyncSession, incident: Incident, now: datetime, reason: str) -> None:
+    """Stop escalating and cancel every pending page of the incident."""
+    if incident.escalation_state == "running":
+        incident.escalation_state = "stopped"
+        incident.escalation_due_at = None
+        events.note(session, incident.id, "escalation_stopped", now=now, detail={"reason": reason})
+    await session.execute(
+        update(Delivery).where(Delivery.incident_id == incident.id, Delivery.state == "pending",
+                               Delivery.member_id.is_not(None))
+        .values(state="canceled", last_error=reason, updated_at=now).execution_options(synchronize_session=False))
+
+
+async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
+    """Escalation subscriber for incident domain events."""
+    kind, now = args["kind"], ctx.now()
+    async with ctx.sessionmaker() as session:
+        try:
+            incident = await incidents.get(session, args["incident_id"], lock=True)
+        except NotFound:
+            return
+        entry = await session.get(TimelineEntry, args["entry_id"])
+        detail = entry.detail if entry else {}
+        snap = _snapshot(incident)
+        if kind in ("i_new", "i_reopen"):
+            await start(session, incident, now)
+        elif kind == "i_ack" and snap and snap[0].stop_on == "ack":
+            await stop(session, incident, now, "acknowledged")
+        elif kind in ("i_rslv", "i_merge") and incident.progress == Progress.CLOSED.value:
+            await stop(session, incident, now, "closed")
+        elif kind == "i_assign" and detail.get("type") == "escalate":
+            if snap is None:
+                events.note(session, incident.id, "escalation_none", now=now,
+                            detail={"reason": "manual escalate: the incident has no escalation rule"})
+            else:
+                rule, gen = snap
+                target = next_level(rule, Position(incident.escalation_level, incident.escalation_loop))
+                if target.level == incident.escalation_level and target.loop > rule.repeat and not rule.repeat_until_ack:
+                    target = Position(target.level, rule.repeat)  # already at the end: page the last level again
+                incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
+                await _schedule_step(session, incident, gen + 1, target, now)
+        elif kind == "i_assign" and detail.get("type") == "reassign":
+            members = await _members(session, detail.get("person_ids", []))
+            await _page_members(session, incident, members, None, now, level=-1, loop=entry.id if entry else 0,
+                                event_type="i_assign")
+        elif kind == "i_wake" and snap and incident.progress != Progress.CLOSED.value:
+            _rule, gen = snap
+            incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
+            await _schedule_step(session, incident, gen + 1,
+                                 Position(incident.escalation_level, incident.escalation_loop), now, wake=True)
+        await session.commit()
+
+
+@jobs.job("escalate")
+async def escalate_step(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
+    """Run one escalation step if the incident is still where this job expects it."""
+    now = ctx.now()
+    async with ctx.sessionmaker() as session:
+        try:
+            incident = await incidents.get(session, args["incident_id"], lock=True)
+        except NotFound:
+            return
+        snap = _snapshot(incident)
+        at = Position(args["level"], args["loop"])
+        if (snap is None or snap[1] != args["gen"] or incident.escalation_state != "running"
+                or (incident.escalation_level, incident.escalation_loop) != (at.level, at.loop)):
+            return  # superseded (acked, re-escalated, restarted): nothing to do
+        rule, gen = snap
+        woken = bool(args.get("wake"))
+        verdict = gate(rule, Progress(incident.progress), incident.snoozed_until, now)
+        if woken and verdict == "stop" and incident.progress != Progress.CLOSED.value:
+            verdict = "go"  # a snooze ended: re-notify the current level once
+        if verdict == "stop":
+            await stop(session, incident, now, "acknowledged" if incident.progress == "Processing" else "closed")
+            await session.commit()
+            return
+        if verdict == "wait":
+            incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
+            await _schedule_step(session, incident, gen + 1, at, incident.snoozed_until)
+            await session.commit()
+            return
+        step = plan_step(rule, at, now)
+        level = rule.levels[at.level]
+        members = await _resolve_targets(session, level.targets.model_dump(), now)
+        paged = await _page_members(session, incident, members, level.media, now, level=at.level, loop=at.loop,
+                                    event_type="escalation" if not woken else "i_wake")
+        bots = await _post_bots(session, incident, level.bot_ids, now, level=at.level, loop=at.loop)
+        events.note(session, incident.id, "i_notify", now=now, detail={
+            "rule_id": incident.escalation_rule_id, "layer_idx": at.level, "loop": at.loop,
+            "fire_type": "fire" if at.loop == 0 else "refire", "persons": paged, "bots": bots})
+        if not members and not level.bot_ids:
+            events.note(session, incident.id, "escalation_empty", now=now,
+                        detail={"layer_idx": at.level, "reason": "nobody is on call for this level"})
+        if step.after is None:
+            incident.escalation_state = "done"
+            incident.escalation_due_at = None
+        else:
+            due = now if (not members and not level.bot_ids and step.after.level != at.level) else step.due
+            await _schedule_step(session, incident, gen, step.after, due)
+        await session.commit()
+
+
+async def _members(session: AsyncSession, ids: list[int]) -> list[Member]:
+    if not ids:
+        return []
+    rows = (await session.execute(select(Member).where(Member.id.in_(ids)))).scalars().all()
+    by_id = {m.id: m for m in rows}
+    return [by_id[i] for i in dict.fromkeys(ids) if i in by_id]
+
+
+async def _team_members(session: AsyncSession, team_ids: list[int]) -> list[int]:
+    if not team_ids:
+        return []
+    teams = (await session.execute(select(Team).where(Team.id.in_(team_ids)))).scalars().all()
+    return [m for t in teams for m in t.member_ids]
+
+
+async def _resolve_targets(session: AsyncSession, targets: dict[str, Any], now: datetime) -> list[Member]:
+    """Members of a level now: named members, team members, and whoever the schedules have on call."""
+    ids = list(targets.get("member_ids", []))
+    ids += await _team_members(session, targets.get("team_ids", []))
+    from core import schedules  # TEMP until core/schedules.py lands
+
+    for sid in targets.get("schedule_ids", []):
+        row = await session.get(Schedule, sid)
+        if row is None:
+            continue
+        oncall = schedules.oncall_at(schedules.Schedule.model_validate(row.definition), now)
+        for p in oncall.participants:
+            if getattr(p, "member_id", None) is not None:
+                ids.append(p.member_id)
+            elif getattr(p, "team_id", None) is not None:
+                ids += await _team_members(session, [p.team_id])
+    return await _members(session, ids)
+
+
+async def _page_members(session: AsyncSession, incident: Incident, members: list[Member], explicit: Any,
+                        now: datetime, *, level: int, loop: int, event_type: str) -> list[dict[str, Any]]:
+    paged = []
+    gen = int((incident.escalation_snapshot or {}).get("gen", 0))
+    ts = int(now.timestamp())
+    responders = {r["person_id"]: dict(r) for r in incident.responders}
+    for m in members:
+        media = media_for(incident.severity, m.preferences, explicit)
+        for medium in media:
+            await _new_delivery(session, incident, m, medium, now, event_type=event_type, level=level, loop=loop,
+                                key=f"{incident.id}:{gen}:{level}:{loop}:{m.id}:{medium}")
+        responders.setdefault(m.id, {"person_id": m.id, "assigned_at": ts, "acknowledged_at": 0})
+        paged.append({"person_id": m.id, "person_name": m.name, "media": media})
+    incident.responders = list(responders.values())
+    return paged
+
+
+async def _new_delivery(session: AsyncSession, incident: Incident, member: Member, medium: str, now: datetime, *,
+                        event_type: str, level: int, loop: int, key: str, fallback_from: int | None = None
+                        ) -> Delivery | None:
+    if (await session.execute(select(Delivery.id).where(Delivery.dedup_key == key))).first():
+        return None  # this step already created it (the job ran before and crashed after commit)
+    d = Delivery(dedup_key=key, incident_id=incident.id, member_id=member.id, medium=medium,
+                 address=_address(member, medium), event_type=event_type, level=level, loop=loop,
+                 next_attempt_at=now, fallback_from_id=fallback_from, created_at=now, updated_at=now)
+    session.add(d)
+    await session.flush()
+    await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=now, job_id=f"deliver:{d.id}:0")
+    return d
+
+
+def _address(member: Member, medium: str) -> str:
+    if medium == "email":
+        return member.email or ""
+    if medium in ("sms", "voice"):
+        return member.phone or ""
+    return ""
+
+
+async def _post_bots(session: AsyncSession, incident: Incident, bot_ids: list[int], now: datetime, *, level: int,
+                     loop: int) -> list[int]:
+    gen = int((incident.escalation_snapshot or {}).get("gen", 0))
+    for bot_id in bot_ids:
+        key = f"{incident.id}:{gen}:{level}:{loop}:bot{bot_id}"
+        if (await session.execute(select(Delivery.id).where(Delivery.dedup_key == key))).first():
+            continue
+        d = Delivery(dedup_key=key, incident_id=incident.id, bot_id=bot_id, medium="bot", event_type="escalation",
+                     level=level, loop=loop, next_attempt_at=now, created_at=now, updated_at=now)
+        session.add(d)
+        await session.flush()
+        await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=now, job_id=f"deliver:{d.id}:0")
+    return list(bot_ids)
+
+
+def _still_wanted(incident: Incident, delivery: Delivery) -> str | None:
+    """Why a page must not go out any more (None: send it)."""
+    if delivery.event_type not in PAGE_EVENTS:
+        return None
+    if incident.progress == Progress.CLOSED.value:
+        return "incident closed"
+    snap = _snapshot(incident)
+    stop_on = snap[0].stop_on if snap else "ack"
+    if incident.progress == Progress.PROCESSING.value and stop_on == "ack" and delivery.event_type != "i_wake":
+        return "incident acknowledged"
+    return None
+
+
+@jobs.job("deliver")
+async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
+    """One attempt of one delivery."""
+    now = ctx.now()
+    async with ctx.sessionmaker() as session:
+        d = await session.get(Delivery, args["delivery_id"])
+        if d is None or d.state != "pending":
+            return
+        incident = await incidents.get(session, d.incident_id)
+        reason = _still_wanted(incident, d)
+        if reason:
+            d.state, d.last_error, d.updated_at = "canceled", reason, now
+            events.note(session, incident.id, "delivery_canceled", now=now,
+                        detail={"delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "reason": reason})
+            await session.commit()
+            return
+        member = await session.get(Member, d.member_id) if d.member_id else None
+        d.attempts += 1
+        d.updated_at = now
+        senders: dict[str, Sender] = ctx.services.get("senders", {})
+        try:
+            sender = senders.get(d.medium)
+            if sender is None:
+                raise DeliveryError(f"no {d.medium} provider is configured", retryable=False)
+            if d.medium != "bot" and member is None:
+                raise DeliveryError("the member no longer exists", retryable=False)
+            page = _render(ctx, incident, d)
+            recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone) if member \
+                else Recipient(0, f"bot {d.bot_id}", None, None, "UTC")
+            # Commit the attempt count first: a crash mid-send is then visible as an attempt, not lost.
+            await session.commit()
+            provider_id = await sender(recipient, page)
+        except DeliveryError as exc:
+            await _failed(ctx, session, d, incident, member, exc, now)
+            return
+        except Exception as exc:  # a bug in a sender must not lose the page: treat as transient
+            log.exception("sender %s crashed", d.medium)
+            await _failed(ctx, session, d, incident, member, DeliveryError(f"{type(exc).__name__}", retryable=True),
+                          now)
+            return
+        d.state, d.provider_message_id, d.updated_at = "sent", (provider_id or "")[:200], ctx.now()
+        events.note(session, incident.id, "delivery_sent", now=ctx.now(), detail={
+            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+            "attempt": d.attempts, "provider_message_id": d.provider_message_id})
+        await session.commit()
+
+
+def _render(ctx: jobs.JobContext, incident: Incident, d: Delivery) -> Page:
+    from core.templates import incident_context
+
+    render: Renderer | None = ctx.services.get("render")
+    base_url = ctx.services.get("base_url", "")
+    url = f"{base_url}/incidents/{incident.id}"
+    medium = "im" if d.medium == "bot" else d.medium
+    mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
+                                                 "alert_cnt", "num", "start_time", "ack_time", "close_time")}
+    mapping.update(incident_id=incident.id, incident_severity=incident.severity, detail_url=url, channel_name="")
+    event_type = "i_new" if d.event_type == "escalation" else d.event_type
+    if render is None:
+        text = f"[{incident.severity}] {incident.title} {url}"
+        return Page(incident.id, d.id, d.event_type, incident.severity, incident.title, text, None, url)
+    rendered = render(medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
+    return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html, url)
+
+
+async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, incident: Incident,
+                  member: Member | None, exc: DeliveryError, now: datetime) -> None:
+    d.last_error = str(exc)[:2000]
+    d.updated_at = now
+    if exc.retryable and d.attempts < MAX_DELIVERY_ATTEMPTS:
+        delay = max(jobs.backoff(d.attempts).total_seconds(), exc.retry_after or 0)
+        d.next_attempt_at = now + timedelta(seconds=delay)
+        events.note(session, incident.id, "delivery_retry", now=now, detail={
+            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "attempt": d.attempts,
+            "error": d.last_error, "retry_in_seconds": delay})
+        await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=d.next_attempt_at,
+                            job_id=f"deliver:{d.id}:{d.attempts}")
+        await session.commit()
+        return
+    d.state = "failed"
+    events.note(session, incident.id, "delivery_failed", now=now, detail={
+        "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+        "attempt": d.attempts, "error": d.last_error})
+    if member is not None:
+        tried = (await session.execute(select(Delivery.medium).where(
+            Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
+            Delivery.loop == d.loop, Delivery.event_type == d.event_type))).scalars().all()
+        medium = next_fallback(d.medium, tried, member.fallback or DEFAULT_FALLBACK)
+        if medium is not None and _still_wanted(incident, d) is None:
+            gen = int((incident.escalation_snapshot or {}).get("gen", 0))
+            nd = await _new_delivery(session, incident, member, medium, now, event_type=d.event_type, level=d.level,
+                                     loop=d.loop, key=f"{incident.id}:{gen}:{d.level}:{d.loop}:{member.id}:{medium}",
+                                     fallback_from=d.id)
+            if nd is not None:
+                events.note(session, incident.id, "fallback", now=now, detail={
+                    "person_id": member.id, "from": d.medium, "to": medium, "reason": d.last_error})
+        elif medium is None:
+            events.note(session, incident.id, "delivery_exhausted", now=now, detail={
+                "person_id": member.id, "reason": "every medium of the fallback chain failed"})
+    await session.commit()
+
+
+def register() -> None:
+    """Subscribe the engine to incident events (called by the composition root)."""
+    events.subscribe("escalation", on_event, frozenset({"i_new", "i_reopen", "i_ack", "i_rslv", "i_merge",
+                                                         "i_assign", "i_wake"}))

@@ -1,0 +1,143 @@
+"""HTTP endpoints of the Event API: /event/push/alert/<format> and /event/push/change/standard.
+
+Order of checks: integration key (401) -> rate limit (429) -> content type and size (400/413)
+-> JSON -> parse (400 naming the field) -> commit -> 200. Nothing is stored unless the whole
+request is valid.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+from prometheus_client import Counter, Histogram
+from sqlalchemy import select
+
+from bot.envelope import error, ok
+from bot.keys import INTEGRATION_CACHE, SESSIONS, SETTINGS, WRITER
+from core.clock import utcnow
+from core.ingest import IntegrationRef
+from core.models import ChangeRecord, Integration
+from core.secrets import digest, same
+from webhooks import change
+from webhooks.errors import InvalidParameter
+from webhooks.ratelimit import RateLimiter
+from webhooks.registry import PARSERS
+
+EVENTS = Counter("vigil_events_received_total", "Alert events received", ["format", "outcome"])
+LATENCY = Histogram(
+    "vigil_ingest_latency_seconds", "Ingest request latency until committed",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
+LIMITER = web.AppKey("ingest_limiter", RateLimiter)
+CACHE_TTL = 5.0  # seconds an integration lookup is reused; edits through the API also clear it
+
+
+async def _integration(request: web.Request) -> Integration | web.Response:
+    key = request.query.get("integration_key", "")
+    if not key:
+        return error(request, 401, "Unauthorized", "integration_key is required")
+    cache = request.app[INTEGRATION_CACHE]
+    h = digest(key)
+    hit = cache.get(h)
+    if hit is None or hit[1] < time.monotonic():
+        async with request.app[SESSIONS]() as session:
+            row = (await session.execute(select(Integration).where(Integration.key_hash == h))).scalar_one_or_none()
+        hit = (row, time.monotonic() + CACHE_TTL)
+        cache[h] = hit
+    row = hit[0]
+    if row is None or not same(row.key, key) or row.status != "enabled":
+        return error(request, 401, "Unauthorized", "integration_key is not a valid one")
+    limited, retry_after = request.app[LIMITER].allow(h, time.monotonic())
+    if not limited:
+        return error(request, 429, "RequestTooFrequently",
+                     "too many requests for this integration; slow down", {"Retry-After": str(int(retry_after))})
+    return row
+
+
+async def _json_body(request: web.Request) -> Any:
+    if request.content_type != "application/json":
+        raise _Bad(400, "InvalidContentType", "Content-Type must be application/json")
+    raw = await request.read()  # raises 413 past client_max_size (the envelope middleware answers)
+    if len(raw) > request.app[SETTINGS].max_body_bytes:
+        raise _Bad(413, "RequestEntityTooLarge", "request body is too large")
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise _Bad(400, "InvalidParameter", f"body is not valid JSON: {exc}") from None
+
+
+class _Bad(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code = status, code
+
+
+async def push_alert(request: web.Request) -> web.Response:
+    started = time.perf_counter()
+    fmt = request.match_info["format"]
+    parser = PARSERS.get(fmt)
+    if parser is None:
+        return error(request, 404, "RouteNotFound", f"unknown alert format {fmt!r}; one of {', '.join(PARSERS)}")
+    integration = await _integration(request)
+    if isinstance(integration, web.Response):
+        EVENTS.labels(fmt, "unauthorized").inc()
+        return integration
+    if integration.type != fmt:
+        return error(request, 400, "InvalidParameter",
+                     f"integration_key belongs to a {integration.type} integration; push to "
+                     f"/event/push/alert/{integration.type}")
+    try:
+        body = await _json_body(request)
+        evs = parser(body, request.query, utcnow())
+    except _Bad as exc:
+        EVENTS.labels(fmt, "rejected").inc()
+        return error(request, exc.status, exc.code, str(exc))
+    except InvalidParameter as exc:
+        EVENTS.labels(fmt, "rejected").inc()
+        return error(request, 400, "InvalidParameter", str(exc))
+    ref = IntegrationRef(integration.id, integration.type, integration.channel_id, integration.routing or {})
+    try:
+        results = await request.app[WRITER].submit(ref, evs)
+    except Exception:
+        EVENTS.labels(fmt, "failed").inc()
+        return error(request, 500, "InternalError", "the event could not be stored; retry")
+    for r in results:
+        EVENTS.labels(fmt, r.outcome).inc()
+    LATENCY.observe(time.perf_counter() - started)
+    if fmt == "standard" and len(results) == 1:
+        return ok(request, {"alert_key": results[0].alert_key})
+    return ok(request, {"alert_keys": [r.alert_key for r in results],
+                        "alert_key": results[0].alert_key if results else ""})
+
+
+async def push_change(request: web.Request) -> web.Response:
+    integration = await _integration(request)
+    if isinstance(integration, web.Response):
+        return integration
+    try:
+        body = await _json_body(request)
+        changes = change.parse(body, request.query, utcnow())
+    except _Bad as exc:
+        return error(request, exc.status, exc.code, str(exc))
+    except InvalidParameter as exc:
+        return error(request, 400, "InvalidParameter", str(exc))
+    now = utcnow()
+    async with request.app[SESSIONS]() as session:
+        for c in changes:
+            session.add(ChangeRecord(
+                integration_id=integration.id, change_key=c.change_key, change_status=c.change_status,
+                title=c.title, description=c.description, link=c.link, labels=dict(c.labels),
+                event_time=c.event_time or now, received_at=now,
+            ))
+        await session.commit()
+    return ok(request, {"change_key": changes[0].change_key if changes else ""})
+
+
+def setup(app: web.Application) -> None:
+    settings = app[SETTINGS]
+    app[LIMITER] = RateLimiter(settings.ingest_rate_per_second, settings.ingest_rate_per_minute)
+    app.router.add_post("/event/push/alert/{format}", push_alert)
+    app.router.add_post("/event/push/change/standard", push_change)
