@@ -42,7 +42,16 @@ def serve(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"admin_token": secrets.token_urlsafe(24)})
         print("No VIGIL_ADMIN_TOKEN set: using a one-off admin token for this run.")
     print(_banner(settings), flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, loop=_loop())
+
+
+def _loop() -> asyncio.AbstractEventLoop:
+    """uvloop where available: the same asyncio API, a markedly faster HTTP and I/O loop."""
+    try:
+        import uvloop
+    except ImportError:  # e.g. Windows
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
 
 
 def worker(_args: argparse.Namespace) -> None:
@@ -59,7 +68,7 @@ def worker(_args: argparse.Namespace) -> None:
     kwargs = jobs.arq_worker_settings(ctx, settings.redis_url, settings.sweep_interval_seconds)
     kwargs["handle_signals"] = True
     print(f"vigil worker: arq on {settings.redis_url}", flush=True)
-    asyncio.run(Worker(**kwargs).async_run())
+    _loop().run_until_complete(Worker(**kwargs).async_run())
 
 
 def db(args: argparse.Namespace) -> None:

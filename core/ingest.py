@@ -76,6 +76,7 @@ class _Batch:
         self.channels: dict[int, Channel | None] = {}
         self.alerts: dict[tuple[int, str], Alert | None] = {}
         self.incidents: dict[int, Incident] = {}
+        self.open_by_group: dict[tuple[int, str], Incident | None] = {}
         self.stored: list[tuple[Alert, dict[str, Any]]] = []
         self.result_alerts: list[Alert | None] = []
 
@@ -102,6 +103,32 @@ class _Batch:
                 for alert in rows.scalars():
                     self.alerts[(cid, alert.alert_key)] = alert
 
+    async def prefetch_incidents(self, keys: set[tuple[int, str]]) -> None:
+        """One query for the open incidents of every group this batch may add alerts to."""
+        for k in keys:
+            self.open_by_group.setdefault(k, None)
+        by_channel: dict[int, list[str]] = {}
+        for cid, key in keys:
+            by_channel.setdefault(cid, []).append(key)
+        for cid, gkeys in by_channel.items():
+            for i in range(0, len(gkeys), 500):
+                rows = await self.session.execute(
+                    select(Incident).where(
+                        Incident.channel_id == cid, Incident.group_key.in_(gkeys[i:i + 500]),
+                        Incident.progress != Progress.CLOSED.value, Incident.merged_into_id.is_(None),
+                    ).order_by(Incident.id)
+                )
+                for incident in rows.scalars():  # ascending: the newest open incident of a group wins
+                    self.open_by_group[(cid, incident.group_key)] = incident
+                    self.incidents[incident.id] = incident
+
+    async def prefetch_incident_ids(self, ids: set[int]) -> None:
+        missing = sorted(ids - self.incidents.keys())
+        for i in range(0, len(missing), 500):
+            rows = await self.session.execute(select(Incident).where(Incident.id.in_(missing[i:i + 500])))
+            for incident in rows.scalars():
+                self.incidents[incident.id] = incident
+
     async def incident(self, incident_id: int) -> Incident:
         if incident_id not in self.incidents:
             self.incidents[incident_id] = await incidents.get(self.session, incident_id)
@@ -120,6 +147,15 @@ async def ingest_batch(
         for cid in channel_ids:
             await session.execute(text("SELECT pg_advisory_xact_lock(7391, :c)"), {"c": cid})
     await batch.prefetch_alerts({(cid, ev.alert_key) for _, ev, cid in routed if cid is not None})
+    wanted = set()
+    for _, ev, cid in routed:  # groups of the alerts this batch will create
+        if cid is not None and batch.alerts.get((cid, ev.alert_key)) is None and ev.event_status is not EventStatus.OK:
+            channel = await batch.channel(cid)
+            if channel is not None:
+                wanted.add((cid, _group_of(channel, ev.alert_key, ev.title, ev.description,
+                                           ev.event_status.value, ev.labels)[0]))
+    await batch.prefetch_incidents(wanted)
+    await batch.prefetch_incident_ids({a.incident_id for a in batch.alerts.values() if a is not None and a.incident_id})
     results = []
     with session.no_autoflush:
         for ref, ev, cid in routed:
@@ -172,7 +208,10 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
 
     alert.event_cnt += 1
     alert.last_time = max(alert.last_time or event_time, event_time)
-    alert.title, alert.description = ev.title or alert.title, ev.description or alert.description
+    if ev.title and ev.title != alert.title:  # attribute writes are the costly part of a dedup: skip no-ops
+        alert.title = ev.title
+    if ev.description and ev.description != alert.description:
+        alert.description = ev.description
     alert.updated_at = now
     if incident is not None:
         incident.alert_event_cnt += 1
@@ -187,9 +226,13 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         if incident is not None:
             await _on_alert_recovered(batch, channel, incident)
     else:
-        alert.labels = dict(ev.labels)
-        alert.status = ev.event_status.value
-        alert.severity = _max_severity(alert.severity, ev.event_status.value)
+        if alert.labels != ev.labels:
+            alert.labels = dict(ev.labels)
+        if alert.status != ev.event_status.value:
+            alert.status = ev.event_status.value
+        severity = _max_severity(alert.severity, ev.event_status.value)
+        if severity != alert.severity:
+            alert.severity = severity
         if incident is not None and Severity(alert.severity).rank > Severity(incident.severity).rank:
             incident.severity = alert.severity
             if incident.status != EventStatus.OK.value:
@@ -201,27 +244,21 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
     return IngestResult(ev.alert_key, outcome, None, incident.id if incident else None, cid)
 
 
+def _group_of(channel: Channel, alert_key: str, title: str, description: str, severity: str,
+              labels: dict[str, str]) -> tuple[str, str]:
+    return group_key(parse_rule(channel.grouping), GroupSubject(alert_key, title, description, severity, labels))
+
+
 async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incident:
     """Attach a new alert to the open incident of its group, or open a new incident."""
     session, now = batch.session, batch.now
     rule = parse_rule(channel.grouping)
-    key, method = group_key(rule, GroupSubject(alert.alert_key, alert.title, alert.description,
-                                               alert.severity, alert.labels))
-    stmt = (
-        select(Incident)
-        .where(Incident.channel_id == channel.id, Incident.group_key == key,
-               Incident.progress != Progress.CLOSED.value, Incident.merged_into_id.is_(None))
-        .order_by(Incident.id.desc())
-        .limit(1)
-    )
-    incident = None
-    for candidate in batch.incidents.values():  # opened earlier in this batch, not yet visible to SELECT
-        if candidate.channel_id == channel.id and candidate.group_key == key and candidate.progress != "Closed":
-            incident = candidate
-    if incident is None:
-        incident = (await session.execute(stmt)).scalar_one_or_none()
-    if incident is not None and window_open(rule, started=incident.created_at, last_merge=incident.last_time,
-                                            now=now):
+    key, method = _group_of(channel, alert.alert_key, alert.title, alert.description, alert.severity, alert.labels)
+    if (channel.id, key) not in batch.open_by_group:
+        await batch.prefetch_incidents({(channel.id, key)})
+    incident = batch.open_by_group.get((channel.id, key))
+    if incident is not None and incident.progress != Progress.CLOSED.value and window_open(
+            rule, started=incident.created_at, last_merge=incident.last_time, now=now):
         batch.incidents[incident.id] = incident
         incident.alert_cnt += 1
         incident.active_alert_cnt += 1
@@ -243,6 +280,7 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incide
     incident.num = f"{incident.id:06X}"
     channel.last_incident_at = now
     batch.incidents[incident.id] = incident
+    batch.open_by_group[(channel.id, key)] = incident
     alert.incident_id = incident.id
     INCIDENTS_OPENED.inc()
     await events.emit(session, incident, events.I_NEW, now=now, source="system",

@@ -1,0 +1,128 @@
+"""Feishu/Lark interactive card, JSON 2.0 (`"schema": "2.0"`), for im/v1 messages and their PATCH.
+
+Docs: https://open.feishu.cn/document/feishu-cards/card-json-v2-structure and
+https://open.feishu.cn/document/feishu-cards/card-callback-communication. JSON 2.0 cards only call
+back through the new `card.action.trigger` event, so that is the event the adapter listens to;
+2.0 rejects unknown properties, so this module emits only documented ones.
+
+Callbacks (`event.action`):
+  button        -> `value` = {"action": <packed ActionData>}
+  snooze select -> `option` = a full ``snz:<id>:<minutes>`` payload
+  comment form  -> `value` = {"action": "cmt:<id>"}, `form_value` = {"comment": <text>}
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.actions import Action, pack_for
+from bot.cards.format import cut, labels_line, minutes_label, names, summary, utc_text
+from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from core.types import Platform
+
+PLATFORM = Platform.FEISHU
+MAX_CARD_BYTES = 30 * 1024
+MAX_TITLE = 200
+MAX_COMMENT = 1000  # input max_length upper bound
+COMMENT_FORM = "vigil_comment"
+COMMENT_FIELD = "comment"
+
+TEMPLATE = {Tone.DANGER: "red", Tone.WARNING: "orange", Tone.INFO: "blue", Tone.SUCCESS: "green"}
+_BUTTON_TYPE = {Emphasis.PRIMARY: "primary_filled", Emphasis.DANGER: "danger", Emphasis.DEFAULT: "default"}
+
+
+def render(card: IncidentCard) -> dict[str, Any]:
+    """Build the card JSON (the caller json-encodes it into the message `content`)."""
+    sev, prog = card.severity_look, card.progress_look
+    header: dict[str, Any] = {
+        "title": _plain(cut(f"#{card.num} {card.title}", MAX_TITLE)),
+        "template": TEMPLATE[card.tone],
+        "text_tag_list": [_tag(sev.label, TEMPLATE[sev.tone]), _tag(prog.label, TEMPLATE[prog.tone])],
+    }
+    if card.channel_name:
+        header["subtitle"] = _plain(cut(card.channel_name, MAX_TITLE))
+    elements: list[dict[str, Any]] = [{"tag": "markdown", "content": _facts(card)}]
+    if card.description:
+        elements.append({"tag": "markdown", "content": _esc(card.description)})
+    if card.labels:
+        elements.append({"tag": "markdown", "content": _esc(labels_line(card, sep="  ", fmt="`{k}={v}`"))})
+    controls = _controls(card)
+    if controls:
+        elements.append({"tag": "hr"})
+        elements.append({"tag": "column_set", "flex_mode": "flow", "horizontal_spacing": "small",
+                         "columns": [{"tag": "column", "width": "auto", "elements": [c]} for c in controls]})
+    if Action.COMMENT in card.buttons:
+        elements.append(_comment_form(card))
+    footer = f"[Open incident #{card.num}]({card.url}) · Updated {utc_text(card.updated_at)}"
+    elements.append({"tag": "markdown", "content": footer, "text_size": "notation"})
+    return {
+        "schema": "2.0",
+        "config": {"update_multi": True, "summary": {"content": summary(card)}},
+        "card_link": {"url": card.url},
+        "header": header,
+        "body": {"elements": elements},
+    }
+
+
+def _facts(card: IncidentCard) -> str:
+    sev, prog = card.severity_look, card.progress_look
+    lines = [
+        f"**Severity:** {sev.emoji} {sev.label}",
+        f"**Progress:** {prog.emoji} {prog.label}",
+        f"**Channel:** {_esc(card.channel_name or '—')}",
+        f"**Alerts:** {card.alert_count}",
+        f"**Responders:** {_esc(names(card.responders))}",
+        f"**Acknowledged by:** {_esc(names(card.acknowledged_by))}",
+    ]
+    if card.snoozed_until is not None:
+        lines.append(f"**Snoozed until:** {utc_text(card.snoozed_until)}")
+    return "\n".join(lines)
+
+
+def _controls(card: IncidentCard) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for action in card.buttons:
+        if action is Action.COMMENT:
+            continue  # drawn as a form below the buttons
+        if action is Action.SNOOZE:
+            out.append({
+                "tag": "select_static",
+                "placeholder": _plain("Snooze…"),
+                "options": [{"text": _plain(minutes_label(m)),
+                             "value": pack_for(PLATFORM, action, card.incident_id, minutes=m)}
+                            for m in card.snooze_choices],
+            })
+            continue
+        out.append(_button(ACTION_LABELS[action], ACTION_EMPHASIS.get(action, Emphasis.DEFAULT),
+                           pack_for(PLATFORM, action, card.incident_id)))
+    return out
+
+
+def _comment_form(card: IncidentCard) -> dict[str, Any]:
+    submit = _button(ACTION_LABELS[Action.COMMENT], Emphasis.DEFAULT,
+                     pack_for(PLATFORM, Action.COMMENT, card.incident_id))
+    submit |= {"name": f"{COMMENT_FORM}_submit", "form_action_type": "submit"}
+    return {"tag": "form", "name": COMMENT_FORM, "elements": [
+        {"tag": "input", "name": COMMENT_FIELD, "input_type": "multiline_text", "max_length": MAX_COMMENT,
+         "required": True, "placeholder": _plain("Add a comment")},
+        submit,
+    ]}
+
+
+def _button(label: str, emphasis: Emphasis, packed: str) -> dict[str, Any]:
+    return {"tag": "button", "text": _plain(label), "type": _BUTTON_TYPE[emphasis],
+            "behaviors": [{"type": "callback", "value": {"action": packed}}]}
+
+
+def _plain(text: str) -> dict[str, str]:
+    return {"tag": "plain_text", "content": text}
+
+
+def _tag(text: str, colour: str) -> dict[str, Any]:
+    return {"tag": "text_tag", "text": _plain(text), "color": colour}
+
+
+def _esc(text: str) -> str:
+    # Feishu markdown reads <at>, <font>... tags; user text must not inject them.
+    # https://open.feishu.cn/document/feishu-cards/card-json-v2-components/content-components/rich-text
+    return text.replace("<", "&lt;").replace(">", "&gt;")

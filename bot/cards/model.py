@@ -1,0 +1,196 @@
+"""The ONE card view model (DESIGN rule 2) and the looks every renderer shares.
+
+Status and severity emoji, colours and labels are defined here once (STYLE.md section 8); a
+renderer only maps a `Tone` to its platform's colour token. The caller decides which actions are
+allowed now (`core.incidents.allowed_actions`); renderers never apply lifecycle rules.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import NamedTuple, TypeVar
+
+from bot.actions import SNOOZE_MAX_MINUTES, Action
+from bot.cards.format import cut as _cut
+from core.types import Progress, Severity
+
+MAX_TITLE = 512  # Flashduty's title limit; renderers cut further where a platform demands
+MAX_DESCRIPTION = 2000  # chars kept on the card; the incident page has the rest
+MAX_LABELS = 8  # key labels shown; the count of the rest is kept in `hidden_labels`
+MAX_LABEL_TEXT = 128
+DEFAULT_SNOOZE_CHOICES = (30, 60, 240, 1440)
+
+E = TypeVar("E", bound=enum.Enum)
+
+
+class Tone(enum.StrEnum):
+    """The colour meaning of a card; each renderer maps it to its platform's palette."""
+
+    DANGER = "danger"
+    WARNING = "warning"
+    INFO = "info"
+    SUCCESS = "success"
+
+
+class Emphasis(enum.StrEnum):
+    """How strongly a button is drawn."""
+
+    PRIMARY = "primary"
+    DEFAULT = "default"
+    DANGER = "danger"
+
+
+class Look(NamedTuple):
+    """Emoji, label and colour for one severity or progress value."""
+
+    emoji: str
+    label: str
+    colour: str  # hex, used as-is by platforms that take one (Slack colour bar)
+    tone: Tone
+
+
+SEVERITY_LOOK: dict[Severity, Look] = {
+    Severity.CRITICAL: Look("🔴", "Critical", "#D92D20", Tone.DANGER),
+    Severity.WARNING: Look("🟠", "Warning", "#F79009", Tone.WARNING),
+    Severity.INFO: Look("🔵", "Info", "#2E90FA", Tone.INFO),
+}
+
+PROGRESS_LOOK: dict[Progress, Look] = {
+    Progress.TRIGGERED: Look("🚨", "Triggered", "#D92D20", Tone.DANGER),
+    Progress.PROCESSING: Look("👀", "Processing", "#F79009", Tone.WARNING),
+    Progress.CLOSED: Look("✅", "Closed", "#12B76A", Tone.SUCCESS),
+}
+
+ACTION_LABELS: dict[Action, str] = {
+    Action.ACK: "Acknowledge",
+    Action.UNACK: "Unacknowledge",
+    Action.CLOSE: "Close",
+    Action.REOPEN: "Reopen",
+    Action.ESCALATE: "Escalate",
+    Action.SNOOZE: "Snooze",
+    Action.WAKE: "Wake",
+    Action.REASSIGN: "Reassign",
+    Action.COMMENT: "Comment",
+    Action.SILENCE_SIMILAR: "Silence similar",
+    Action.REFRESH: "Refresh",
+}
+
+ACTION_EMPHASIS: dict[Action, Emphasis] = {
+    Action.ACK: Emphasis.PRIMARY,
+    Action.REOPEN: Emphasis.PRIMARY,
+    Action.SILENCE_SIMILAR: Emphasis.DANGER,
+}
+
+# Actions that need more than a click (a choice or text); renderers draw them as selects/inputs.
+NEEDS_INPUT = frozenset({Action.SNOOZE, Action.REASSIGN, Action.COMMENT})
+
+
+def _aware(name: str, value: datetime | None) -> None:
+    if value is not None and (not isinstance(value, datetime) or value.utcoffset() is None):
+        raise ValueError(f"{name} must be a timezone-aware datetime, got {value!r}")
+
+
+def _names(name: str, value: object) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(v, str) for v in value):  # type: ignore[attr-defined]
+        raise ValueError(f"{name} must be a sequence of names (strings), got {value!r}")
+    return tuple(v for v in value if v.strip())  # type: ignore[attr-defined]
+
+
+@dataclass(frozen=True, kw_only=True)
+class IncidentCard:
+    """What every platform's card shows about one incident, and the actions allowed now."""
+
+    incident_id: int
+    num: str  # short display id (Flashduty's `num`)
+    title: str
+    severity: Severity
+    progress: Progress
+    url: str  # the incident page
+    updated_at: datetime  # passed in by the caller; renderers never read the clock
+    channel_name: str = ""
+    responders: tuple[str, ...] = ()
+    acknowledged_by: tuple[str, ...] = ()
+    # Key labels in display order; pass tuple(labels.items()) or a mapping. Capped at MAX_LABELS.
+    labels: tuple[tuple[str, str], ...] = ()
+    alert_count: int = 0
+    description: str = ""
+    snoozed_until: datetime | None = None
+    actions: tuple[Action, ...] = ()
+    snooze_choices: tuple[int, ...] = DEFAULT_SNOOZE_CHOICES
+    hidden_labels: int = field(default=0, init=False)
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__  # frozen: normalise once, here
+        if not isinstance(self.incident_id, int) or isinstance(self.incident_id, bool) or self.incident_id <= 0:
+            raise ValueError(f"incident_id must be a positive integer, got {self.incident_id!r}")
+        if not isinstance(self.title, str) or not self.title.strip():
+            raise ValueError("title must be a non-empty string")
+        set_(self, "title", _cut(" ".join(self.title.split()), MAX_TITLE))
+        set_(self, "severity", _enum("severity", Severity, self.severity))
+        set_(self, "progress", _enum("progress", Progress, self.progress))
+        if not isinstance(self.url, str) or not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"url must be an http(s) URL of the incident page, got {self.url!r}")
+        _aware("updated_at", self.updated_at)
+        _aware("snoozed_until", self.snoozed_until)
+        if not isinstance(self.alert_count, int) or self.alert_count < 0:
+            raise ValueError(f"alert_count must be a non-negative integer, got {self.alert_count!r}")
+        set_(self, "responders", _names("responders", self.responders))
+        set_(self, "acknowledged_by", _names("acknowledged_by", self.acknowledged_by))
+        set_(self, "description", _cut((self.description or "").strip(), MAX_DESCRIPTION))
+        pairs = tuple(self.labels.items()) if isinstance(self.labels, Mapping) else tuple(self.labels)
+        for pair in pairs:
+            if len(pair) != 2 or not all(isinstance(p, str) for p in pair):
+                raise ValueError(f"labels must be (key, value) string pairs, got {pair!r}")
+        set_(self, "labels", tuple((_cut(k, MAX_LABEL_TEXT), _cut(v, MAX_LABEL_TEXT)) for k, v in pairs[:MAX_LABELS]))
+        set_(self, "hidden_labels", max(0, len(pairs) - MAX_LABELS))
+        actions = tuple(_enum("actions", Action, a) for a in self.actions)
+        if Action.REFRESH in actions:
+            raise ValueError("actions must not contain refresh; every card can be refreshed")
+        if len(set(actions)) != len(actions):
+            raise ValueError(f"actions must not repeat, got {[a.value for a in actions]}")
+        set_(self, "actions", actions)
+        choices = tuple(self.snooze_choices)
+        if not all(isinstance(m, int) and 1 <= m <= SNOOZE_MAX_MINUTES for m in choices):
+            raise ValueError(f"snooze_choices must be minutes from 1 to {SNOOZE_MAX_MINUTES}, got {choices!r}")
+        if len(set(choices)) != len(choices) or (Action.SNOOZE in actions and not choices):
+            raise ValueError(f"snooze_choices must be distinct and non-empty when snooze is offered, got {choices!r}")
+        set_(self, "snooze_choices", choices)
+
+    @property
+    def severity_look(self) -> Look:
+        """Emoji, label and colour of the severity."""
+        return SEVERITY_LOOK[self.severity]
+
+    @property
+    def progress_look(self) -> Look:
+        """Emoji, label and colour of the progress."""
+        return PROGRESS_LOOK[self.progress]
+
+    @property
+    def tone(self) -> Tone:
+        """Card colour meaning: green once closed, otherwise the severity's."""
+        return Tone.SUCCESS if self.progress is Progress.CLOSED else self.severity_look.tone
+
+    @property
+    def colour(self) -> str:
+        """Hex colour for the card's bar or header."""
+        return PROGRESS_LOOK[Progress.CLOSED].colour if self.progress is Progress.CLOSED else self.severity_look.colour
+
+    @property
+    def buttons(self) -> tuple[Action, ...]:
+        """Actions to draw: those given, but a closed incident offers only reopen."""
+        if self.progress is Progress.CLOSED:
+            return tuple(a for a in self.actions if a is Action.REOPEN)
+        return self.actions
+
+
+def _enum(name: str, kind: type[E], value: object) -> E:
+    try:
+        return kind(value)
+    except ValueError:
+        allowed = ", ".join(str(m.value) for m in kind)
+        raise ValueError(f"{name}: {value!r} is not one of {allowed}") from None
+

@@ -1,0 +1,120 @@
+"""Slack Block Kit message for an incident: a colour-bar attachment holding the blocks, plus `text`.
+
+Docs: https://api.slack.com/reference/block-kit/blocks (limits per block type),
+https://api.slack.com/reference/messaging/attachments (colour bar).
+
+Stable action_ids (the Slack adapter routes on them; do not rename):
+  ``vigil.<action>`` for buttons, e.g. ``vigil.ack``; value = packed `ActionData`.
+  ``vigil.snooze`` is a static_select; each option value is a full ``snz:<id>:<minutes>`` payload.
+  ``vigil.reassign`` and ``vigil.comment`` are buttons that should open a modal (see OPENS_MODAL).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from bot.actions import Action, pack_for
+from bot.cards.format import cut, headline, labels_line, minutes_label, names, summary, utc_text
+from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard
+from core.types import Platform
+
+PLATFORM = Platform.SLACK
+ACTION_IDS: dict[Action, str] = {a: f"vigil.{a.value}" for a in Action}
+OPENS_MODAL = frozenset({Action.REASSIGN, Action.COMMENT})
+BLOCK_ID_ACTIONS = "vigil.actions"
+
+MAX_BLOCKS = 50
+MAX_HEADER = 150
+MAX_SECTION_TEXT = 3000
+MAX_FIELD_TEXT = 2000
+MAX_FIELDS = 10
+MAX_BUTTON_TEXT = 75
+MAX_ACTION_ELEMENTS = 25
+MAX_FALLBACK = 3000
+
+_STYLE = {Emphasis.PRIMARY: "primary", Emphasis.DANGER: "danger"}
+_PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
+
+
+def render(card: IncidentCard) -> dict[str, Any]:
+    """Build the chat.postMessage / chat.update body (without channel and ts)."""
+    blocks: list[dict[str, Any]] = [
+        {"type": "header", "text": _plain(headline(card, limit=MAX_HEADER))},
+        {"type": "section", "fields": _fields(card)},
+    ]
+    if card.description:
+        blocks.append({"type": "section", "text": _md(card.description)})
+    if card.labels:
+        blocks.append({"type": "section", "text": _md(labels_line(card, sep="  ", fmt="`{k}={v}`"))})
+    elements = _elements(card)
+    if elements:
+        blocks.append({"type": "actions", "block_id": BLOCK_ID_ACTIONS, "elements": elements[:MAX_ACTION_ELEMENTS]})
+    footer = f"<{card.url}|Open incident #{_esc(card.num)}> · Updated {_date(card.updated_at)}"
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
+    text = summary(card, limit=MAX_FALLBACK)
+    return {"text": text, "attachments": [{"color": card.colour, "fallback": text, "blocks": blocks[:MAX_BLOCKS]}]}
+
+
+def _fields(card: IncidentCard) -> list[dict[str, str]]:
+    sev, prog = card.severity_look, card.progress_look
+    rows = [
+        ("Severity", f"{sev.emoji} {sev.label}"),
+        ("Progress", f"{prog.emoji} {prog.label}"),
+        ("Channel", _esc(card.channel_name or "—")),
+        ("Alerts", str(card.alert_count)),
+        ("Responders", _esc(names(card.responders))),
+        ("Acknowledged by", _esc(names(card.acknowledged_by))),
+    ]
+    if card.snoozed_until is not None:
+        rows.append(("Snoozed until", _date(card.snoozed_until)))
+    return [{"type": "mrkdwn", "text": cut(f"*{k}*\n{v}", MAX_FIELD_TEXT)} for k, v in rows[:MAX_FIELDS]]
+
+
+def _elements(card: IncidentCard) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for action in card.buttons:
+        if action is Action.SNOOZE:
+            out.append({
+                "type": "static_select",
+                "action_id": ACTION_IDS[action],
+                "placeholder": _plain("Snooze…"),
+                "options": [
+                    {"text": _plain(minutes_label(m)),
+                     "value": pack_for(PLATFORM, action, card.incident_id, minutes=m)}
+                    for m in card.snooze_choices
+                ],
+            })
+            continue
+        button: dict[str, Any] = {
+            "type": "button",
+            "action_id": ACTION_IDS[action],
+            "text": _plain(cut(ACTION_LABELS[action] + ("…" if action in OPENS_MODAL else ""), MAX_BUTTON_TEXT)),
+            "value": pack_for(PLATFORM, action, card.incident_id),
+        }
+        style = _STYLE.get(ACTION_EMPHASIS.get(action, Emphasis.DEFAULT))
+        if style:
+            button["style"] = style
+        out.append(button)
+    return out
+
+
+def _plain(text: str) -> dict[str, Any]:
+    return {"type": "plain_text", "text": text, "emoji": True}
+
+
+def _md(text: str) -> dict[str, str]:
+    body = _esc(text)
+    if len(body) > MAX_SECTION_TEXT:
+        # Cut after escaping so the limit holds, without leaving half an entity like "&am".
+        body = _PARTIAL_ENTITY.sub("", body[: MAX_SECTION_TEXT - 1]) + "…"
+    return {"type": "mrkdwn", "text": body}
+
+
+def _esc(text: str) -> str:
+    # https://api.slack.com/reference/surfaces/formatting#escaping
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _date(moment: Any) -> str:
+    return f"<!date^{int(moment.timestamp())}^{{date_short_pretty}} {{time}}|{utc_text(moment)}>"

@@ -1,0 +1,123 @@
+"""Microsoft Teams Adaptive Card 1.4 with Universal Actions (`Action.Execute`) and a `refresh` block.
+
+Docs: https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards/cards/universal-actions-for-adaptive-cards/overview
+and https://adaptivecards.io/explorer/Action.Execute.html. The bot receives an `adaptiveCard/action`
+invoke with `action.verb` = the action name and `action.data` = {"action": <packed ActionData>}
+merged with the inputs: `snooze` (a full ``snz:<id>:<minutes>``, preferred over `action`) and
+`comment` (the text). Verb "refresh" asks for the current card and changes nothing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot.actions import Action, pack_for
+from bot.cards.format import (
+    headline,
+    labels_line,
+    minutes_label,
+    names,
+    rfc3339,
+    status_line,
+    summary,
+    utc_text,
+)
+from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from core.types import Platform
+
+PLATFORM = Platform.TEAMS
+VERSION = "1.4"
+MAX_CARD_BYTES = 28 * 1024  # Teams rejects bot messages above ~28 KB
+MAX_ACTIONS = 6  # what Teams shows at the top level; the rest go under "More…"
+MAX_COMMENT = 1024  # core.incidents.COMMENT_MAX
+SNOOZE_INPUT, COMMENT_INPUT = "snooze", "comment"
+
+CONTAINER_STYLE = {Tone.DANGER: "attention", Tone.WARNING: "warning", Tone.INFO: "accent", Tone.SUCCESS: "good"}
+_STYLE = {Emphasis.PRIMARY: "positive", Emphasis.DANGER: "destructive"}
+
+
+def render(card: IncidentCard) -> dict[str, Any]:
+    """Build the Adaptive Card (the adapter wraps it in an attachment of contentType adaptive card)."""
+    body: list[dict[str, Any]] = [
+        {"type": "Container", "style": CONTAINER_STYLE[card.tone], "bleed": True,
+         "selectAction": {"type": "Action.OpenUrl", "url": card.url},
+         "items": [_text(headline(card, limit=300), weight="Bolder", size="Medium"),
+                   _text(status_line(card), spacing="None")]},
+        {"type": "FactSet", "facts": _facts(card)},
+    ]
+    if card.description:
+        body.append(_text(card.description))
+    if card.labels:
+        body.append(_text(labels_line(card, sep="  ", fmt="`{k}={v}`"), size="Small"))
+    when = rfc3339(card.updated_at)
+    body.append(_text(f"[Open incident #{card.num}]({card.url}) · Updated {{{{DATE({when}, SHORT)}}}} "
+                      f"{{{{TIME({when})}}}}", size="Small", isSubtle=True))
+    return {
+        "type": "AdaptiveCard",
+        "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",
+        "version": VERSION,
+        "fallbackText": summary(card),
+        "msteams": {"width": "Full"},
+        "refresh": {"action": _execute(Action.REFRESH, pack_for(PLATFORM, Action.REFRESH, card.incident_id)),
+                    "userIds": []},
+        "body": body,
+        "actions": _actions(card),
+    }
+
+
+def _facts(card: IncidentCard) -> list[dict[str, str]]:
+    facts = [
+        ("Channel", card.channel_name or "—"),
+        ("Alerts", str(card.alert_count)),
+        ("Responders", names(card.responders)),
+        ("Acknowledged by", names(card.acknowledged_by)),
+    ]
+    if card.snoozed_until is not None:  # DATE()/TIME() are only documented for TextBlock, not FactSet
+        facts.append(("Snoozed until", utc_text(card.snoozed_until)))
+    return [{"title": k, "value": v} for k, v in facts]
+
+
+def _actions(card: IncidentCard) -> list[dict[str, Any]]:
+    simple: list[dict[str, Any]] = []
+    forms: list[dict[str, Any]] = []
+    for action in card.buttons:
+        if action is Action.SNOOZE:
+            forms.append(_snooze(card))
+        elif action is Action.COMMENT:
+            forms.append(_show(ACTION_LABELS[action], [
+                {"type": "Input.Text", "id": COMMENT_INPUT, "isMultiline": True, "maxLength": MAX_COMMENT,
+                 "isRequired": True, "errorMessage": "Write a comment first", "placeholder": "Add a comment"}],
+                [_execute(action, pack_for(PLATFORM, action, card.incident_id))]))
+        else:
+            simple.append(_execute(action, pack_for(PLATFORM, action, card.incident_id)))
+    if len(simple) + len(forms) <= MAX_ACTIONS:
+        return simple + forms
+    # Keep ShowCards at the top (no nested ShowCards) and fold the overflow of plain actions.
+    keep = MAX_ACTIONS - 1 - len(forms)
+    return simple[:keep] + forms + [_show("More…", [], simple[keep:])]
+
+
+def _snooze(card: IncidentCard) -> dict[str, Any]:
+    choices = [{"title": minutes_label(m), "value": pack_for(PLATFORM, Action.SNOOZE, card.incident_id, minutes=m)}
+               for m in card.snooze_choices]
+    picker = {"type": "Input.ChoiceSet", "id": SNOOZE_INPUT, "style": "compact", "isRequired": True,
+              "value": choices[0]["value"], "choices": choices}
+    return _show(ACTION_LABELS[Action.SNOOZE], [picker], [_execute(Action.SNOOZE, choices[0]["value"])])
+
+
+def _execute(action: Action, packed: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "Action.Execute", "title": ACTION_LABELS[action], "verb": action.value,
+                           "data": {"action": packed}}
+    style = _STYLE.get(ACTION_EMPHASIS.get(action, Emphasis.DEFAULT))
+    if style:
+        out["style"] = style
+    return out
+
+
+def _show(title: str, body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"type": "Action.ShowCard", "title": title,
+            "card": {"type": "AdaptiveCard", "body": body, "actions": actions}}
+
+
+def _text(text: str, **props: Any) -> dict[str, Any]:
+    return {"type": "TextBlock", "text": text, "wrap": True, **props}
