@@ -19,3 +19,5 @@ JOBS = web.AppKey("jobs", JobContext)
 RUNNER = web.AppKey("runner", Any)
 INTEGRATION_CACHE = web.AppKey("integration_cache", dict)
 DIRECTORIES = web.AppKey("directories", dict)  # Platform -> mapping_tables.directory.Directory
+ADAPTER_MAP = web.AppKey("adapters", dict)  # Platform -> built Adapter (from IM apps)
+HTTP = web.AppKey("http", object)  # the shared aiohttp.ClientSession

@@ -7,10 +7,31 @@ import logging
 from aiohttp import web
 from sqlalchemy import inspect
 
-from bot import health
-from bot.api import channels, framework, incidents, members, openapi, tokens  # noqa: F401  (each module declares its endpoints)
+from bot import card_sync, health, im_routes
+from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
+    channels,
+    escalation,
+    framework,
+    im_apps,
+    incidents,
+    mapping,
+    members,
+    openapi,
+    tokens,
+)
 from bot.envelope import envelope_errors
-from bot.keys import DIRECTORIES, ENGINE, INTEGRATION_CACHE, JOBS, RUNNER, SESSIONS, SETTINGS, WRITER
+from bot.im_sender import im_sender
+from bot.keys import (
+    ADAPTER_MAP,
+    DIRECTORIES,
+    ENGINE,
+    INTEGRATION_CACHE,
+    JOBS,
+    RUNNER,
+    SESSIONS,
+    SETTINGS,
+    WRITER,
+)
 from core import jobs, migrate, paging
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
@@ -31,18 +52,26 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     app[SETTINGS] = settings
     app[INTEGRATION_CACHE] = {}
     app[DIRECTORIES] = {}
+    app[ADAPTER_MAP] = {}
     url = settings.resolved_database_url()
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     app[ENGINE], app[SESSIONS] = engine, sessions
-    app[JOBS] = jobs.JobContext(sessions, services={"base_url": settings.resolved_base_url()})
+    base_url = settings.resolved_base_url()
+    app[JOBS] = jobs.JobContext(sessions, services={
+        "base_url": base_url,
+        "adapters": app[ADAPTER_MAP],  # the same dict, refilled when IM apps change
+        "senders": {"im": im_sender(app[ADAPTER_MAP], sessions, base_url)},
+    })
     paging.register()
+    card_sync.register()
     app[WRITER] = IngestWriter(sessions)
 
     async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
         if url.startswith("sqlite") and await _needs_schema(engine):
             log.info("empty SQLite database: applying migrations")
             await migrate.upgrade(engine)
+        await im_routes.rebuild_adapters(app)
         runner: jobs.Runner
         if settings.redis_url:
             runner = jobs.ArqRunner(settings.redis_url)
@@ -59,8 +88,10 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
             await runner.stop()
         await engine.dispose()
 
+    app.cleanup_ctx.append(im_routes.http_session)
     app.cleanup_ctx.append(lifecycle)
     ingest_routes.setup(app)
+    im_routes.setup(app)
     framework.setup(app)
     openapi.setup(app)
     health.setup(app)

@@ -45,7 +45,9 @@ class DeliveryError(Exception):
     Messages must never contain tokens or secrets.
     """
 
-    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
+                 gone: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
+        self.gone = gone  # the recipient left the platform: its mapping row is marked stale

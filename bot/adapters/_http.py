@@ -1,0 +1,114 @@
+"""Shared HTTP plumbing for media providers: one request call, status -> DeliveryError, redaction."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+import aiohttp
+
+from bot.adapters.errors import DeliveryError
+
+REDACTED = "***"
+# A provider's error text is shown to operators on the timeline; keep it short.
+DETAIL_LIMIT = 300
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A provider's HTTP answer, read in full."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def json(self) -> Any:
+        """The body as JSON, or None when it is not JSON."""
+        try:
+            return json.loads(self.body)
+        except ValueError:
+            return None
+
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+def redact(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret (raw or URL-encoded) in `text` with ***."""
+    for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
+        for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
+            text = text.replace(form, REDACTED)
+    return text
+
+
+def parse_retry_after(value: str | None, now: datetime) -> float | None:
+    """Seconds to wait from a Retry-After header (delta-seconds or HTTP-date); None when absent or bad."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def is_retryable_status(status: int) -> bool:
+    """Timeouts, rate limits and server errors may succeed later; other 4xx will not."""
+    return status in (408, 425, 429) or status >= 500
+
+
+def error_for_status(
+    provider: str, reply: Reply, detail: str, secrets: Iterable[str], now: datetime | None = None
+) -> DeliveryError:
+    """The DeliveryError for a non-2xx reply: retryable for 408/429/5xx, with Retry-After honoured."""
+    retry_after = parse_retry_after(reply.headers.get("Retry-After"), now or datetime.now(UTC))
+    message = redact(f"{provider}: HTTP {reply.status}: {detail}"[:DETAIL_LIMIT], secrets)
+    retryable = is_retryable_status(reply.status)
+    return DeliveryError(message, retryable=retryable, retry_after=retry_after if retryable else None)
+
+
+async def send_request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    *,
+    provider: str,
+    timeout: float,
+    secrets: Iterable[str],
+    **kwargs: Any,
+) -> Reply:
+    """Make one request and read the whole answer; network failures and timeouts become retryable errors."""
+    try:
+        async with session.request(
+            method, url, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False, **kwargs
+        ) as resp:
+            body = await resp.read()
+            return Reply(resp.status, dict(resp.headers), body)
+    except (TimeoutError, asyncio.TimeoutError):
+        raise DeliveryError(f"{provider}: timed out after {timeout:g}s", retryable=True) from None
+    except aiohttp.InvalidURL:
+        raise DeliveryError(f"{provider}: the configured URL is invalid", retryable=False) from None
+    except aiohttp.ClientConnectorCertificateError:
+        # A certificate that fails verification is a configuration problem, not an outage.
+        raise DeliveryError(f"{provider}: TLS certificate verification failed", retryable=False) from None
+    except aiohttp.ClientError as exc:
+        # The exception text may carry the URL, and a URL may carry a key: name the failure kind only,
+        # plus the redacted text for connection errors, which name just host and port.
+        kind = type(exc).__name__
+        text = redact(str(exc), secrets) if isinstance(exc, aiohttp.ClientConnectorError) else ""
+        raise DeliveryError(f"{provider}: {kind} {text}".strip()[:DETAIL_LIMIT], retryable=True) from None

@@ -1,0 +1,34 @@
+"""Builds the IncidentCard view model of an incident (the only card code that reads the database)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.actions import to_card_actions
+from bot.cards.model import IncidentCard
+from core.incidents import allowed_actions
+from core.models import Channel, Incident, Member
+from core.types import Progress, Severity
+
+
+async def incident_card(session: AsyncSession, incident: Incident, base_url: str, now: datetime) -> IncidentCard:
+    """The card of `incident` as it is now."""
+    channel = await session.get(Channel, incident.channel_id)
+    ids = [r["person_id"] for r in incident.responders]
+    names = {m.id: m.name for m in (await session.execute(select(Member).where(Member.id.in_(ids)))).scalars()} \
+        if ids else {}
+    progress = Progress(incident.progress)
+    actions = allowed_actions(progress, merged=incident.merged_into_id is not None,
+                              snoozed=incident.snoozed_until is not None)
+    return IncidentCard(
+        incident_id=incident.id, num=incident.num or str(incident.id), title=incident.title,
+        severity=Severity(incident.severity), progress=progress, url=f"{base_url}/incidents/{incident.id}",
+        updated_at=incident.updated_at or now, channel_name=channel.name if channel else "",
+        responders=tuple(names.get(i, f"member {i}") for i in ids),
+        acknowledged_by=tuple(names.get(r["person_id"], "") for r in incident.responders if r.get("acknowledged_at")),
+        labels=dict(incident.labels), alert_count=incident.alert_cnt, description=incident.description,
+        snoozed_until=incident.snoozed_until, actions=to_card_actions(a.value for a in actions),
+    )

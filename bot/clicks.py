@@ -1,0 +1,115 @@
+"""Every click goes through one path (DESIGN rule 1):
+
+verify -> parse -> resolve the IM user through the mapping table -> core action (which checks that
+observers cannot act) -> answer the platform, with the clicking platform's card re-rendered. The
+domain event the action emits then updates every other card of the incident (bot/card_sync.py).
+A forged or unsigned callback gets 401 and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+
+import orjson
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.actions import Action, ActionData, ActionPayloadError
+from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
+from bot.card_view import incident_card
+from bot.cards import render
+from core import incidents
+from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from mapping_tables.store import NotLinked, resolve
+
+log = logging.getLogger("vigil.clicks")
+
+DONE = {
+    Action.ACK: "acknowledged", Action.UNACK: "un-acknowledged", Action.CLOSE: "closed", Action.REOPEN: "reopened",
+    Action.ESCALATE: "escalated", Action.SNOOZE: "snoozed", Action.WAKE: "woke", Action.REASSIGN: "reassigned",
+    Action.COMMENT: "commented on", Action.REFRESH: "refreshed", Action.SILENCE_SIMILAR: "silenced alerts like",
+}
+UNAUTHORIZED = HttpReply(401, orjson.dumps({"error": "callback signature verification failed"}))
+
+
+async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionmaker[AsyncSession],
+                 base_url: str, now: datetime) -> HttpReply:
+    """The whole click path for one platform callback."""
+    if not adapter.verify(req, now):
+        log.warning("%s callback failed verification", adapter.platform.value)
+        return UNAUTHORIZED
+    challenge = adapter.handshake(req)
+    if challenge is not None:
+        return challenge
+    event = adapter.parse_action(req)
+    if event is None:
+        return adapter.reply(req, Outcome(True, ""))
+    outcome = await apply(event, sessions, base_url, now)
+    return adapter.reply(req, outcome)
+
+
+async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], base_url: str,
+                now: datetime) -> Outcome:
+    """Resolve the clicking user and run the action in core; never raises for bad clicks."""
+    try:
+        data = ActionData.unpack(event.inputs.get("snooze") or event.payload)
+    except ActionPayloadError as exc:
+        return Outcome(False, f"This button is not valid any more ({exc}).")
+    async with sessions() as session:
+        try:
+            member = await resolve(session, event.platform, event.im_user_id)
+            incident = await _run(session, data, member.id, event, now)
+            await session.commit()
+        except NotLinked as exc:
+            return Outcome(False, str(exc))
+        except (IllegalTransition, PermissionDenied, InvalidInput) as exc:
+            await session.rollback()
+            card = await _current_card(session, event, data.incident_id, base_url, now)
+            return Outcome(False, f"Nothing changed: {exc}.", card)
+        except NotFound:
+            return Outcome(False, f"Incident {data.incident_id} no longer exists.")
+        card = render(event.platform, await incident_card(session, incident, base_url, now))
+        return Outcome(True, f"{member.name} {DONE.get(data.action, 'updated')} incident #{incident.num}.", card)
+
+
+async def _run(session: AsyncSession, data: ActionData, actor: int, event: ActionEvent, now: datetime):  # type: ignore[no-untyped-def]
+    iid, src = data.incident_id, event.platform.value
+    match data.action:
+        case Action.ACK:
+            return await incidents.ack(session, iid, actor, now=now, source=src)
+        case Action.UNACK:
+            return await incidents.unack(session, iid, actor, now=now, source=src)
+        case Action.CLOSE:
+            return await incidents.close(session, iid, actor, now=now, source=src)
+        case Action.REOPEN:
+            return await incidents.reopen(session, iid, actor, now=now, source=src)
+        case Action.ESCALATE:
+            return await incidents.escalate(session, iid, actor, now=now, source=src)
+        case Action.SNOOZE:
+            return await incidents.snooze(session, iid, actor, minutes=data.minutes, now=now, source=src)  # type: ignore[attr-defined]
+        case Action.WAKE:
+            return await incidents.wake(session, iid, actor, now=now, source=src)
+        case Action.REASSIGN:
+            member_id = getattr(data, "member_id", None) or _int(event.inputs.get("member_id"))
+            if member_id is None:
+                raise InvalidInput("pick a member to reassign to")
+            return await incidents.reassign(session, iid, actor, member_ids=[member_id], now=now, source=src)
+        case Action.COMMENT:
+            return await incidents.comment(session, iid, actor, text=event.inputs.get("comment", ""), now=now,
+                                           source=src)
+        case Action.REFRESH:  # Teams asks for the current card; reading needs no permission beyond the link
+            return await incidents.get(session, iid)
+    raise InvalidInput(f"{data.action.value} is not available from a card yet")
+
+
+def _int(value: str | None) -> int | None:
+    return int(value) if value and value.isdigit() else None
+
+
+async def _current_card(session: AsyncSession, event: ActionEvent, incident_id: int, base_url: str,
+                        now: datetime) -> dict | None:
+    try:
+        incident = await incidents.get(session, incident_id)
+    except NotFound:
+        return None
+    return render(event.platform, await incident_card(session, incident, base_url, now))

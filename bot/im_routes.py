@@ -1,0 +1,77 @@
+"""HTTP callbacks of the chat platforms: /im/{platform}/callback -> the one click path."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import ClientSession, web
+from sqlalchemy import select
+
+from bot import clicks
+from bot.adapters import ADAPTERS
+from bot.adapters.base import InboundRequest
+from bot.keys import ADAPTER_MAP, HTTP, SESSIONS, SETTINGS
+from core.clock import utcnow
+from core.crypto import unseal
+from core.models import ImApp
+from core.types import Platform
+
+log = logging.getLogger("vigil.im")
+
+
+async def callback(request: web.Request) -> web.StreamResponse:
+    try:
+        platform = Platform(request.match_info["platform"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    adapter = request.app[ADAPTER_MAP].get(platform)
+    if adapter is None:
+        return web.json_response({"error": f"no {platform.value} IM app is configured"}, status=404)
+    req = InboundRequest(body=await request.read(), headers=dict(request.headers), query=dict(request.query),
+                         method=request.method, path=request.path)
+    settings = request.app[SETTINGS]
+    sessions, base_url = request.app[SESSIONS], settings.resolved_base_url()
+    dispatch = getattr(adapter, "dispatch", None)
+    if dispatch is not None:
+        # SDK-driven adapters (Slack's bolt) verify and route the request themselves; their listeners
+        # still end in clicks.apply, the one action path.
+        reply = await dispatch(req, lambda event: clicks.apply(event, sessions, base_url, utcnow()))
+    else:
+        reply = await clicks.handle(adapter, req, sessions, base_url, utcnow())
+    return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type.split(";")[0],
+                        headers=dict(reply.headers))
+
+
+async def rebuild_adapters(app: web.Application) -> list[str]:
+    """(Re)build one adapter per enabled IM app; returns the problems found (bad settings, bad key)."""
+    problems = []
+    built = {}
+    async with app[SESSIONS]() as session:
+        rows = (await session.execute(select(ImApp).where(ImApp.status == "enabled").order_by(ImApp.id))).scalars()
+        for row in rows:
+            platform = Platform(row.platform)
+            cls = ADAPTERS.get(platform)
+            if cls is None:
+                problems.append(f"im app {row.id}: {platform.value} is not supported by this build")
+                continue
+            try:
+                secrets = unseal(app[SETTINGS].secret_key, row.secrets)
+                built[platform] = cls.from_app(dict(row.settings), secrets, http=app[HTTP])
+            except ValueError as exc:
+                problems.append(f"im app {row.id}: {exc}")
+    app[ADAPTER_MAP].clear()
+    app[ADAPTER_MAP].update(built)
+    for p in problems:
+        log.error(p)
+    return problems
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_route("*", "/im/{platform}/callback", callback)
+
+
+async def http_session(app: web.Application):  # type: ignore[no-untyped-def]
+    """One shared client session for every adapter and provider."""
+    app[HTTP] = ClientSession()
+    yield
+    await app[HTTP].close()

@@ -1,0 +1,57 @@
+"""The `im` medium: a card in a direct message, on the first of the member's linked platforms that works."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.adapters.base import Adapter, ChatTarget
+from bot.card_view import incident_card
+from bot.cards import render
+from core import incidents
+from core.clock import utcnow
+from core.errors import DeliveryError
+from core.models import CardRef
+from core.paging import Page, Recipient, Sender
+from core.types import Platform
+from mapping_tables.store import identities, mark_stale
+
+
+def im_sender(adapters: Mapping[Platform, Adapter], sessions: async_sessionmaker[AsyncSession],
+              base_url: str) -> Sender:
+    """A delivery sender for the `im` medium over the configured chat adapters."""
+
+    async def send(recipient: Recipient, page: Page) -> str:
+        errors: list[DeliveryError] = []
+        async with sessions() as session:
+            rows = await identities(session, recipient.member_id)
+            incident = await incidents.get(session, page.incident_id)
+            card = await incident_card(session, incident, base_url, utcnow())
+            for row in rows:
+                platform = Platform(row.platform)
+                adapter = adapters.get(platform)
+                if adapter is None:
+                    continue
+                try:
+                    ref = await adapter.send_card(ChatTarget(platform, row.im_user_id, direct=True),
+                                                  render(platform, card))
+                except DeliveryError as exc:
+                    if exc.gone:
+                        await mark_stale(session, platform, row.im_user_id, utcnow())
+                        await session.commit()
+                    errors.append(exc)
+                    continue
+                session.add(CardRef(incident_id=incident.id, platform=platform.value,
+                                    conversation_id=ref.conversation_id, message_id=ref.message_id,
+                                    extra=dict(ref.extra), created_at=utcnow()))
+                await session.commit()
+                return f"{platform.value}:{ref.message_id}"
+        if any(e.retryable for e in errors):
+            raise next(e for e in errors if e.retryable)
+        if errors:
+            raise DeliveryError("; ".join(str(e) for e in errors), retryable=False)
+        raise DeliveryError(f"{recipient.name} has no linked account on a configured chat platform",
+                            retryable=False)
+
+    return send
