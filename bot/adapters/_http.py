@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -99,7 +98,7 @@ async def send_request(
         ) as resp:
             body = await resp.read()
             return Reply(resp.status, dict(resp.headers), body)
-    except (TimeoutError, asyncio.TimeoutError):
+    except TimeoutError:
         raise DeliveryError(f"{provider}: timed out after {timeout:g}s", retryable=True) from None
     except aiohttp.InvalidURL:
         raise DeliveryError(f"{provider}: the configured URL is invalid", retryable=False) from None
