@@ -228,9 +228,9 @@ async def _resolve_targets(session: AsyncSession, targets: dict[str, Any], now: 
     """Members of a level now: named members, team members, and whoever the schedules have on call."""
     ids = list(targets.get("member_ids", []))
     ids += await _team_members(session, targets.get("team_ids", []))
-    from core import schedules  # TEMP until core/schedules.py lands
-
     for sid in targets.get("schedule_ids", []):
+        from core import schedules  # TEMP until core/schedules.py lands
+
         row = await session.get(Schedule, sid)
         if row is None:
             continue
@@ -358,8 +358,6 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
 
 
 def _render(ctx: jobs.JobContext, incident: Incident, d: Delivery) -> Page:
-    from core.templates import incident_context
-
     render: Renderer | None = ctx.services.get("render")
     base_url = ctx.services.get("base_url", "")
     url = f"{base_url}/incidents/{incident.id}"
@@ -371,6 +369,8 @@ def _render(ctx: jobs.JobContext, incident: Incident, d: Delivery) -> Page:
     if render is None:
         text = f"[{incident.severity}] {incident.title} {url}"
         return Page(incident.id, d.id, d.event_type, incident.severity, incident.title, text, None, url)
+    from core.templates import incident_context  # TEMP local until core/templates.py lands
+
     rendered = render(medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
     return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html, url)
 

@@ -1,0 +1,284 @@
+"""The escalation engine and delivery runner in virtual time, on SQLite and PostgreSQL.
+
+Senders are recording fakes at the provider boundary (the real providers have their own tests
+against fake provider servers); everything between the alert and the send is the real thing.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from core import incidents, jobs, paging
+from core.db import make_engine, make_sessionmaker
+from core.errors import DeliveryError
+from core.ingest import IntegrationRef, ingest_batch
+from core.models import Channel, Delivery, EscalationRule, Integration, Member, TimelineEntry
+from core.types import AlertEvent, EventStatus
+
+T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = T0
+
+    def __call__(self) -> datetime:
+        return self.t
+
+    def advance(self, **kw: float) -> None:
+        self.t += timedelta(**kw)
+
+
+class Provider:
+    """A fake provider: records pages, and fails with the errors queued for it."""
+
+    def __init__(self, medium: str) -> None:
+        self.medium, self.sent, self.failures = medium, [], []
+
+    async def __call__(self, recipient, page) -> str:
+        if self.failures:
+            raise self.failures.pop(0)
+        self.sent.append((recipient.member_id, page.incident_id, page.event_type))
+        return f"{self.medium}-{len(self.sent)}"
+
+
+@pytest.fixture
+async def world(db_url):
+    from core import events
+
+    engine = make_engine(db_url)
+    clock = Clock()
+    providers = {m: Provider(m) for m in ("im", "sms", "email", "voice")}
+    ctx = jobs.JobContext(make_sessionmaker(engine), services={"senders": providers, "base_url": "http://v"},
+                          now=clock)
+    saved = list(events._SUBSCRIBERS)
+    events._SUBSCRIBERS.clear()
+    paging.register()
+    yield ctx, clock, providers
+    events._SUBSCRIBERS[:] = saved
+    await engine.dispose()
+
+
+async def drain(ctx) -> int:
+    """Run every job due now, including the ones those jobs schedule for now."""
+    ran = 0
+    for _ in range(200):
+        async with ctx.sessionmaker() as s:
+            due = await jobs.sweep(s, ctx.now(), timedelta(0))
+        if not due:
+            return ran
+        for job_id, _ in due:
+            ran += await jobs.run_job(ctx, job_id)
+    raise AssertionError("jobs keep scheduling themselves now: a loop")
+
+
+async def setup(ctx, *, levels, **rule):
+    async with ctx.sessionmaker() as s:
+        members = [Member(name=n, email=f"{n}@x.io", phone="+15550001", created_at=T0, updated_at=T0,
+                          preferences={"Critical": ["im"]}) for n in ("ann", "bob", "cat")]
+        ch = Channel(name="db", created_at=T0, updated_at=T0)
+        s.add_all([*members, ch])
+        await s.flush()
+        integ = Integration(name="i", type="standard", channel_id=ch.id, key="k", key_hash="h")
+        s.add(integ)
+        resolved = [{**lv, "targets": {"member_ids": [members[i].id for i in lv.pop("who", [])],
+                                        **lv.get("targets", {})}} for lv in levels]
+        s.add(EscalationRule(channel_id=ch.id, name="r", definition={"levels": resolved, **rule}))
+        await s.commit()
+        return [m.id for m in members], IntegrationRef(integ.id, "standard", ch.id)
+
+
+async def alert(ctx, ref, key="a"):
+    async with ctx.sessionmaker() as s:
+        [res] = await ingest_batch(s, [(ref, AlertEvent(EventStatus.CRITICAL, "db down", key))], ctx.now())
+        await s.commit()
+    return res.incident_id
+
+
+async def timeline(ctx, iid):
+    async with ctx.sessionmaker() as s:
+        rows = await s.execute(select(TimelineEntry).where(TimelineEntry.incident_id == iid).order_by(TimelineEntry.id))
+        return [(t.kind, t.detail) for t in rows.scalars()]
+
+
+async def act(ctx, fn, iid, actor, **kw):
+    async with ctx.sessionmaker() as s:
+        await fn(s, iid, actor, now=ctx.now(), **kw)
+        await s.commit()
+
+
+async def test_two_levels_escalate_after_wait_and_stop_at_ack(world):
+    ctx, clock, p = world
+    (ann, bob, _), ref = await setup(ctx, levels=[{"who": [0], "wait_minutes": 5}, {"who": [1]}],
+                                     repeat=3, repeat_interval_minutes=10)
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    assert p["im"].sent == [(ann, iid, "escalation")]
+    clock.advance(minutes=4, seconds=59)
+    await drain(ctx)
+    assert len(p["im"].sent) == 1  # not yet
+    clock.advance(seconds=1)
+    await drain(ctx)
+    assert p["im"].sent[-1] == (bob, iid, "escalation")
+    await act(ctx, incidents.ack, iid, bob)
+    await drain(ctx)
+    for _ in range(5):  # the repeats that would have come
+        clock.advance(minutes=10)
+        await drain(ctx)
+    assert len(p["im"].sent) == 2, "no page after an ack"
+    kinds = [k for k, _ in await timeline(ctx, iid)]
+    assert kinds.count("i_notify") == 2 and "escalation_stopped" in kinds
+
+
+async def test_ack_between_planning_and_sending_cancels_the_page(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
+    iid = await alert(ctx, ref)
+    # run only the fan-out and the escalation step, not the delivery
+    for _ in range(4):
+        async with ctx.sessionmaker() as s:
+            due = [j for j, _ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("deliver:")]
+        for j in due:
+            await jobs.run_job(ctx, j)
+    await act(ctx, incidents.ack, iid, ann)
+    await drain(ctx)
+    assert p["im"].sent == []
+    async with ctx.sessionmaker() as s:
+        [d] = (await s.execute(select(Delivery))).scalars().all()
+    assert d.state == "canceled" and d.last_error == "incident acknowledged"
+
+
+async def test_repeat_last_level_until_ack_with_no_cap(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}], repeat_until_ack=True, repeat_interval_minutes=2)
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    for _ in range(30):
+        clock.advance(minutes=2)
+        await drain(ctx)
+    assert len(p["im"].sent) == 31
+    await act(ctx, incidents.ack, iid, ann)
+    clock.advance(minutes=2)
+    await drain(ctx)
+    assert len(p["im"].sent) == 31
+
+
+async def test_stop_only_at_close_keeps_paging_after_ack(world):
+    ctx, clock, p = world
+    (ann, bob, _), ref = await setup(ctx, levels=[{"who": [0], "wait_minutes": 1}, {"who": [1]}], stop_on="close")
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    await act(ctx, incidents.ack, iid, ann)
+    clock.advance(minutes=1)
+    await drain(ctx)
+    assert [s[0] for s in p["im"].sent] == [ann, bob]
+    await act(ctx, incidents.close, iid, ann)
+    await drain(ctx)
+
+
+async def test_manual_escalate_jumps_a_level_now(world):
+    ctx, clock, p = world
+    (ann, bob, _), ref = await setup(ctx, levels=[{"who": [0], "wait_minutes": 30}, {"who": [1]}])
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    clock.advance(minutes=1)
+    await act(ctx, incidents.escalate, iid, ann)
+    await drain(ctx)
+    assert [s[0] for s in p["im"].sent] == [ann, bob]
+    clock.advance(minutes=30)
+    await drain(ctx)
+    assert len(p["im"].sent) == 2  # the old level-1 timer was superseded, not run twice
+
+
+async def test_fallback_im_to_sms_to_email_with_retries(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
+    p["im"].failures = [DeliveryError("ann has no linked chat account", retryable=False)]
+    p["sms"].failures = [DeliveryError("gateway 503", retryable=True, retry_after=30)] * 4
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    for _ in range(8):
+        clock.advance(seconds=40)
+        await drain(ctx)
+    assert p["email"].sent == [(ann, iid, "escalation")]
+    async with ctx.sessionmaker() as s:
+        ds = (await s.execute(select(Delivery).order_by(Delivery.id))).scalars().all()
+    assert [(d.medium, d.state, d.attempts) for d in ds] == [("im", "failed", 1), ("sms", "failed", 4),
+                                                              ("email", "sent", 1)]
+    kinds = [k for k, _ in await timeline(ctx, iid)]
+    assert kinds.count("delivery_retry") == 3 and kinds.count("fallback") == 2
+    assert kinds.count("delivery_failed") == 2 and kinds.count("delivery_sent") == 1
+    retry = next(d for k, d in await timeline(ctx, iid) if k == "delivery_retry")
+    assert retry["retry_in_seconds"] >= 30  # Retry-After honoured
+
+
+async def test_every_medium_failing_is_recorded(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
+    for m in ("im", "sms", "email"):
+        p[m].failures = [DeliveryError(f"{m} down", retryable=False)]
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    kinds = [k for k, _ in await timeline(ctx, iid)]
+    assert kinds.count("delivery_failed") == 3 and "delivery_exhausted" in kinds
+
+
+async def test_empty_level_falls_through_at_once_and_is_recorded(world):
+    ctx, clock, p = world
+    (_, bob, _), ref = await setup(ctx, levels=[{"targets": {"team_ids": [999]}, "wait_minutes": 30}, {"who": [1]}])
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    assert p["im"].sent == [(bob, iid, "escalation")]
+    assert "escalation_empty" in [k for k, _ in await timeline(ctx, iid)]
+
+
+async def test_snooze_pauses_then_wakes_with_renotification(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    await act(ctx, incidents.snooze, iid, ann, minutes=30)
+    await drain(ctx)
+    clock.advance(minutes=29)
+    await drain(ctx)
+    assert len(p["im"].sent) == 1
+    clock.advance(minutes=1)
+    await drain(ctx)
+    assert p["im"].sent[-1] == (ann, iid, "i_wake")
+    kinds = [k for k, _ in await timeline(ctx, iid)]
+    assert "i_wake" in kinds
+
+
+async def test_no_rule_matches_is_recorded(world):
+    ctx, clock, p = world
+    _, ref = await setup(ctx, levels=[{"who": [0]}],
+                         filters=[[{"field": "severity", "op": "equals", "values": ["Info"]}]])
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    assert p["im"].sent == []
+    assert "escalation_none" in [k for k, _ in await timeline(ctx, iid)]
+
+
+async def test_killed_worker_mid_escalation_pages_exactly_once(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
+    iid = await alert(ctx, ref)
+    # fan-out runs; then a worker claims the escalation step and dies before finishing it
+    for _ in range(3):
+        async with ctx.sessionmaker() as s:
+            due = [j for j, _ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("escalate:")]
+        for j in due:
+            await jobs.run_job(ctx, j)
+    async with ctx.sessionmaker() as s:
+        [step] = [j for j, _ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("escalate:")]
+        assert await jobs.claim(s, step, clock()) is not None
+    await drain(ctx)
+    assert p["im"].sent == []  # the step is leased by the dead worker
+    clock.advance(seconds=jobs.LEASE.total_seconds() + 1)
+    await drain(ctx)
+    clock.advance(minutes=5)
+    await drain(ctx)
+    assert p["im"].sent == [(ann, iid, "escalation")]
