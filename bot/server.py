@@ -16,6 +16,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     incidents,
     mapping,
     members,
+    noise,
     openapi,
     tokens,
 )

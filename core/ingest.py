@@ -12,22 +12,33 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import events, incidents
+from core import events, incidents, noise
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
 from core.grouping import GroupSubject, group_key, parse_rule, window_open
-from core.models import Alert, Channel, Incident, Integration, StoredEvent
+from core.models import (
+    Alert,
+    Channel,
+    DropRule,
+    FlapState,
+    Incident,
+    InhibitRule,
+    Integration,
+    SilenceRule,
+    StoredEvent,
+)
 from core.types import AlertEvent, EventStatus, Progress, Severity
 
 log = logging.getLogger("vigil.ingest")
 INCIDENTS_OPENED = Counter("vigil_incidents_opened_total", "Incidents opened by ingest")
+OUTCOME_MUTED = Counter("vigil_alerts_muted_total", "New alerts stored without paging", ["reason"])
 
 
 @dataclass(frozen=True)
@@ -68,6 +79,19 @@ def _max_severity(a: str, b: str) -> str:
     return a if Severity(a).rank >= Severity(b).rank else b
 
 
+@dataclass
+class _ChannelNoise:
+    drops: list[tuple[int, list[Any]]]
+    silences: list[noise.SilenceView]
+    inhibits: list[noise.InhibitView]
+    flapping: noise.Flapping
+
+
+def _subject_of(alert: Alert) -> dict[str, Any]:
+    return subject(title=alert.title, description=alert.description, severity=alert.severity, status=alert.status,
+                   labels=alert.labels, integration_id=alert.integration_id, channel_id=alert.channel_id)
+
+
 class _Batch:
     """Per-transaction caches so a batch of N events costs far fewer than N round trips."""
 
@@ -78,12 +102,55 @@ class _Batch:
         self.incidents: dict[int, Incident] = {}
         self.open_by_group: dict[tuple[int, str], Incident | None] = {}
         self.stored: list[tuple[Alert, dict[str, Any]]] = []
+        self.rules: dict[int, _ChannelNoise] = {}
+        self.active: dict[int, list[noise.ActiveAlert]] = {}
+        self.flaps: dict[tuple[int, str], FlapState] = {}
         self.result_alerts: list[Alert | None] = []
 
     async def channel(self, channel_id: int) -> Channel | None:
         if channel_id not in self.channels:
             self.channels[channel_id] = await self.session.get(Channel, channel_id)
         return self.channels[channel_id]
+
+    async def noise_rules(self, channel: Channel) -> _ChannelNoise:
+        if channel.id not in self.rules:
+            q = self.session.execute
+            drops = (await q(select(DropRule).where(DropRule.channel_id == channel.id, DropRule.status == "enabled")
+                             .order_by(DropRule.priority, DropRule.id))).scalars().all()
+            silences = (await q(select(SilenceRule).where(SilenceRule.channel_id == channel.id,
+                                                          SilenceRule.status == "enabled"))).scalars().all()
+            inhibits = (await q(select(InhibitRule).where(InhibitRule.channel_id == channel.id,
+                                                          InhibitRule.status == "enabled"))).scalars().all()
+            self.rules[channel.id] = _ChannelNoise(
+                drops=[(r.id, r.filters) for r in drops],
+                silences=[noise.SilenceView(r.id, r.filters, r.starts_at, r.ends_at, r.time_windows) for r in silences],
+                inhibits=[noise.InhibitView(r.id, r.source_filters, r.target_filters, r.equals, r.window_minutes)
+                          for r in inhibits],
+                flapping=noise.Flapping.model_validate(channel.flapping or {}),
+            )
+        return self.rules[channel.id]
+
+    async def active_alerts(self, channel_id: int, horizon: int) -> list[noise.ActiveAlert]:
+        """Unacknowledged, unrecovered, unmuted alerts of the channel seen in the last `horizon` minutes."""
+        if channel_id not in self.active:
+            since = self.now - timedelta(minutes=horizon)
+            rows = await self.session.execute(
+                select(Alert).join(Incident, Incident.id == Alert.incident_id).where(
+                    Alert.channel_id == channel_id, Alert.progress == Progress.TRIGGERED.value, Alert.muted_by == "",
+                    Alert.last_time >= since, Incident.progress == Progress.TRIGGERED.value))
+            self.active[channel_id] = [noise.ActiveAlert(_subject_of(a), a.last_time) for a in rows.scalars()]
+        return self.active[channel_id]
+
+    async def flap_state(self, channel_id: int, alert_key: str) -> FlapState:
+        key = (channel_id, alert_key)
+        if key not in self.flaps:
+            row = (await self.session.execute(select(FlapState).where(
+                FlapState.channel_id == channel_id, FlapState.alert_key == alert_key))).scalar_one_or_none()
+            if row is None:
+                row = FlapState(channel_id=channel_id, alert_key=alert_key, changes=[])
+                self.session.add(row)
+            self.flaps[key] = row
+        return self.flaps[key]
 
     async def prefetch_alerts(self, keys: set[tuple[int, str]]) -> None:
         for k in keys:
@@ -183,7 +250,11 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
     channel = await batch.channel(cid)
     if channel is None or channel.status != "enabled":
         return IngestResult(ev.alert_key, "unrouted", channel_id=cid)
-    # Noise reduction (drop / silence / inhibit / flapping) plugs in here: core/noise.py.
+    rules = await batch.noise_rules(channel)
+    subj = subject(title=ev.title, description=ev.description, severity=ev.event_status.value,
+                   status=ev.event_status.value, labels=ev.labels, integration_id=ref.id, channel_id=cid)
+    if rules.drops and noise.dropped_by(rules.drops, subj) is not None:
+        return IngestResult(ev.alert_key, "dropped", channel_id=cid)
     event_time = ev.event_time or now
     alert = batch.alerts.get((cid, ev.alert_key))
     if alert is None and ev.event_status is EventStatus.OK:
@@ -199,9 +270,17 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
             event_cnt=0, start_time=event_time, last_time=event_time, created_at=now, updated_at=now,
         )
         batch.alerts[(cid, ev.alert_key)] = alert
-        incident = await _incident_for(batch, channel, alert)
+        alert.muted_by = await _muted(batch, channel, rules, ev.alert_key, subj)
+        if alert.muted_by:
+            incident = None  # stored and marked, but it neither opens nor joins an incident: nobody is paged
+            outcome = alert.muted_by.split(":")[0]
+            OUTCOME_MUTED.labels(outcome).inc()
+        else:
+            incident = await _incident_for(batch, channel, alert)
+            outcome = "new_alert"
+            if cid in batch.active:  # later alerts of this batch may be inhibited by this one
+                batch.active[cid].append(noise.ActiveAlert(subj, now))
         session.add(alert)  # after _incident_for: its flush must not insert the alert without incident_id
-        outcome = "new_alert"
     else:
         incident = await batch.incident(alert.incident_id) if alert.incident_id else None
         outcome = "updated"
@@ -223,6 +302,9 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         alert.end_time = alert.close_time = event_time
         batch.alerts[(cid, ev.alert_key)] = None
         outcome = "recovered"
+        if rules.flapping.enabled:
+            state = await batch.flap_state(cid, ev.alert_key)
+            state.changes, _ = noise.flap(state.changes, now, rules.flapping)
         if incident is not None:
             await _on_alert_recovered(batch, channel, incident)
     else:
@@ -244,6 +326,44 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
     return IngestResult(ev.alert_key, outcome, None, incident.id if incident else None, cid)
 
 
+async def _muted(batch: _Batch, channel: Channel, rules: _ChannelNoise, alert_key: str,
+                 subj: dict[str, Any]) -> str:
+    """Why a new alert must not page: silence, inhibit or flapping ("" when it pages)."""
+    now = batch.now
+    if rules.flapping.enabled:
+        state = await batch.flap_state(channel.id, alert_key)
+        state.changes, flapping = noise.flap(state.changes, now, rules.flapping)
+        if flapping and rules.flapping.mute_mins and (state.muted_until is None or state.muted_until <= now):
+            state.muted_until = now + timedelta(minutes=rules.flapping.mute_mins)
+            await _note_flapping(batch, channel, alert_key, state)
+        if state.muted_until is not None and state.muted_until > now:
+            return "flapping"
+    if rules.silences:
+        rule_id = noise.silenced_by(rules.silences, subj, now)
+        if rule_id is not None:
+            return f"silence:{rule_id}"
+    if rules.inhibits:
+        horizon = max(r.window_minutes for r in rules.inhibits)
+        rule_id = noise.inhibited_by(rules.inhibits, subj, await batch.active_alerts(channel.id, horizon), now)
+        if rule_id is not None:
+            return f"inhibit:{rule_id}"
+    return ""
+
+
+async def _note_flapping(batch: _Batch, channel: Channel, alert_key: str, state: FlapState) -> None:
+    """Record the mute on the alert key's latest incident (Flashduty's i_m_flapping feed entry)."""
+    row = (await batch.session.execute(
+        select(Incident.id).join(Alert, Alert.incident_id == Incident.id)
+        .where(Alert.channel_id == channel.id, Alert.alert_key == alert_key)
+        .order_by(Incident.id.desc()).limit(1))).first()
+    if row is not None:
+        incident = await batch.incident(row[0])
+        incident.ever_muted = True
+        events.note(batch.session, incident.id, "i_m_flapping", now=batch.now, detail={
+            "alert_key": alert_key, "changes": len(state.changes),
+            "muted_until": int(state.muted_until.timestamp()) if state.muted_until else 0})
+
+
 def _group_of(channel: Channel, alert_key: str, title: str, description: str, severity: str,
               labels: dict[str, str]) -> tuple[str, str]:
     return group_key(parse_rule(channel.grouping), GroupSubject(alert_key, title, description, severity, labels))
@@ -262,6 +382,11 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incide
         batch.incidents[incident.id] = incident
         incident.alert_cnt += 1
         incident.active_alert_cnt += 1
+        crossed = noise.storm_crossed(incident.alert_cnt - 1, incident.alert_cnt, channel.storm_thresholds or [])
+        if crossed is not None and crossed > incident.storm_level:
+            incident.storm_level = crossed
+            await events.emit(session, incident, events.I_STORM, now=now,
+                              detail={"threshold": crossed, "alert_cnt": incident.alert_cnt})
         incident.last_time = now
         incident.severity = _max_severity(incident.severity, alert.severity)
         incident.status = incident.severity

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import aiohttp
 
@@ -43,11 +43,21 @@ class Reply:
 
 
 def redact(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (raw or URL-encoded) in `text` with ***."""
+    """Replace every secret in `text` with ***, also where any of its characters were percent-encoded."""
     for secret in sorted({s for s in secrets if s}, key=len, reverse=True):
-        for form in {secret, quote(secret, safe=""), quote_plus(secret, safe="")}:
-            text = text.replace(form, REDACTED)
+        text = _secret_pattern(secret).sub(REDACTED, text)
     return text
+
+
+def _secret_pattern(secret: str) -> re.Pattern[str]:
+    # Servers echo URLs and forms in whatever encoding their library chose (yarl keeps '/', quote_plus
+    # turns ' ' into '+'), so each character may appear literally or as its %XX bytes.
+    parts = []
+    for char in secret:
+        encoded = "".join(f"%{b:02X}" for b in char.encode("utf-8"))
+        options = {re.escape(char), encoded, encoded.lower()} | ({"\\+"} if char == " " else set())
+        parts.append("(?:" + "|".join(sorted(options)) + ")")
+    return re.compile("".join(parts))
 
 
 def parse_retry_after(value: str | None, now: datetime) -> float | None:

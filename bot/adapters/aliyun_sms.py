@@ -19,7 +19,7 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from bot.adapters._http import DETAIL_LIMIT, error_for_status, redact, send_request
+from bot.adapters._http import DETAIL_LIMIT, Reply, error_for_status, redact, send_request
 from bot.adapters.errors import DeliveryError
 from bot.adapters.media import Contact, Medium, Message
 
@@ -135,16 +135,24 @@ class AliyunSmsProvider:
         )
         body = reply.json()
         code = str(body.get("Code", "")) if isinstance(body, dict) else ""
-        detail = f"{code}: {body.get('Message', '')}" if isinstance(body, dict) else reply.text()[:200]
-        if not reply.ok:
-            raise error_for_status("aliyun_sms", reply, detail, self._secrets)
-        if code == "OK" and body.get("BizId"):
+        detail = (
+            f"{code or 'no Code'}: {body.get('Message', '')}"
+            if isinstance(body, dict)
+            else reply.text()[:200]
+        )
+        if reply.ok and code == "OK" and body.get("BizId"):
             return str(body["BizId"])
-        raise _code_error(code, detail, self._secrets)
+        raise _error(reply, code, detail, self._secrets)
 
 
-def _code_error(code: str, detail: str, secrets: list[str]) -> DeliveryError:
-    retryable = code in RETRYABLE_CODES or code.startswith(RETRYABLE_PREFIXES)
+def _error(reply: Reply, code: str, detail: str, secrets: list[str]) -> DeliveryError:
+    # The Code decides first (throttling may come as HTTP 400 or as 200); the HTTP status second.
+    by_code = code in RETRYABLE_CODES or code.startswith(RETRYABLE_PREFIXES)
+    if not reply.ok:
+        error = error_for_status("aliyun_sms", reply, detail, secrets)
+        if not by_code or error.retryable:
+            return error
+        return DeliveryError(str(error), retryable=True, retry_after=error.retry_after)
     retry_after = RATE_LIMIT_WAIT if code == "isv.BUSINESS_LIMIT_CONTROL" else None
-    message = redact(f"aliyun_sms: {detail or 'reply without Code/BizId'}"[:DETAIL_LIMIT], secrets)
-    return DeliveryError(message, retryable=retryable, retry_after=retry_after)
+    message = redact(f"aliyun_sms: {detail or 'reply is not JSON'}"[:DETAIL_LIMIT], secrets)
+    return DeliveryError(message, retryable=by_code, retry_after=retry_after)

@@ -63,8 +63,8 @@ class HttpSmsConfig(BaseModel):
         return self
 
 
-def json_path(document: Any, path: str) -> Any:
-    """The value at a dotted path (`data.items.0.id`), or a sentinel when any step is missing."""
+def json_path(document: Any, path: str, default: Any = None) -> Any:
+    """The value at a dotted path (`data.items.0.id`), or `default` when any step is missing."""
     node = document
     for step in path.split("."):
         if isinstance(node, dict) and step in node:
@@ -72,7 +72,7 @@ def json_path(document: Any, path: str) -> Any:
         elif isinstance(node, list) and step.isdigit() and int(step) < len(node):
             node = node[int(step)]
         else:
-            return _MISSING
+            return default
     return node
 
 
@@ -95,13 +95,17 @@ class HttpSmsProvider:
 
     def render(self, to: Contact, message: Message) -> tuple[str, dict[str, str], str | None]:
         """The request (url, headers, body) for one message; template errors are permanent."""
+        if not to.phone:
+            raise DeliveryError(f"http_sms: member {to.member_id} has no phone number", retryable=False)
         context = {"to": to, "message": message, "secret": self._secret_values}
         try:
             url = self._url.render(context)
             headers = {k: t.render(context) for k, t in self._headers.items()}
             body = self._body.render(context) if self._body is not None else None
         except TemplateError as exc:
-            text = redact(f"http_sms: template failed: {exc}", self._secret_values.values())
+            text = redact(
+                f"http_sms: template failed ({type(exc).__name__}): {exc}", self._secret_values.values()
+            )
             raise DeliveryError(text[:DETAIL_LIMIT], retryable=False) from None
         return url, headers, body
 
@@ -125,12 +129,12 @@ class HttpSmsProvider:
         document = reply.json()
         cfg = self.config
         if cfg.success_path is not None:
-            got = json_path(document, cfg.success_path)
+            got = json_path(document, cfg.success_path, _MISSING)
             if got is _MISSING or got != cfg.success_value:
                 detail = redact(f"http_sms: gateway refused: {reply.text()[:200]}", secrets)
                 raise DeliveryError(detail[:DETAIL_LIMIT], retryable=False)
         if cfg.message_id_path is not None:
             found = json_path(document, cfg.message_id_path)
-            if found is not _MISSING and found is not None:
+            if found is not None:
                 return str(found)
         return ""

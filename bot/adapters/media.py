@@ -17,6 +17,9 @@ from pydantic import BaseModel
 if TYPE_CHECKING:
     import aiohttp
 
+    # Built lazily by __getattr__ below; declared here for type checkers.
+    PROVIDERS: dict[str, type[MediaProvider]]
+
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
 

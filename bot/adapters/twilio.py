@@ -53,6 +53,9 @@ class _TwilioBase:
         self.config = config
         self.session = session
         self._secrets = [config.auth_token.get_secret_value()]
+        # Built by hand: aiohttp 3.14 deprecates BasicAuth, and encode_basic_auth is not in older 3.x.
+        credentials = f"{config.account_sid}:{config.auth_token.get_secret_value()}".encode()
+        self._basic_auth = "Basic " + base64.b64encode(credentials).decode()
 
     def _phone(self, to: Contact) -> str:
         if not to.phone:
@@ -70,7 +73,7 @@ class _TwilioBase:
             timeout=cfg.timeout,
             secrets=self._secrets,
             data=form,
-            auth=aiohttp.BasicAuth(cfg.account_sid, cfg.auth_token.get_secret_value()),
+            headers={"Authorization": self._basic_auth},
         )
         body = reply.json()
         if not reply.ok:
@@ -89,7 +92,9 @@ class TwilioSmsProvider(_TwilioBase):
     async def send(self, to: Contact, message: Message) -> str:
         """Create a Message and return its SID."""
         body = (message.text or message.subject)[:SMS_LIMIT]
-        return await self._create("Messages", {"To": self._phone(to), "From": self.config.from_number, "Body": body})
+        return await self._create(
+            "Messages", {"To": self._phone(to), "From": self.config.from_number, "Body": body}
+        )
 
 
 class TwilioVoiceProvider(_TwilioBase):
@@ -101,7 +106,9 @@ class TwilioVoiceProvider(_TwilioBase):
     async def send(self, to: Contact, message: Message) -> str:
         """Create a Call with inline TwiML and return its SID."""
         twiml = twiml_for(message, self.config.callback_url, self.config.language)
-        return await self._create("Calls", {"To": self._phone(to), "From": self.config.from_number, "Twiml": twiml})
+        return await self._create(
+            "Calls", {"To": self._phone(to), "From": self.config.from_number, "Twiml": twiml}
+        )
 
 
 def twiml_for(message: Message, callback_url: str | None, language: str = "en-US") -> str:
@@ -112,7 +119,13 @@ def twiml_for(message: Message, callback_url: str | None, language: str = "en-US
         sep = "&" if "?" in callback_url else "?"
         action = f"{callback_url}{sep}{urlencode({TOKEN_PARAM: message.action_token})}"
         parent = ET.SubElement(
-            response, "Gather", numDigits="1", action=action, method="POST", timeout="10", actionOnEmptyResult="false"
+            response,
+            "Gather",
+            numDigits="1",
+            action=action,
+            method="POST",
+            timeout="10",
+            actionOnEmptyResult="false",
         )
         prompt = "Press 1 to acknowledge, 2 to escalate."
     else:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import select, update
@@ -14,6 +14,7 @@ from core.conditions import ConditionError, compile_tree
 from core.errors import Conflict, InvalidInput
 from core.grouping import GroupingRule
 from core.models import Alert, Channel, Incident, Integration, Team
+from core.noise import Flapping
 from core.secrets import digest, new_key
 from webhooks.registry import PARSERS
 
@@ -27,6 +28,8 @@ class ChannelIn(BaseModel):
     grouping: GroupingRule = Field(default_factory=GroupingRule)
     auto_close: bool = Field(default=True, description="close the incident when all its alerts recovered")
     auto_resolve_timeout: int = Field(default=0, ge=0, le=2592000, description="seconds; 0 = off")
+    flapping: Flapping = Field(default_factory=Flapping)
+    storm_thresholds: list[Annotated[int, Field(ge=2, le=10000)]] = Field(default_factory=list, max_length=5)
 
 
 class ChannelPatch(BaseModel):
@@ -37,6 +40,8 @@ class ChannelPatch(BaseModel):
     auto_close: bool | None = None
     auto_resolve_timeout: int | None = Field(default=None, ge=0, le=2592000)
     status: Literal["enabled", "disabled"] | None = None
+    flapping: Flapping | None = None
+    storm_thresholds: list[Annotated[int, Field(ge=2, le=10000)]] | None = Field(default=None, max_length=5)
 
 
 class ChannelOut(BaseModel):
@@ -47,6 +52,8 @@ class ChannelOut(BaseModel):
     grouping: GroupingRule
     auto_close: bool
     auto_resolve_timeout: int
+    flapping: Flapping
+    storm_thresholds: list[int]
     status: str
     created_at: int
     updated_at: int
@@ -56,7 +63,9 @@ class ChannelOut(BaseModel):
 def channel_out(ch: Channel) -> dict:
     return {"channel_id": ch.id, "name": ch.name, "description": ch.description, "team_ids": list(ch.team_ids),
             "grouping": GroupingRule.model_validate(ch.grouping or {}).model_dump(), "auto_close": ch.auto_close,
-            "auto_resolve_timeout": ch.auto_resolve_timeout, "status": ch.status, "created_at": ts(ch.created_at),
+            "auto_resolve_timeout": ch.auto_resolve_timeout, "status": ch.status,
+            "flapping": Flapping.model_validate(ch.flapping or {}).model_dump(),
+            "storm_thresholds": sorted(ch.storm_thresholds or []), "created_at": ts(ch.created_at),
             "updated_at": ts(ch.updated_at), "last_incident_at": ts(ch.last_incident_at)}
 
 

@@ -18,9 +18,11 @@ from core.models.incidents import (
     TimelineEntry,
 )
 from core.models.jobs import Job
+from core.models.noise import DropRule, FlapState, InhibitRule, SilenceRule
 from core.models.people import ApiToken, Member, Team
 
 __all__ = [
+    "DropRule", "FlapState", "InhibitRule", "SilenceRule",
     "Alert", "ApiToken", "CardRef", "ChangeRecord", "Channel", "Delivery", "EscalationRule", "ImApp", "Incident",
     "Integration", "Job", "MappingRow", "Member", "Schedule", "StoredEvent", "Team", "Template", "TimelineEntry",
     "UTCDateTime",

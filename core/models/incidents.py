@@ -19,6 +19,8 @@ class Channel(SQLModel, table=True):
     grouping: dict[str, Any] = json_col({})
     auto_close: bool = True
     auto_resolve_timeout: int = 0
+    flapping: dict[str, Any] = json_col({})  # core.noise.Flapping
+    storm_thresholds: list[int] = json_col([])
     status: str = Field(default="enabled", max_length=16)
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()
@@ -62,6 +64,8 @@ class Incident(SQLModel, table=True):
     creator_id: int | None = None
     closer_id: int | None = None
     merged_into_id: int | None = Field(default=None, index=True)
+    ever_muted: bool = False
+    storm_level: int = 0  # the highest storm threshold the alert count has crossed
     start_time: datetime | None = time_col(index=True)
     last_time: datetime | None = time_col()
     end_time: datetime | None = time_col()
@@ -93,6 +97,7 @@ class Alert(SQLModel, table=True):
     severity: str = Field(max_length=16)
     status: str = Field(max_length=16)
     progress: str = Field(default="Triggered", max_length=16)
+    muted_by: str = Field(default="", max_length=32)  # "silence:3", "inhibit:2", "flapping": stored, not paged
     labels: dict[str, str] = json_col({})
     images: list[dict[str, str]] = json_col([])
     event_cnt: int = 0

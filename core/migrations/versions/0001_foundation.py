@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 06:38:39.208285
+Create Date: 2026-11-23 07:21:53.070706
 """
 from alembic import op
 import sqlalchemy as sa
@@ -26,6 +26,8 @@ def upgrade() -> None:
     sa.Column('grouping', sa.JSON(), nullable=False),
     sa.Column('auto_close', sa.Boolean(), nullable=False),
     sa.Column('auto_resolve_timeout', sa.Integer(), nullable=False),
+    sa.Column('flapping', sa.JSON(), nullable=False),
+    sa.Column('storm_thresholds', sa.JSON(), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
@@ -110,6 +112,21 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
     )
+    op.create_table('drop_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('priority', sa.Integer(), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('filters', sa.JSON(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('drop_rule', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_drop_rule_channel_id'), ['channel_id'], unique=False)
+
     op.create_table('escalation_rule',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel_id', sa.Integer(), nullable=False),
@@ -125,6 +142,16 @@ def upgrade() -> None:
     with op.batch_alter_table('escalation_rule', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_escalation_rule_channel_id'), ['channel_id'], unique=False)
 
+    op.create_table('flap_state',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('alert_key', sqlmodel.sql.sqltypes.AutoString(length=255), nullable=False),
+    sa.Column('changes', sa.JSON(), nullable=False),
+    sa.Column('muted_until', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
+    sa.PrimaryKeyConstraint('id'),
+    sa.UniqueConstraint('channel_id', 'alert_key')
+    )
     op.create_table('incident',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('num', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
@@ -146,6 +173,8 @@ def upgrade() -> None:
     sa.Column('creator_id', sa.Integer(), nullable=True),
     sa.Column('closer_id', sa.Integer(), nullable=True),
     sa.Column('merged_into_id', sa.Integer(), nullable=True),
+    sa.Column('ever_muted', sa.Boolean(), nullable=False),
+    sa.Column('storm_level', sa.Integer(), nullable=False),
     sa.Column('start_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('last_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('end_time', core.models.base.UTCDateTime(timezone=True), nullable=True),
@@ -169,6 +198,23 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_incident_merged_into_id'), ['merged_into_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_incident_progress'), ['progress'], unique=False)
         batch_op.create_index(batch_op.f('ix_incident_start_time'), ['start_time'], unique=False)
+
+    op.create_table('inhibit_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('source_filters', sa.JSON(), nullable=False),
+    sa.Column('target_filters', sa.JSON(), nullable=False),
+    sa.Column('equals', sa.JSON(), nullable=False),
+    sa.Column('window_minutes', sa.Integer(), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('inhibit_rule', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_inhibit_rule_channel_id'), ['channel_id'], unique=False)
 
     op.create_table('integration',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -217,6 +263,24 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('name')
     )
+    op.create_table('silence_rule',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('filters', sa.JSON(), nullable=False),
+    sa.Column('starts_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('ends_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('time_windows', sa.JSON(), nullable=False),
+    sa.Column('from_incident_id', sa.Integer(), nullable=True),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('silence_rule', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_silence_rule_channel_id'), ['channel_id'], unique=False)
+
     op.create_table('alert',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel_id', sa.Integer(), nullable=False),
@@ -229,6 +293,7 @@ def upgrade() -> None:
     sa.Column('severity', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('progress', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('muted_by', sqlmodel.sql.sqltypes.AutoString(length=32), nullable=False),
     sa.Column('labels', sa.JSON(), nullable=False),
     sa.Column('images', sa.JSON(), nullable=False),
     sa.Column('event_cnt', sa.Integer(), nullable=False),
@@ -371,6 +436,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_alert_channel_key_progress')
 
     op.drop_table('alert')
+    with op.batch_alter_table('silence_rule', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_silence_rule_channel_id'))
+
+    op.drop_table('silence_rule')
     op.drop_table('schedule')
     with op.batch_alter_table('mapping_row', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_mapping_row_member_id'))
@@ -380,6 +449,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_integration_channel_id'))
 
     op.drop_table('integration')
+    with op.batch_alter_table('inhibit_rule', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_inhibit_rule_channel_id'))
+
+    op.drop_table('inhibit_rule')
     with op.batch_alter_table('incident', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_incident_start_time'))
         batch_op.drop_index(batch_op.f('ix_incident_progress'))
@@ -388,10 +461,15 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_incident_channel_id'))
 
     op.drop_table('incident')
+    op.drop_table('flap_state')
     with op.batch_alter_table('escalation_rule', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_escalation_rule_channel_id'))
 
     op.drop_table('escalation_rule')
+    with op.batch_alter_table('drop_rule', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_drop_rule_channel_id'))
+
+    op.drop_table('drop_rule')
     op.drop_table('api_token')
     op.drop_table('template')
     op.drop_table('team')
