@@ -17,9 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.actions import Action, ActionData, ActionPayloadError
 from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
 from bot.card_view import incident_card
-from bot.cards import render
+from bot.cards import RENDERERS, render
 from core import incidents
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from core.models import Member
 from mapping_tables.store import NotLinked, resolve
 
 log = logging.getLogger("vigil.clicks")
@@ -49,15 +50,19 @@ async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionm
 
 
 async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], base_url: str,
-                now: datetime) -> Outcome:
-    """Resolve the clicking user and run the action in core; never raises for bad clicks."""
+                now: datetime, *, member_id: int | None = None) -> Outcome:
+    """Resolve the clicking user (or take `member_id`, e.g. from a signed voice token) and run the action
+    in core; never raises for bad clicks."""
     try:
         data = ActionData.unpack(event.inputs.get("snooze") or event.payload)
     except ActionPayloadError as exc:
         return Outcome(False, f"This button is not valid any more ({exc}).")
     async with sessions() as session:
         try:
-            member = await resolve(session, event.platform, event.im_user_id)
+            member = (await session.get(Member, member_id) if member_id is not None
+                      else await resolve(session, event.platform, event.im_user_id))
+            if member is None:
+                raise PermissionDenied("that member no longer exists")
             incident = await _run(session, data, member.id, event, now)
             await session.commit()
         except NotLinked as exc:
@@ -68,7 +73,9 @@ async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], 
             return Outcome(False, f"Nothing changed: {exc}.", card)
         except NotFound:
             return Outcome(False, f"Incident {data.incident_id} no longer exists.")
-        card = render(event.platform, await incident_card(session, incident, base_url, now))
+        card = None
+        if event.platform in RENDERERS:
+            card = render(event.platform, await incident_card(session, incident, base_url, now))
         return Outcome(True, f"{member.name} {DONE.get(data.action, 'updated')} incident #{incident.num}.", card)
 
 
@@ -108,6 +115,8 @@ def _int(value: str | None) -> int | None:
 
 async def _current_card(session: AsyncSession, event: ActionEvent, incident_id: int, base_url: str,
                         now: datetime) -> dict | None:
+    if event.platform not in RENDERERS:
+        return None
     try:
         incident = await incidents.get(session, incident_id)
     except NotFound:

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import inspect
 
-from bot import card_sync, health, im_routes
+from bot import card_sync, health, im_routes, voice
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
     channels,
     escalation,
@@ -26,6 +26,7 @@ from bot.keys import (
     ADAPTER_MAP,
     DIRECTORIES,
     ENGINE,
+    HTTP,
     INTEGRATION_CACHE,
     JOBS,
     RUNNER,
@@ -33,6 +34,7 @@ from bot.keys import (
     SETTINGS,
     WRITER,
 )
+from bot.media_setup import build_senders
 from core import jobs, migrate, paging
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
@@ -73,6 +75,10 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
             log.info("empty SQLite database: applying migrations")
             await migrate.upgrade(engine)
         await im_routes.rebuild_adapters(app)
+        senders, problems = build_senders(settings, app[HTTP])  # needs the shared client session
+        app[JOBS].services["senders"].update(senders)
+        for problem in problems:
+            log.error("media provider not available: %s", problem)
         runner: jobs.Runner
         if settings.redis_url:
             runner = jobs.ArqRunner(settings.redis_url)
@@ -92,6 +98,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     app.cleanup_ctx.append(im_routes.http_session)
     app.cleanup_ctx.append(lifecycle)
     ingest_routes.setup(app)
+    voice.setup(app)
     im_routes.setup(app)
     framework.setup(app)
     openapi.setup(app)

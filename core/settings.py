@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -26,6 +27,11 @@ class Settings(BaseSettings):
     ingest_rate_per_minute: int = 1000
     sweep_interval_seconds: float = 2.0
     log_level: str = "INFO"
+    # Media providers, as JSON: {"provider": "email" | "twilio_sms" | "aliyun_sms" | "http_sms" | "twilio_voice",
+    # ...that provider's settings}. Unset = that medium is not available (pages fall back past it).
+    email: dict[str, Any] | None = Field(default=None, description="SMTP settings for the email medium (JSON)")
+    sms: dict[str, Any] | None = Field(default=None, description="SMS provider settings (JSON)")
+    voice: dict[str, Any] | None = Field(default=None, description="Voice provider settings (JSON)")
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL: default SQLite file under ./data, drivers made explicit."""

@@ -1,0 +1,74 @@
+"""Turns the configured media providers (VIGIL_EMAIL / VIGIL_SMS / VIGIL_VOICE) into delivery senders."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from typing import Any
+
+import aiohttp
+
+from bot.adapters.media import Contact, MediaProvider, Message, build_provider
+from core.errors import DeliveryError
+from core.paging import Page, Recipient, Sender
+from core.settings import Settings
+
+DEFAULT_PROVIDER = {"email": "email", "sms": "twilio_sms", "voice": "twilio_voice"}
+
+
+def build_senders(settings: Settings, http: aiohttp.ClientSession) -> tuple[dict[str, Sender], list[str]]:
+    """One sender per configured medium, and the configuration problems found (logged, not fatal)."""
+    senders: dict[str, Sender] = {}
+    problems = []
+    for medium in ("email", "sms", "voice"):
+        raw: dict[str, Any] | None = getattr(settings, medium)
+        if not raw:
+            continue
+        config = dict(raw)
+        name = config.pop("provider", DEFAULT_PROVIDER[medium])
+        if medium == "voice" and name == "twilio_voice" and not config.get("callback_url"):
+            config["callback_url"] = f"{settings.resolved_base_url()}/im/voice/callback"
+        try:
+            provider = build_provider(name, config, http)
+        except ValueError as exc:
+            problems.append(f"VIGIL_{medium.upper()}: {exc}")
+            continue
+        senders[medium] = _sender(provider, settings.secret_key or settings.admin_token)
+    return senders, problems
+
+
+def _sender(provider: MediaProvider, key: str) -> Sender:
+    async def send(recipient: Recipient, page: Page) -> str:
+        try:
+            contact = Contact(member_id=recipient.member_id, name=recipient.name, email=recipient.email,
+                              phone=recipient.phone)
+        except ValueError as exc:  # e.g. a phone number that is not E.164
+            raise DeliveryError(f"{recipient.name}: {exc}", retryable=False) from None
+        if provider.medium.value in ("sms", "voice") and not contact.phone:
+            raise DeliveryError(f"{recipient.name} has no phone number", retryable=False)
+        if provider.medium.value == "email" and not contact.email:
+            raise DeliveryError(f"{recipient.name} has no email address", retryable=False)
+        message = Message(subject=page.subject or page.text[:120], text=page.text, html=page.html,
+                          incident_id=str(page.incident_id),
+                          action_token=action_token(key, page.incident_id, recipient.member_id))
+        return await provider.send(contact, message)
+
+    return send
+
+
+def action_token(key: str, incident_id: int, member_id: int) -> str:
+    """A token for a voice call's keypad: which incident, acted on as which member (HMAC-signed)."""
+    body = f"{incident_id}.{member_id}"
+    mac = hmac.new(key.encode(), body.encode(), hashlib.sha256).digest()[:12]
+    return f"{body}.{base64.urlsafe_b64encode(mac).decode().rstrip('=')}"
+
+
+def read_action_token(key: str, token: str) -> tuple[int, int] | None:
+    """(incident_id, member_id) of a token made by `action_token`, or None if forged or malformed."""
+    try:
+        incident_id, member_id, _mac = token.split(".")
+        expected = action_token(key, int(incident_id), int(member_id))
+    except ValueError:
+        return None
+    return (int(incident_id), int(member_id)) if hmac.compare_digest(expected, token) else None

@@ -1,0 +1,135 @@
+"""Issue 3 end to end through a running Vigil: a two-level rule pages, escalates after the wait, stops at
+the ack, and falls back from a failing IM send to SMS (Twilio fake) and then email (real SMTP, aiosmtpd);
+all of it visible in the timeline and the deliveries API. Also the voice keypad acknowledging a page."""
+
+from __future__ import annotations
+
+import asyncio
+import email
+from email import policy
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from bot.adapters.twilio import twilio_signature
+from tests.conftest import free_port
+from tests.fakes.twilio import FakeTwilio
+from tests.kit import Api
+
+SID, TOKEN, FROM = "AC" + "ab" * 16, "twilio-token-e2e", "+15005550006"
+
+
+class Inbox:
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@pytest.fixture
+def inbox():
+    box = Inbox()
+    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    yield box, controller.port
+    controller.stop()
+
+
+@pytest.fixture
+async def vigil(settings, aiohttp_client, aiohttp_server, inbox):
+    from bot.server import create_app
+
+    twilio = FakeTwilio(account_sid=SID, auth_token=TOKEN, numbers={FROM})
+    server = await aiohttp_server(twilio.app())
+    base = str(server.make_url("")).rstrip("/")
+    _, port = inbox
+    conf = settings.model_copy(update={
+        "secret_key": "e2e-secret",
+        "email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com", "start_tls": False},
+        "sms": {"provider": "twilio_sms", "account_sid": SID, "auth_token": TOKEN, "from_number": FROM,
+                "base_url": base},
+        "voice": {"provider": "twilio_voice", "account_sid": SID, "auth_token": TOKEN, "from_number": FROM,
+                  "base_url": base},
+    })
+    return Api(await aiohttp_client(create_app(conf)), "test-admin-token"), twilio
+
+
+async def until(predicate, timeout=20.0):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("condition not met in time")
+
+
+async def test_escalation_with_fallback_to_sms_then_email(vigil, inbox):
+    app, twilio = vigil
+    box, _ = inbox
+    ann = await app.post("/members", {"name": "ann", "email": "ann@example.com", "phone": "+15550001111",
+                                      "preferences": {"Critical": ["im"]}})
+    bob = await app.post("/members", {"name": "bob", "email": "bob@example.com", "phone": "+15550002222",
+                                      "preferences": {"Critical": ["email"]}})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "db", "levels": [
+        {"targets": {"member_ids": [ann["member_id"]]}, "wait_minutes": 0.05},
+        {"targets": {"member_ids": [bob["member_id"]]}}], "repeat": 5, "repeat_interval_minutes": 1})
+    twilio.fail_next(400, 21211, "Invalid 'To' Phone Number")  # SMS fails for good: fall back to email
+    await app.push(key, {"event_status": "Critical", "title_rule": "db-1 is down", "alert_key": "db-1"})
+    [inc] = (await app.get("/incidents"))["items"]
+    iid = inc["incident_id"]
+
+    async def mail_to(addr):
+        return any(addr in str(m["To"]) for m in box.messages)
+
+    await until(lambda: mail_to("ann@example.com"))
+    mail = next(m for m in box.messages if "ann@example.com" in str(m["To"]))
+    assert "db-1 is down" in mail["Subject"] + mail.get_body(("plain",)).get_content()
+    await until(lambda: mail_to("bob@example.com"))  # level 2 after 3 s, nobody acknowledged
+    await app.post(f"/incidents/{iid}/ack", {"member_id": bob["member_id"]})
+    await app.settle()
+    sent = len(box.messages)
+    await asyncio.sleep(1.5)
+    await app.settle()
+    assert len(box.messages) == sent, "no page after the ack"
+
+    deliveries = (await app.get(f"/incidents/{iid}/deliveries"))["items"]
+    ann_pages = [(d["medium"], d["state"]) for d in deliveries if d["person_id"] == ann["member_id"]]
+    assert ann_pages == [("im", "failed"), ("sms", "failed"), ("email", "sent")]
+    assert "no linked account" in deliveries[0]["last_error"]
+    timeline = [t["kind"] for t in (await app.get(f"/incidents/{iid}"))["timeline"]]
+    for kind in ("i_new", "i_notify", "delivery_failed", "fallback", "delivery_sent", "i_ack",
+                 "escalation_stopped"):
+        assert kind in timeline, kind
+    assert timeline.count("fallback") == 2
+
+
+async def test_voice_keypad_acknowledges_through_the_action_path(vigil):
+    app, twilio = vigil
+    ann = await app.post("/members", {"name": "ann", "phone": "+15550001111", "preferences": {"Critical": ["voice"]}})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [ann["member_id"]]}}]})
+    await app.push(key, {"event_status": "Critical", "title_rule": "disk full", "alert_key": "d"})
+    await until(lambda: _async(bool(twilio.requests)))
+    call = twilio.requests[0]
+    assert call.resource == "Calls" and "press 1" in call.form["Twiml"].lower()
+    action = call.form["Twiml"].split('action="')[1].split('"')[0].replace("&amp;", "&")
+    path = action[len("http://vigil.test"):]
+    form = {"Digits": "1", "CallSid": "CA1"}
+    forged = await app.client.post(path, data=form, headers={"X-Twilio-Signature": "bogus"})
+    assert forged.status == 401
+    signed = await app.client.post(path, data=form, headers={"X-Twilio-Signature": twilio_signature(TOKEN, action, form)})
+    assert signed.status == 200 and "acknowledged" in await signed.text()
+    [inc] = (await app.get("/incidents"))["items"]
+    assert inc["progress"] == "Processing"
+    detail = await app.get(f"/incidents/{inc['incident_id']}")
+    [ack] = [t for t in detail["timeline"] if t["kind"] == "i_ack"]
+    assert ack["source"] == "voice" and ack["actor_id"] == ann["member_id"]
+
+
+async def _async(value):
+    return value
