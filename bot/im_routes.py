@@ -10,7 +10,7 @@ from sqlalchemy import select
 from bot import clicks
 from bot.adapters import ADAPTERS
 from bot.adapters.base import InboundRequest
-from bot.keys import ADAPTER_MAP, HTTP, SESSIONS, SETTINGS
+from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
 from core.clock import utcnow
 from core.crypto import unseal
 from core.models import ImApp
@@ -59,11 +59,31 @@ async def rebuild_adapters(app: web.Application) -> list[str]:
                 built[platform] = cls.from_app(dict(row.settings), secrets, http=app[HTTP])
             except ValueError as exc:
                 problems.append(f"im app {row.id}: {exc}")
+    for old in list(app[ADAPTER_MAP].values()):
+        stop = getattr(old, "stop", None)  # Stream-mode adapters (DingTalk) hold a connection open
+        if stop is not None:
+            await stop()
     app[ADAPTER_MAP].clear()
     app[ADAPTER_MAP].update(built)
+    app[DIRECTORIES].clear()
+    sessions, base_url = app[SESSIONS], app[SETTINGS].resolved_base_url()
+    for platform, adapter in built.items():
+        directory = getattr(adapter, "directory", None)
+        if directory is not None:
+            app[DIRECTORIES][platform] = directory
+        start = getattr(adapter, "start", None)
+        if start is not None:  # clicks arriving over the platform's own connection take the same path
+            await start(lambda event: clicks.apply(event, sessions, base_url, utcnow()))
     for p in problems:
         log.error(p)
     return problems
+
+
+async def stop_adapters(app: web.Application) -> None:
+    for adapter in app[ADAPTER_MAP].values():
+        stop = getattr(adapter, "stop", None)
+        if stop is not None:
+            await stop()
 
 
 def setup(app: web.Application) -> None:

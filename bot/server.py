@@ -18,6 +18,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     members,
     noise,
     openapi,
+    outgoing,
     tokens,
 )
 from bot.envelope import envelope_errors
@@ -39,6 +40,7 @@ from core import jobs, migrate, paging
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
 from core.settings import Settings
+from webhooks import outgoing as outgoing_webhooks
 from webhooks import routes as ingest_routes
 
 log = logging.getLogger("vigil.server")
@@ -68,6 +70,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     })
     paging.register()
     card_sync.register()
+    outgoing_webhooks.register()
     app[WRITER] = IngestWriter(sessions)
 
     async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
@@ -77,6 +80,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
         await im_routes.rebuild_adapters(app)
         senders, problems = build_senders(settings, app[HTTP])  # needs the shared client session
         app[JOBS].services["senders"].update(senders)
+        app[JOBS].services.update(http=app[HTTP], secret_key=settings.secret_key)
         for problem in problems:
             log.error("media provider not available: %s", problem)
         runner: jobs.Runner
@@ -91,6 +95,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
         app[WRITER].start()
         yield
         await app[WRITER].stop()
+        await im_routes.stop_adapters(app)
         if run_jobs or settings.redis_url:
             await runner.stop()
         await engine.dispose()

@@ -21,8 +21,9 @@ log = logging.getLogger("vigil.events")
 # Flashduty incident event names (reference section 4.1).
 I_NEW, I_ACK, I_UNACK, I_SNOOZE, I_WAKE = "i_new", "i_ack", "i_unack", "i_snooze", "i_wake"
 I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE = "i_rslv", "i_reopen", "i_assign", "i_comm", "i_merge"
-I_STORM = "i_storm"
-EVENT_TYPES = (I_NEW, I_ACK, I_UNACK, I_SNOOZE, I_WAKE, I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE, I_STORM)
+I_STORM, I_CUSTOM = "i_storm", "i_custom"
+EVENT_TYPES = (I_NEW, I_ACK, I_UNACK, I_SNOOZE, I_WAKE, I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE, I_STORM,
+               I_CUSTOM)
 
 Subscriber = Callable[[jobs.JobContext, dict[str, Any]], Awaitable[None]]
 _SUBSCRIBERS: list[tuple[str, frozenset[str] | None, Subscriber]] = []

@@ -19,10 +19,11 @@ from core.models.incidents import (
 )
 from core.models.jobs import Job
 from core.models.noise import DropRule, FlapState, InhibitRule, SilenceRule
+from core.models.outgoing import CustomAction, Webhook
 from core.models.people import ApiToken, Member, Team
 
 __all__ = [
-    "DropRule", "FlapState", "InhibitRule", "SilenceRule",
+    "CustomAction", "DropRule", "FlapState", "InhibitRule", "SilenceRule", "Webhook",
     "Alert", "ApiToken", "CardRef", "ChangeRecord", "Channel", "Delivery", "EscalationRule", "ImApp", "Incident",
     "Integration", "Job", "MappingRow", "Member", "Schedule", "StoredEvent", "Team", "Template", "TimelineEntry",
     "UTCDateTime",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 07:21:53.070706
+Create Date: 2026-11-23 07:37:39.657942
 """
 from alembic import op
 import sqlalchemy as sa
@@ -101,6 +101,19 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('medium', 'event_type')
     )
+    op.create_table('webhook',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+    sa.Column('channel_ids', sa.JSON(), nullable=False),
+    sa.Column('event_types', sa.JSON(), nullable=False),
+    sa.Column('headers', sa.Text(), server_default='', nullable=False),
+    sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('id')
+    )
     op.create_table('api_token',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
@@ -112,6 +125,20 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('token_hash')
     )
+    op.create_table('custom_action',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('channel_id', sa.Integer(), nullable=False),
+    sa.Column('name', sqlmodel.sql.sqltypes.AutoString(length=100), nullable=False),
+    sa.Column('url', sqlmodel.sql.sqltypes.AutoString(length=2048), nullable=False),
+    sa.Column('headers', sa.Text(), server_default='', nullable=False),
+    sa.Column('created_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', core.models.base.UTCDateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['channel_id'], ['channel.id'], ),
+    sa.PrimaryKeyConstraint('id')
+    )
+    with op.batch_alter_table('custom_action', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_custom_action_channel_id'), ['channel_id'], unique=False)
+
     op.create_table('drop_rule',
     sa.Column('id', sa.Integer(), nullable=False),
     sa.Column('channel_id', sa.Integer(), nullable=False),
@@ -470,7 +497,12 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_drop_rule_channel_id'))
 
     op.drop_table('drop_rule')
+    with op.batch_alter_table('custom_action', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_custom_action_channel_id'))
+
+    op.drop_table('custom_action')
     op.drop_table('api_token')
+    op.drop_table('webhook')
     op.drop_table('template')
     op.drop_table('team')
     with op.batch_alter_table('member', schema=None) as batch_op:

@@ -1,0 +1,135 @@
+"""Outgoing incident webhooks and custom actions against a local receiver."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from aiohttp import web
+
+from tests.kit import Api
+
+
+class Receiver:
+    def __init__(self) -> None:
+        self.got: list[tuple[dict, dict]] = []
+        self.fail = 0
+        self.hang = False
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/hook", self.hook)
+        return app
+
+    async def hook(self, request: web.Request) -> web.Response:
+        if self.hang:
+            await asyncio.sleep(30)
+        body = await request.json()
+        if self.fail:
+            self.fail -= 1
+            return web.Response(status=500)
+        self.got.append((body, dict(request.headers)))
+        return web.Response(status=200)
+
+
+@pytest.fixture
+async def env(settings, aiohttp_client, aiohttp_server):
+    from bot.server import create_app
+
+    receiver = Receiver()
+    server = await aiohttp_server(receiver.app())
+    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token")
+    return api, receiver, str(server.make_url("/hook"))
+
+
+async def wait_for(pred, timeout=15.0):
+    for _ in range(int(timeout / 0.05)):
+        if pred():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+async def test_incident_webhook_payloads_and_filters(env):
+    app, receiver, url = env
+    cid, key = await app.channel_with_integration()
+    other, _ = await app.channel_with_integration(name="other")
+    await app.post("/webhooks", {"name": "w", "url": url, "channel_ids": [cid], "event_types": ["i_new", "i_ack"],
+                                 "headers": {"X-Token": "shh"}})
+    m = await app.post("/members", {"name": "ann", "email": "ann@example.com"})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db down", "alert_key": "a",
+                         "labels": {"service": "db"}})
+    [inc] = (await app.get("/incidents"))["items"]
+    await app.post(f"/incidents/{inc['incident_id']}/comment", {"comment": "not subscribed"})
+    await app.post(f"/incidents/{inc['incident_id']}/ack", {"member_id": m["member_id"]})
+    await wait_for(lambda: len(receiver.got) >= 2)
+    await app.settle()
+    # delivery order is not guaranteed (as with Flashduty): receivers order by event_time
+    receiver.got.sort(key=lambda g: (g[0]["event_time"], g[0]["event_type"] != "i_new"))
+    assert [b["event_type"] for b, _ in receiver.got] == ["i_new", "i_ack"]
+    new, headers = receiver.got[0]
+    assert headers["X-Token"] == "shh"
+    assert len(new["event_id"]) == 32 and new["event_time"] > 10**12  # milliseconds
+    assert new["incident"]["title"] == "db down" and new["incident"]["incident_severity"] == "Critical"
+    # the incident object is its state when the webhook is sent (the ack may already have happened)
+    assert new["incident"]["progress"] in ("Triggered", "Processing") and new["incident"]["labels"] == {"service": "db"}
+    assert new["incident"]["detail_url"].endswith(f"/incidents/{inc['incident_id']}")
+    ack = receiver.got[1][0]
+    assert ack["person"] == {"person_id": m["member_id"], "person_name": "ann", "email": "ann@example.com"}
+    assert ack["incident"]["progress"] == "Processing"
+    assert other != cid
+
+
+async def test_failed_webhook_is_retried_with_the_same_event_id(env):
+    app, receiver, url = env
+    cid, key = await app.channel_with_integration()
+    await app.post("/webhooks", {"name": "w", "url": url, "event_types": ["i_new"]})
+    receiver.fail = 1
+    await app.push(key, {"event_status": "Warning", "title_rule": "x", "alert_key": "a"})
+    await wait_for(lambda: receiver.got, timeout=20)
+    [inc] = (await app.get("/incidents"))["items"]
+    timeline = [(t["kind"], t["detail"].get("result")) for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]]
+    assert ("webhook_failed", "HTTP 500") in timeline and ("webhook_sent", "HTTP 200") in timeline
+
+
+async def test_hanging_receiver_hits_the_timeout_and_the_queue_moves(env):
+    app, receiver, url = env
+    receiver.hang = True
+    cid, key = await app.channel_with_integration()
+    await app.post("/webhooks", {"name": "w", "url": url, "event_types": ["i_new"]})
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await app.push(key, {"event_status": "Warning", "title_rule": "x", "alert_key": "a"})
+    [inc] = (await app.get("/incidents"))["items"]
+
+    async def failed():
+        tl = (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]
+        return [t for t in tl if t["kind"] == "webhook_failed"]
+
+    for _ in range(100):
+        if await failed():
+            break
+        await asyncio.sleep(0.1)
+    [first, *_] = await failed()
+    assert first["detail"]["result"] == "no answer within 2 s"
+    assert loop.time() - started < 6
+    # the rest of the system kept moving meanwhile
+    await app.post(f"/incidents/{inc['incident_id']}/ack")
+
+
+async def test_custom_action_posts_incident_with_alerts(env):
+    app, receiver, url = env
+    cid, key = await app.channel_with_integration()
+    action = await app.post(f"/channels/{cid}/custom-actions", {"name": "restart", "url": url})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db down", "alert_key": "a"})
+    [inc] = (await app.get("/incidents"))["items"]
+    result = await app.post(f"/incidents/{inc['incident_id']}/custom-actions/{action['action_id']}")
+    assert result == {"ok": True, "result": "HTTP 200"}
+    body, _ = receiver.got[-1]
+    assert body["event_type"] == "i_custom" and body["incident"]["alerts"][0]["alert_key"] == "a"
+    receiver.hang = True
+    result = await app.post(f"/incidents/{inc['incident_id']}/custom-actions/{action['action_id']}")
+    assert result == {"ok": False, "result": "no answer within 1 s"}
+    customs = [t["detail"] for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]
+               if t["kind"] == "i_custom"]
+    assert [c["ok"] for c in customs] == [True, False]
