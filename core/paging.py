@@ -29,8 +29,19 @@ from core import events, incidents, jobs
 from core.conditions import subject as condition_subject
 from core.errors import DeliveryError, NotFound
 from core.escalation import Position, RuleDefinition, gate, next_level, plan_step, select_rule
-from core.models import Delivery, EscalationRule, Incident, Member, Schedule, Team, TimelineEntry
+from core.models import (
+    Channel,
+    Delivery,
+    EscalationRule,
+    Incident,
+    Member,
+    Schedule,
+    Team,
+    Template,
+    TimelineEntry,
+)
 from core.notify import DEFAULT_FALLBACK, media_for, next_fallback
+from core.templates import TemplateSet, incident_context
 from core.types import Progress
 
 log = logging.getLogger("vigil.paging")
@@ -63,7 +74,6 @@ class Page:
 
 
 Sender = Callable[[Recipient, Page], Awaitable[str]]
-Renderer = Callable[[str, str, dict[str, Any]], Any]  # (medium, event_type, context) -> Rendered
 
 
 def _snapshot(incident: Incident) -> tuple[RuleDefinition, int] | None:
@@ -336,7 +346,7 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
                 raise DeliveryError(f"no {d.medium} provider is configured", retryable=False)
             if d.medium != "bot" and member is None:
                 raise DeliveryError("the member no longer exists", retryable=False)
-            page = _render(ctx, incident, d)
+            page = await _render(ctx, session, incident, d)
             recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone) if member \
                 else Recipient(0, f"bot {d.bot_id}", None, None, "UTC")
             # Commit the attempt count first: a crash mid-send is then visible as an attempt, not lost.
@@ -357,22 +367,25 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
         await session.commit()
 
 
-def _render(ctx: jobs.JobContext, incident: Incident, d: Delivery) -> Page:
-    render: Renderer | None = ctx.services.get("render")
+async def _render(ctx: jobs.JobContext, session: AsyncSession, incident: Incident, d: Delivery) -> Page:
+    """Render the page with the template overrides in the database (shipped defaults otherwise)."""
     base_url = ctx.services.get("base_url", "")
     url = f"{base_url}/incidents/{incident.id}"
     medium = "im" if d.medium == "bot" else d.medium
+    channel = await session.get(Channel, incident.channel_id)
     mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                  "alert_cnt", "num", "start_time", "ack_time", "close_time")}
-    mapping.update(incident_id=incident.id, incident_severity=incident.severity, detail_url=url, channel_name="")
+    mapping.update(incident_id=incident.id, incident_severity=incident.severity, detail_url=url,
+                   channel_name=channel.name if channel else "")
     event_type = "i_new" if d.event_type == "escalation" else d.event_type
-    if render is None:
-        text = f"[{incident.severity}] {incident.title} {url}"
-        return Page(incident.id, d.id, d.event_type, incident.severity, incident.title, text, None, url)
-    from core.templates import incident_context  # TEMP local until core/templates.py lands
-
-    rendered = render(medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
-    return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html, url)
+    rows = (await session.execute(select(Template).where(Template.medium == medium))).scalars().all()
+    rendered = TemplateSet({(t.medium, t.event_type): t.source for t in rows}).render(
+        medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
+    if rendered.used_fallback:
+        events.note(session, incident.id, "template_fallback", now=ctx.now(), detail={
+            "medium": medium, "event_type": event_type, "error": rendered.error})
+    return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html,
+                url)
 
 
 async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, incident: Incident,
