@@ -8,6 +8,7 @@ this module does auth, JSON decoding, pydantic validation, error mapping and the
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -191,4 +192,7 @@ def page_of(items: list[Any], total: int, page: Page) -> dict[str, Any]:
 
 def setup(app: web.Application) -> None:
     for ep in ENDPOINTS:
-        app.router.add_route(ep.method, BASE + ep.path, _wrap(ep))
+        # integer ids match digits only, so /templates/preview never reaches /templates/{id}
+        path = re.sub(r"{(\w+)}", lambda m: m.group(0) if m.group(1) in ep.path_enums else f"{{{m.group(1)}:\\d+}}",
+                      ep.path)
+        app.router.add_route(ep.method, BASE + path, _wrap(ep))

@@ -17,7 +17,7 @@ from core.types import Platform, Progress, Severity
 
 
 class IncidentQuery(Page):
-    channel_id: int | None = Field(default=None, ge=1)
+    channel_id: int | None = Field(default=None, ge=1, le=2**53)
     progress: str | None = Field(default=None, description="CSV of Triggered, Processing, Closed")
     severity: str | None = Field(default=None, description="CSV of Critical, Warning, Info")
 
