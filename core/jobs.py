@@ -87,10 +87,12 @@ async def claim(session: AsyncSession, job_id: str, now: datetime) -> Job | None
         .where(Job.id == job_id, Job.state == "pending", Job.due_at <= now)
         .values(state="running", locked_until=now + LEASE, attempts=Job.attempts + 1, updated_at=now)
     )
-    await session.commit()
     if res.rowcount != 1:
+        await session.commit()
         return None
-    return await session.get(Job, job_id, populate_existing=True)
+    row = await session.get(Job, job_id, populate_existing=True)
+    await session.commit()  # no transaction stays open while the job runs
+    return row
 
 
 async def run_job(ctx: JobContext, job_id: str) -> bool:

@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import events, incidents, jobs
+from core import events, incidents, jobs, schedules
 from core.conditions import subject as condition_subject
 from core.errors import DeliveryError, NotFound
 from core.escalation import Position, RuleDefinition, gate, next_level, plan_step, select_rule
@@ -239,8 +239,6 @@ async def _resolve_targets(session: AsyncSession, targets: dict[str, Any], now: 
     ids = list(targets.get("member_ids", []))
     ids += await _team_members(session, targets.get("team_ids", []))
     for sid in targets.get("schedule_ids", []):
-        from core import schedules  # TEMP until core/schedules.py lands
-
         row = await session.get(Schedule, sid)
         if row is None:
             continue

@@ -23,7 +23,7 @@ EventName = Literal[(*EVENT_TYPES, "default")]  # type: ignore[valid-type]
 class TemplateIn(BaseModel):
     medium: MediumName
     event_type: EventName = "default"
-    source: str = Field(min_length=1, max_length=20_000, description="sandboxed Jinja2; email: first line 'Subject: ...'")
+    source: str = Field(min_length=1, max_length=20_000, description="sandboxed Jinja2; email templates define {% block subject %}, {% block text %} and optionally {% block html %}")
 
 
 class TemplateOut(BaseModel):

@@ -151,6 +151,7 @@ async def _run_workers(ctx, redis_url, n, until, timeout=15.0):
         deadline = asyncio.get_running_loop().time() + timeout
         while not until() and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # let the worker record the outcome before it is shut down
     finally:
         for w in workers:
             await w.close()
@@ -170,6 +171,10 @@ async def test_job_lost_from_redis_is_done_after_sweep(ctx, redis, redis_url):
     await runner.stop()
     await _run_workers(ctx, redis_url, 1, lambda: bool(RAN))
     assert RAN == ["lost"]
+    for _ in range(50):  # the worker marks the row done right after the function returns
+        if (await state(ctx, jid)).state == "done":
+            break
+        await asyncio.sleep(0.05)
     assert (await state(ctx, jid)).state == "done"
 
 
