@@ -98,6 +98,9 @@ async def _run(session: AsyncSession, data: ActionData, actor: int, event: Actio
             return await incidents.wake(session, iid, actor, now=now, source=src)
         case Action.REASSIGN:
             member_id = getattr(data, "member_id", None) or _int(event.inputs.get("member_id"))
+            if member_id is None and event.inputs.get("assignee_im_user_id"):
+                # a platform user picker (Slack users_select) names an IM user: the mapping table says who
+                member_id = (await resolve(session, event.platform, event.inputs["assignee_im_user_id"])).id
             if member_id is None:
                 raise InvalidInput("pick a member to reassign to")
             return await incidents.reassign(session, iid, actor, member_ids=[member_id], now=now, source=src)

@@ -402,7 +402,7 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incide
     )
     session.add(incident)
     await session.flush()
-    incident.num = f"{incident.id:06X}"
+    incident.num = str(incident.id)  # what responders type: `/vigil ack 42` takes the number on the card
     channel.last_incident_at = now
     batch.incidents[incident.id] = incident
     batch.open_by_group[(channel.id, key)] = incident
