@@ -19,6 +19,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     noise,
     openapi,
     outgoing,
+    schedules,
     templates,
     tokens,
 )

@@ -193,6 +193,6 @@ def page_of(items: list[Any], total: int, page: Page) -> dict[str, Any]:
 def setup(app: web.Application) -> None:
     for ep in ENDPOINTS:
         # integer ids match digits only, so /templates/preview never reaches /templates/{id}
-        path = re.sub(r"{(\w+)}", lambda m: m.group(0) if m.group(1) in ep.path_enums else f"{{{m.group(1)}:\\d+}}",
-                      ep.path)
+        path = re.sub(r"{(\w+)}", lambda m, e=ep: m.group(0) if m.group(1) in e.path_enums
+                      else f"{{{m.group(1)}:\\d+}}", ep.path)
         app.router.add_route(ep.method, BASE + path, _wrap(ep))

@@ -1,0 +1,178 @@
+"""/api/v1/schedules: on-call schedules, who is on call at t, a preview, and iCalendar feeds."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from aiohttp import web
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from sqlalchemy import select
+
+from bot.api.common import get_or_404, paged, require_ids, ts
+from bot.api.framework import Call, Page, endpoint
+from bot.keys import SETTINGS
+from core.errors import InvalidInput
+from core.ical import to_ical
+from core.models import Member, Schedule, Team
+from core.schedules import MemberRef, OnCall, Shift, TeamRef, oncall_at, parse_schedule, preview
+from core.schedules import Schedule as Definition
+
+PREVIEW_MAX = timedelta(days=45)
+FEED_DAYS = 30
+
+
+class ScheduleIn(BaseModel):
+    name: str = Field(min_length=1, max_length=100)
+    description: str = Field(default="", max_length=500)
+    team_id: int | None = None
+    definition: Definition
+
+
+class SchedulePatch(BaseModel):
+    name: str | None = Field(default=None, min_length=1, max_length=100)
+    description: str | None = Field(default=None, max_length=500)
+    definition: Definition | None = None
+
+
+class ScheduleOut(BaseModel):
+    schedule_id: int
+    name: str
+    description: str
+    team_id: int | None
+    definition: Definition
+    created_at: int
+    updated_at: int
+
+
+class AtQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone; default now")
+
+
+class RangeQuery(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    start: AwareDatetime
+    end: AwareDatetime
+
+
+class PreviewOut(BaseModel):
+    shifts: list[Shift]
+
+
+def _out(s: Schedule) -> dict:
+    return {"schedule_id": s.id, "name": s.name, "description": s.description, "team_id": s.team_id,
+            "definition": s.definition, "created_at": ts(s.created_at), "updated_at": ts(s.updated_at)}
+
+
+async def _check(c: Call, d: Definition) -> dict:
+    """Members and teams named anywhere in the schedule must exist."""
+    refs = [p for layer in d.layers for slot in layer.members for p in slot] + \
+           [p for o in d.overrides for p in o.participants]
+    await require_ids(c.session, Member, [p.member_id for p in refs if isinstance(p, MemberRef)], "member_id")
+    await require_ids(c.session, Team, [p.team_id for p in refs if isinstance(p, TeamRef)], "team_id")
+    return d.model_dump(mode="json")
+
+
+@endpoint("POST", "/schedules", body=ScheduleIn, response=ScheduleOut, status=201, need="admin", tag="schedules",
+          summary="Create an on-call schedule (layers of rotations, restrictions, overrides)")
+async def create_schedule(c: Call) -> dict:
+    if c.body.team_id is not None:
+        await require_ids(c.session, Team, [c.body.team_id], "team_id")
+    s = Schedule(name=c.body.name, description=c.body.description, team_id=c.body.team_id,
+                 definition=await _check(c, c.body.definition), created_at=c.now, updated_at=c.now)
+    c.session.add(s)
+    await c.session.commit()
+    return _out(s)
+
+
+@endpoint("GET", "/schedules", query=Page, response=ScheduleOut, paged=True, tag="schedules", summary="List schedules")
+async def list_schedules(c: Call) -> dict:
+    return await paged(c.session, select(Schedule).order_by(Schedule.id), c.query, _out)
+
+
+@endpoint("GET", "/schedules/{id}", response=ScheduleOut, tag="schedules", summary="Get a schedule")
+async def get_schedule(c: Call) -> dict:
+    return _out(await get_or_404(c.session, Schedule, c.path_int("id"), "schedule"))
+
+
+@endpoint("PATCH", "/schedules/{id}", body=SchedulePatch, response=ScheduleOut, need="admin", tag="schedules",
+          summary="Update a schedule")
+async def patch_schedule(c: Call) -> dict:
+    s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
+    if c.body.name is not None:
+        s.name = c.body.name
+    if c.body.description is not None:
+        s.description = c.body.description
+    if c.body.definition is not None:
+        s.definition = await _check(c, c.body.definition)
+    s.updated_at = c.now
+    await c.session.commit()
+    return _out(s)
+
+
+@endpoint("DELETE", "/schedules/{id}", need="admin", tag="schedules", summary="Delete a schedule")
+async def delete_schedule(c: Call) -> dict:
+    await c.session.delete(await get_or_404(c.session, Schedule, c.path_int("id"), "schedule"))
+    await c.session.commit()
+    return {}
+
+
+@endpoint("GET", "/schedules/{id}/oncall", query=AtQuery, response=OnCall, tag="schedules",
+          summary="Who is on call at `at` (default now), and which layer or override put them there")
+async def schedule_oncall(c: Call) -> dict:
+    s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
+    return oncall_at(parse_schedule(s.definition), c.query.at or c.now).model_dump(mode="json")
+
+
+def _range(q: RangeQuery) -> tuple[datetime, datetime]:
+    if q.end <= q.start:
+        raise InvalidInput("end must be after start")
+    if q.end - q.start > PREVIEW_MAX:
+        raise InvalidInput(f"a preview covers at most {PREVIEW_MAX.days} days")
+    return q.start, q.end
+
+
+@endpoint("GET", "/schedules/{id}/preview", query=RangeQuery, response=PreviewOut, tag="schedules",
+          summary="The final on-call shifts between start and end (at most 45 days)")
+async def schedule_preview(c: Call) -> dict:
+    s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
+    start, end = _range(c.query)
+    return {"shifts": [x.model_dump(mode="json") for x in preview(parse_schedule(s.definition), start, end)]}
+
+
+async def _labels(c: Call) -> dict[int, str]:
+    return {m.id: m.name for m in (await c.session.execute(select(Member))).scalars()}
+
+
+def _ical(body: bytes, name: str) -> web.Response:
+    return web.Response(body=body, content_type="text/calendar", charset="utf-8",
+                        headers={"Content-Disposition": f'inline; filename="{name}.ics"'})
+
+
+@endpoint("GET", "/schedules/{id}/ical", produces="text/calendar", tag="schedules",
+          summary="iCalendar feed of the schedule's next 30 days")
+async def schedule_ical(c: Call) -> web.Response:
+    s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
+    names = await _labels(c)
+    shifts = preview(parse_schedule(s.definition), c.now, c.now + timedelta(days=FEED_DAYS))
+    base = c.request.app[SETTINGS].resolved_base_url()
+    body = to_ical(shifts, calendar_name=f"On call: {s.name}", url=f"{base}/api/v1/schedules/{s.id}/ical",
+                   label=lambda p: names.get(getattr(p, "member_id", -1), str(p)))
+    return _ical(body, f"schedule-{s.id}")
+
+
+@endpoint("GET", "/members/{id}/ical", produces="text/calendar", tag="schedules",
+          summary="iCalendar feed of one member's on-call shifts across every schedule (next 30 days)")
+async def member_ical(c: Call) -> web.Response:
+    member = await get_or_404(c.session, Member, c.path_int("id"), "member")
+    teams = {t.id for t in (await c.session.execute(select(Team))).scalars() if member.id in t.member_ids}
+    mine: list[Shift] = []
+    for s in (await c.session.execute(select(Schedule))).scalars():
+        for shift in preview(parse_schedule(s.definition), c.now, c.now + timedelta(days=FEED_DAYS)):
+            if any(getattr(p, "member_id", None) == member.id or getattr(p, "team_id", None) in teams
+                   for p in shift.participants):
+                mine.append(shift)
+    base = c.request.app[SETTINGS].resolved_base_url()
+    body = to_ical(sorted(mine, key=lambda x: x.start), calendar_name=f"On call: {member.name}",
+                   url=f"{base}/api/v1/members/{member.id}/ical", label=lambda p: member.name)
+    return _ical(body, f"member-{member.id}")
