@@ -7,8 +7,9 @@ import logging
 from aiohttp import web
 from sqlalchemy import inspect
 
-from bot import card_sync, health, im_routes, voice
+from bot import bot_sender, card_sync, health, im_routes, voice
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
+    bots,
     channels,
     escalation,
     framework,
@@ -72,6 +73,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     })
     paging.register()
     card_sync.register()
+    bot_sender.register()
     outgoing_webhooks.register()
     app[WRITER] = IngestWriter(sessions)
 
@@ -83,6 +85,8 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
         senders, problems = build_senders(settings, app[HTTP])  # needs the shared client session
         app[JOBS].services["senders"].update(senders)
         app[JOBS].services.update(http=app[HTTP], secret_key=settings.secret_key)
+        app[JOBS].services["senders"]["bot"] = bot_sender.bot_sender(sessions, app[HTTP], base_url,
+                                                                     settings.secret_key)
         for problem in problems:
             log.error("media provider not available: %s", problem)
         runner: jobs.Runner

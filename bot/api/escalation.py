@@ -11,7 +11,7 @@ from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
 from core import incidents
 from core.escalation import RuleDefinition
-from core.models import Channel, Delivery, EscalationRule, Member, Schedule, Team
+from core.models import Bot, Channel, Delivery, EscalationRule, Member, Schedule, Team
 
 
 class RuleIn(RuleDefinition):
@@ -47,6 +47,7 @@ async def _check_targets(c: Call, definition: RuleDefinition) -> dict:
         await require_ids(c.session, Member, level.targets.member_ids, f"levels[{i}].targets.member_ids")
         await require_ids(c.session, Team, level.targets.team_ids, f"levels[{i}].targets.team_ids")
         await require_ids(c.session, Schedule, level.targets.schedule_ids, f"levels[{i}].targets.schedule_ids")
+        await require_ids(c.session, Bot, level.bot_ids, f"levels[{i}].bot_ids")
     return definition.model_dump(mode="json")
 
 

@@ -51,3 +51,19 @@ class CardRef(SQLModel, table=True):
     message_id: str = Field(max_length=200)
     extra: dict[str, Any] = json_col({})
     created_at: datetime | None = time_col()
+
+
+class Bot(SQLModel, table=True):
+    """A group-chat bot (Feishu, DingTalk, WeCom, Slack, Zoom, Telegram webhook); URL and secret encrypted."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    type: str = Field(max_length=16)
+    alias: str = Field(max_length=100)
+    credentials: str = Field(default="", sa_column=sa.Column(sa.Text, nullable=False, server_default=""))
+    severities: list[str] = json_col([])
+    event_types: list[str] = json_col([])
+    at_all: bool = False
+    chat_ids: list[str] = json_col([])
+    status: str = Field(default="enabled", max_length=16)
+    created_at: datetime | None = time_col()
+    updated_at: datetime | None = time_col()

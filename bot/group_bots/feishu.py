@@ -1,0 +1,72 @@
+"""Feishu/Lark custom bot: a signed `post` (rich text) message with native @ tags.
+
+Docs: https://open.feishu.cn/document/client-docs/bot-v3/add-custom-bot (signing, error codes, limits).
+The bot answers HTTP 200 with `{"code": 0}` on success and a non-zero `code` on failure; old deployments
+answer `{"StatusCode": 0, "StatusMessage": "success"}` instead.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import time
+from typing import Any, ClassVar
+
+import aiohttp
+
+from bot.adapters._http import Reply
+from bot.group_bots._common import check_code, heading, platform_error, post_json, webhook_url
+from bot.group_bots.model import BotConfig, BotMessage
+
+DEFAULT_BASE = "https://open.feishu.cn/open-apis/bot/v2/hook/"
+# 9499 is also "Bad Request" for a malformed body; only its rate-limit form is worth a retry.
+RATE_LIMITED = frozenset({11232, 9499})
+
+
+def sign(secret: str, timestamp: int) -> str:
+    """Feishu's signature: HMAC-SHA256 keyed by "timestamp\\nsecret" over an empty message, base64."""
+    key = f"{timestamp}\n{secret}".encode()
+    return base64.b64encode(hmac.new(key, b"", hashlib.sha256).digest()).decode()
+
+
+def to_post(message: BotMessage) -> dict[str, Any]:
+    """The `post` content: headline, text, @ tags for mapped people, plain names for the rest, and a link."""
+    lines: list[list[dict[str, Any]]] = [[{"tag": "text", "text": line}] for line in message.text.splitlines()]
+    people: list[dict[str, Any]] = []
+    for person in message.mentions:
+        if person.im_user_id:
+            people.append({"tag": "at", "user_id": person.im_user_id, "user_name": person.member_name})
+        elif person.member_name:
+            people.append({"tag": "text", "text": f"@{person.member_name} "})
+    if people:
+        lines.append(people)
+    if message.url:
+        lines.append([{"tag": "a", "text": "View incident", "href": message.url}])
+    return {"post": {"zh_cn": {"title": heading(message), "content": lines}}}
+
+
+class FeishuBot:
+    """Posts to a Feishu/Lark group through its custom-bot webhook."""
+
+    type: ClassVar[str] = "feishu"
+
+    async def send(self, config: BotConfig, message: BotMessage, http: aiohttp.ClientSession) -> str:
+        body: dict[str, Any] = {"msg_type": "post", "content": to_post(message)}
+        if config.secret:
+            timestamp = int(time.time())
+            body |= {"timestamp": str(timestamp), "sign": sign(config.secret, timestamp)}
+        reply = await post_json(config, http, webhook_url(config, DEFAULT_BASE), body, provider="feishu")
+        _check(config, reply)
+        return ""
+
+
+def _check(config: BotConfig, reply: Reply) -> None:
+    data = reply.json()
+    if isinstance(data, dict) and "code" not in data and data.get("StatusCode", 0) != 0:
+        # Older deployments answer only {"StatusCode", "StatusMessage"}.
+        raise platform_error(config, "feishu", data["StatusCode"], str(data.get("StatusMessage", "")),
+                             retryable=False)
+    if isinstance(data, dict) and data.get("code") == 9499 and "bad request" in str(data.get("msg")).lower():
+        raise platform_error(config, "feishu", 9499, str(data.get("msg")), retryable=False)
+    check_code(config, reply, provider="feishu", code_key="code", text_key="msg", retryable=RATE_LIMITED)
