@@ -199,6 +199,10 @@ class SlackAdapter:
         """Whether X-Slack-Signature is the v0 HMAC of the body and the timestamp is within 5 minutes of now."""
         if not req.header("X-Slack-Request-Timestamp").isdigit():
             return False
+        try:
+            req.body.decode()  # the SDK decodes the body itself and would raise on bytes Slack never sends
+        except UnicodeDecodeError:
+            return False
         return SignatureVerifier(self.config.signing_secret.get_secret_value(), _At(now)).is_valid_request(
             req.body, dict(req.headers))
 
