@@ -27,6 +27,8 @@ def _schema(model: type[BaseModel], defs: dict[str, Any], mode: str) -> dict[str
     for name, sub in schema.pop("$defs", {}).items():
         defs.setdefault(name, sub)
     name = model.__name__
+    if name in defs and defs[name] != schema and defs[name].get("title") == schema.get("title"):
+        raise RuntimeError(f"two different models are both named {name!r} in the OpenAPI document")
     defs.setdefault(name, schema)
     return {"$ref": f"#/components/schemas/{name}"}
 

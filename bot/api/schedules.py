@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.api.common import get_or_404, paged, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
 from bot.keys import SETTINGS
-from core.errors import InvalidInput
+from core.errors import Conflict, InvalidInput
 from core.ical import to_ical
 from core.models import Member, Schedule, Team
 from core.schedules import MemberRef, OnCall, Shift, TeamRef, oncall_at, parse_schedule, preview
@@ -55,7 +55,7 @@ class RangeQuery(BaseModel):
     end: AwareDatetime
 
 
-class PreviewOut(BaseModel):
+class ShiftPreview(BaseModel):
     shifts: list[Shift]
 
 
@@ -76,6 +76,8 @@ async def _check(c: Call, d: Definition) -> dict:
 @endpoint("POST", "/schedules", body=ScheduleIn, response=ScheduleOut, status=201, need="admin", tag="schedules",
           summary="Create an on-call schedule (layers of rotations, restrictions, overrides)")
 async def create_schedule(c: Call) -> dict:
+    if (await c.session.execute(select(Schedule.id).where(Schedule.name == c.body.name))).first():
+        raise Conflict(f"name: a schedule named {c.body.name!r} already exists")
     if c.body.team_id is not None:
         await require_ids(c.session, Team, [c.body.team_id], "team_id")
     s = Schedule(name=c.body.name, description=c.body.description, team_id=c.body.team_id,
@@ -100,6 +102,9 @@ async def get_schedule(c: Call) -> dict:
 async def patch_schedule(c: Call) -> dict:
     s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
     if c.body.name is not None:
+        taken = (await c.session.execute(select(Schedule.id).where(Schedule.name == c.body.name))).scalar()
+        if taken is not None and taken != s.id:
+            raise Conflict(f"name: a schedule named {c.body.name!r} already exists")
         s.name = c.body.name
     if c.body.description is not None:
         s.description = c.body.description
@@ -132,7 +137,7 @@ def _range(q: RangeQuery) -> tuple[datetime, datetime]:
     return q.start, q.end
 
 
-@endpoint("GET", "/schedules/{id}/preview", query=RangeQuery, response=PreviewOut, tag="schedules",
+@endpoint("GET", "/schedules/{id}/preview", query=RangeQuery, response=ShiftPreview, tag="schedules",
           summary="The final on-call shifts between start and end (at most 45 days)")
 async def schedule_preview(c: Call) -> dict:
     s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")

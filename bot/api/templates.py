@@ -34,14 +34,14 @@ class TemplateOut(BaseModel):
     updated_at: int
 
 
-class PreviewIn(BaseModel):
+class TemplatePreviewIn(BaseModel):
     medium: MediumName
     event_type: EventName = "i_new"
     source: str | None = Field(default=None, max_length=20_000, description="default: the stored template")
     incident_id: int | None = None
 
 
-class PreviewOut(BaseModel):
+class TemplatePreview(BaseModel):
     subject: str | None
     text: str
     used_fallback: bool
@@ -87,10 +87,10 @@ async def delete_template(c: Call) -> dict:
     return {}
 
 
-@endpoint("POST", "/templates/preview", body=PreviewIn, response=PreviewOut, tag="templates",
+@endpoint("POST", "/templates/preview", body=TemplatePreviewIn, response=TemplatePreview, tag="templates",
           summary="Render a template against an incident (or a sample) without saving it")
 async def preview(c: Call) -> dict:
-    b: PreviewIn = c.body
+    b: TemplatePreviewIn = c.body
     overrides = {(t.medium, t.event_type): t.source for t in (await c.session.execute(select(Template))).scalars()}
     if b.source is not None:
         _validate(b.medium, b.source)
