@@ -87,16 +87,28 @@ def note(
 
 @jobs.job(DISPATCH_JOB)
 async def dispatch(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """Fan one event out: one job per interested subscriber, so a slow one never holds the others."""
+    """Fan one event out to the interested subscribers, in this job.
+
+    Subscribers are quick (the slow ones, like webhooks, schedule their own jobs), so running them
+    inline keeps an event at one job instead of one per subscriber. A subscriber that fails gets a
+    job of its own, which the runner retries with backoff without re-running the others.
+    """
     kind = args["kind"]
-    async with ctx.sessionmaker() as session:
-        for name, kinds, _fn in _SUBSCRIBERS:
-            if kinds is None or kind in kinds:
-                await jobs.schedule(
-                    session, "subscriber", {**args, "subscriber": name}, due_at=ctx.now(),
-                    job_id=f"sub:{name}:{args['entry_id']}",
-                )
-        await session.commit()
+    failed = []
+    for name, kinds, fn in list(_SUBSCRIBERS):
+        if kinds is not None and kind not in kinds:
+            continue
+        try:
+            await fn(ctx, args)
+        except Exception:  # isolate: the other subscribers still run
+            log.exception("event subscriber %s failed on %s; retrying it on its own", name, kind)
+            failed.append(name)
+    if failed:
+        async with ctx.sessionmaker() as session:
+            for name in failed:
+                await jobs.schedule(session, "subscriber", {**args, "subscriber": name}, due_at=ctx.now(),
+                                    job_id=f"sub:{name}:{args['entry_id']}")
+            await session.commit()
 
 
 @jobs.job("subscriber")
