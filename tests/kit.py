@@ -78,3 +78,21 @@ class Api:
         ch = await self.post("/channels", {"name": name, **channel})
         integ = await self.post(f"/channels/{ch['channel_id']}/integrations", {"type": fmt, "name": f"{name}-{fmt}"})
         return ch["channel_id"], integ["integration_key"]
+
+
+async def until(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -> None:
+    """Wait until `predicate()` (sync, or async returning a truthy value) holds; fail after `timeout` s."""
+    import asyncio
+    import inspect
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        result = predicate()
+        if inspect.isawaitable(result):
+            result = await result
+        if result:
+            return
+        if loop.time() > deadline:
+            raise AssertionError("condition not met in time")
+        await asyncio.sleep(interval)

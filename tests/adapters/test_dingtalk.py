@@ -20,6 +20,7 @@ from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES
 from tests.fakes.dingtalk import FakeDingTalk, card_callback, signed_headers
+from tests.kit import until
 
 APP_KEY = "dingappkey0123456789"
 APP_SECRET = "dt-app-secret-Xk29vLq7Wm3Zp8"
@@ -340,14 +341,6 @@ async def test_stream_with_wrong_credentials_never_connects_and_stops_promptly(d
 
 
 # -- end to end through a running Vigil --------------------------------------------------------------------
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

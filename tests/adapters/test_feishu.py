@@ -20,6 +20,7 @@ from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES
 from tests.fakes.feishu import FakeFeishu, card_action, encrypt, rate_limited, signed, url_verification
+from tests.kit import until
 
 APP_ID = "cli_a1b2c3d4e5f60718"
 APP_SECRET = "fs-app-secret-Qm4Zx81Lw0Tr"
@@ -388,14 +389,6 @@ async def test_directory_errors_are_delivery_errors(adapter, feishu) -> None:
 
 
 # -- end to end through a running Vigil ----------------------------------------------------------------------
-
-
-async def until(predicate, timeout: float = 45.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -29,6 +29,7 @@ from tests.fakes.slack import (
     slash_command,
     view_submission,
 )
+from tests.kit import until
 
 BOT_TOKEN = "xoxb-1111-2222-SlackBotTokenQ7w"
 SIGNING = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -386,14 +387,6 @@ class Clicks:
     async def __call__(self, event: ActionEvent) -> Outcome:
         self.events.append(event)
         return self.outcome
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.02)
 
 
 def now_signed(body: bytes, secret: str = SIGNING) -> InboundRequest:

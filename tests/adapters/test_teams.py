@@ -22,6 +22,7 @@ from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES
 from tests.fakes.teams import BOT_ISSUER, FakeTeams, Issuer, invoke_activity, signed_callback
+from tests.kit import until
 
 APP_ID = "8a3f2c1e-5b7d-4e9a-9c0b-1d2e3f4a5b6c"
 APP_PASSWORD = "teams-app-password~Qz8.Wv3_Lk9"
@@ -404,14 +405,6 @@ async def test_directory_failures(adapter, teams, assert_no_secret, status, head
 
 
 # -- end to end through a running Vigil --------------------------------------------------------------------
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

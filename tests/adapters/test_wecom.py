@@ -3,7 +3,6 @@ encrypted callbacks (verify, URL verification, parse, reply), the directory, and
 
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -27,6 +26,7 @@ from tests.fakes.wecom import (
     signature,
     url_verification,
 )
+from tests.kit import until
 
 CORP_ID = "ww0a1b2c3d4e5f6a7b"
 CORP_SECRET = "wecom-corp-secret-Zx81Lq0pVb3"
@@ -442,14 +442,6 @@ async def test_directory_errcodes_are_failures(adapter, wecom, assert_no_secret,
 
 
 # -- end to end through a running Vigil --------------------------------------------------------------------
-
-
-async def until(predicate, timeout: float = 20.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not predicate():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(0.05)
 
 
 @pytest.fixture

@@ -3,12 +3,10 @@ the ack posts again when the bot asks for acks, and the test-message endpoint.""
 
 from __future__ import annotations
 
-import asyncio
-
 import pytest
 
 from tests.fakes.group_bots import FakeGroupBots
-from tests.kit import Api
+from tests.kit import Api, until
 
 TOKEN, SECRET = "dt-access-token", "SECdingtalk-signing-secret"
 
@@ -23,14 +21,6 @@ async def env(settings, aiohttp_client, aiohttp_server):
     return api, fake, str(server.make_url(f"/robot/send?access_token={TOKEN}"))
 
 
-async def wait(pred, timeout=15.0):
-    for _ in range(int(timeout / 0.05)):
-        if pred():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 async def test_level_bot_posts_signed_with_mentions_and_event_updates(env):
     app, fake, url = env
     bot = await app.post("/bots", {"type": "dingtalk", "alias": "ops", "url": url, "secret": SECRET,
@@ -40,12 +30,12 @@ async def test_level_bot_posts_signed_with_mentions_and_event_updates(env):
     await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
         {"targets": {"member_ids": [ann["member_id"]]}, "media": ["email"], "bot_ids": [bot["bot_id"]]}]})
     await app.push(key, {"event_status": "Critical", "title_rule": "db down", "alert_key": "a"})
-    await wait(lambda: fake.of("dingtalk"))
+    await until(lambda: fake.of("dingtalk"))
     first = fake.of("dingtalk")[0]
     assert "db down" in str(first.body) and "13800138000" in str(first.body)
     [inc] = (await app.get("/incidents"))["items"]
     await app.post(f"/incidents/{inc['incident_id']}/ack")
-    await wait(lambda: len(fake.of("dingtalk")) >= 2)
+    await until(lambda: len(fake.of("dingtalk")) >= 2)
     await app.post(f"/incidents/{inc['incident_id']}/comment", {"comment": "not an event this bot wants"})
     await app.settle()
     assert len(fake.of("dingtalk")) == 2

@@ -6,9 +6,9 @@ import threading
 
 import pytest
 import schemathesis
-from schemathesis.checks import positive_data_acceptance
 from aiohttp import web
 from hypothesis import HealthCheck, settings
+from schemathesis.checks import positive_data_acceptance
 
 import bot.server  # noqa: F401  (registers every endpoint)
 from bot.api.framework import BASE, ENDPOINTS

@@ -7,7 +7,7 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from tests.kit import Api
+from tests.kit import Api, until
 
 
 class Receiver:
@@ -42,14 +42,6 @@ async def env(settings, aiohttp_client, aiohttp_server):
     return api, receiver, str(server.make_url("/hook"))
 
 
-async def wait_for(pred, timeout=15.0):
-    for _ in range(int(timeout / 0.05)):
-        if pred():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("timed out")
-
-
 async def test_incident_webhook_payloads_and_filters(env):
     app, receiver, url = env
     cid, key = await app.channel_with_integration()
@@ -62,7 +54,7 @@ async def test_incident_webhook_payloads_and_filters(env):
     [inc] = (await app.get("/incidents"))["items"]
     await app.post(f"/incidents/{inc['incident_id']}/comment", {"comment": "not subscribed"})
     await app.post(f"/incidents/{inc['incident_id']}/ack", {"member_id": m["member_id"]})
-    await wait_for(lambda: len(receiver.got) >= 2)
+    await until(lambda: len(receiver.got) >= 2)
     await app.settle()
     # delivery order is not guaranteed (as with Flashduty): receivers order by event_time
     receiver.got.sort(key=lambda g: (g[0]["event_time"], g[0]["event_type"] != "i_new"))
@@ -86,7 +78,7 @@ async def test_failed_webhook_is_retried_with_the_same_event_id(env):
     await app.post("/webhooks", {"name": "w", "url": url, "event_types": ["i_new"]})
     receiver.fail = 1
     await app.push(key, {"event_status": "Warning", "title_rule": "x", "alert_key": "a"})
-    await wait_for(lambda: receiver.got, timeout=20)
+    await until(lambda: receiver.got, timeout=20)
     [inc] = (await app.get("/incidents"))["items"]
     timeline = [(t["kind"], t["detail"].get("result")) for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]]
     assert ("webhook_failed", "HTTP 500") in timeline and ("webhook_sent", "HTTP 200") in timeline

@@ -14,7 +14,7 @@ from aiosmtpd.controller import Controller
 from bot.adapters.twilio import twilio_signature
 from tests.conftest import free_port
 from tests.fakes.twilio import FakeTwilio
-from tests.kit import Api
+from tests.kit import Api, until
 
 SID, TOKEN, FROM = "AC" + "ab" * 16, "twilio-token-e2e", "+15005550006"
 
@@ -54,16 +54,6 @@ async def vigil(settings, aiohttp_client, aiohttp_server, inbox):
                   "base_url": base},
     })
     return Api(await aiohttp_client(create_app(conf)), "test-admin-token"), twilio
-
-
-async def until(predicate, timeout=20.0):
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while loop.time() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 async def test_escalation_with_fallback_to_sms_then_email(vigil, inbox):

@@ -5,8 +5,17 @@ from pydantic import ValidationError
 
 from core.conditions import subject
 from core.noise import (
-    ActiveAlert, Flapping, InhibitSpec, InhibitView, SilenceSpec, SilenceView, dropped_by, flap, inhibited_by,
-    silenced_by, storm_crossed,
+    ActiveAlert,
+    Flapping,
+    InhibitSpec,
+    InhibitView,
+    SilenceSpec,
+    SilenceView,
+    dropped_by,
+    flap,
+    inhibited_by,
+    silenced_by,
+    storm_crossed,
 )
 
 NOW = datetime(2026, 5, 4, 12, 0, tzinfo=UTC)  # Monday
