@@ -123,3 +123,58 @@ async def test_voice_keypad_acknowledges_through_the_action_path(vigil):
 
 async def _async(value):
     return value
+
+
+@pytest.fixture
+async def vigil_arq(settings, aiohttp_client, aiohttp_server, inbox, redis_url):
+    """Vigil with jobs on arq (Redis) and a separate arq worker, as in production."""
+    from arq.worker import Worker
+    from redis.asyncio import Redis
+
+    from bot.keys import JOBS
+    from bot.server import create_app
+    from core import jobs
+
+    await Redis.from_url(redis_url).flushdb()
+    _, port = inbox
+    conf = settings.model_copy(update={
+        "secret_key": "e2e-secret", "redis_url": redis_url,
+        "email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com", "start_tls": False}})
+    api = Api(await aiohttp_client(create_app(conf)), "test-admin-token")
+    worker = Worker(**{**jobs.arq_worker_settings(api.app[JOBS], redis_url, 0.2), "burst": False})
+    task = asyncio.create_task(worker.async_run())
+    yield api
+    await worker.close()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_two_level_rule_over_a_schedule_on_arq(vigil_arq, inbox):
+    """Level 1 pages whoever the schedule has on call, level 2 follows after the wait, the ack stops it;
+    with every job going through Redis and an arq worker."""
+    app = vigil_arq
+    box, _ = inbox
+    ann = await app.post("/members", {"name": "ann", "email": "ann@example.com", "preferences": {"Critical": ["im"]}})
+    bob = await app.post("/members", {"name": "bob", "email": "bob@example.com", "preferences": {"Critical": ["email"]}})
+    schedule = await app.post("/schedules", {"name": "primary", "definition": {"layers": [{
+        "start": "2020-01-01T00:00:00Z", "members": [[{"member_id": ann["member_id"]}]],
+        "rotation": {"unit": "days", "value": 1}}]}})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "db", "levels": [
+        {"targets": {"schedule_ids": [schedule["schedule_id"]]}, "wait_minutes": 0.05},
+        {"targets": {"member_ids": [bob["member_id"]]}}]})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db-1 is down", "alert_key": "db-1"})
+    [inc] = (await app.get("/incidents"))["items"]
+    iid = inc["incident_id"]
+    # ann is on call: her IM fails (no linked account), no SMS provider, so email it is
+    await until(lambda: any("ann@example.com" in str(m["To"]) for m in box.messages), timeout=30)
+    await until(lambda: any("bob@example.com" in str(m["To"]) for m in box.messages), timeout=30)
+    await app.post(f"/incidents/{iid}/ack", {"member_id": bob["member_id"]})
+    sent = len(box.messages)
+    await asyncio.sleep(2)
+    assert len(box.messages) == sent
+    ann_pages = [(d["medium"], d["state"]) for d in (await app.get(f"/incidents/{iid}/deliveries"))["items"]
+                 if d["person_id"] == ann["member_id"]]
+    assert ann_pages == [("im", "failed"), ("sms", "failed"), ("email", "sent")]
+    kinds = [t["kind"] for t in (await app.get(f"/incidents/{iid}"))["timeline"]]
+    assert kinds.count("i_notify") == 2 and "fallback" in kinds and "i_ack" in kinds
