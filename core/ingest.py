@@ -19,7 +19,7 @@ from prometheus_client import Counter
 from sqlalchemy import insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from core import events, incidents, noise
+from core import events, incidents, jobs, noise
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
 from core.grouping import GroupSubject, group_key, parse_rule, window_open
@@ -33,6 +33,7 @@ from core.models import (
     Integration,
     SilenceRule,
     StoredEvent,
+    Webhook,
 )
 from core.types import AlertEvent, EventStatus, Progress, Severity
 
@@ -235,12 +236,27 @@ async def ingest_batch(
         await session.execute(insert(StoredEvent), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
     results = [replace(r, alert_id=alert.id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
+    await _alert_webhooks(session, results, now)
     touched = {ref.id for ref, _ in items}
     await session.execute(
         update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
         .execution_options(synchronize_session=False)
     )
     return results
+
+
+ALERT_EVENT = {"new_alert": "a_new", "updated": "a_update", "recovered": "a_update"}
+
+
+async def _alert_webhooks(session: AsyncSession, results: list[IngestResult], now: datetime) -> None:
+    """One job per batch carries the alert events (a_new / a_update) to alert webhooks, if any exist."""
+    if not any(r.outcome in ALERT_EVENT for r in results):
+        return
+    if not (await session.execute(select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled")
+                                  .limit(1))).first():
+        return
+    items = [[r.alert_id, ALERT_EVENT[r.outcome], r.channel_id] for r in results if r.outcome in ALERT_EVENT]
+    await jobs.schedule(session, "alert_webhooks", {"items": items, "at": now.isoformat()}, due_at=now)
 
 
 async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | None) -> IngestResult:

@@ -150,5 +150,36 @@ async def run_custom_action(ctx_http: aiohttp.ClientSession, session: AsyncSessi
     return ok, what
 
 
+@jobs.job("alert_webhooks")
+async def alert_webhooks(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
+    """Send a batch's alert events (a_new, a_update) to every matching alert webhook."""
+    async with ctx.sessionmaker() as session:
+        hooks = (await session.execute(select(Webhook).where(Webhook.status == "enabled",
+                                                             Webhook.kind == "alert"))).scalars().all()
+        failed = []
+        for alert_id, kind, channel_id in args["items"]:
+            alert = await session.get(Alert, alert_id)
+            if alert is None:
+                continue
+            channel = await session.get(Channel, channel_id)
+            body = {**alert_payload(alert), "channel_id": channel_id, "channel_name": channel.name if channel else ""}
+            if alert.incident_id:
+                incident = await session.get(Incident, alert.incident_id)
+                body["incident"] = {"incident_id": str(alert.incident_id), "title": incident.title if incident else ""}
+            for hook in hooks:
+                if (hook.channel_ids and channel_id not in hook.channel_ids) or (
+                        hook.event_types and kind not in hook.event_types):
+                    continue
+                payload = {"event_id": event_id("alert", hook.id, alert_id, alert.event_cnt, kind),
+                           "event_time": int(datetime.fromisoformat(args["at"]).timestamp() * 1000),
+                           "event_type": kind, "alert": body}
+                headers = unseal(ctx.services.get("secret_key", ""), hook.headers) if hook.headers else {}
+                ok, what = await post(ctx.services["http"], hook.url, payload, headers, WEBHOOK_TIMEOUT)
+                if not ok:
+                    failed.append(f"webhook {hook.id} alert {alert_id}: {what}")
+    if failed:  # the job is retried with backoff; receivers dedup by event_id
+        raise RuntimeError("; ".join(failed[:5]))
+
+
 def register() -> None:
     events.subscribe("webhooks", on_event)

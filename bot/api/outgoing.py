@@ -17,11 +17,12 @@ from core.events import EVENT_TYPES
 from core.models import Channel, CustomAction, Webhook
 from webhooks.outgoing import run_custom_action
 
-EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+EventType = Literal[(*EVENT_TYPES, "a_new", "a_update")]  # type: ignore[valid-type]
 
 
 class WebhookIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
+    kind: Literal["incident", "alert"] = Field(default="incident", description="incident or alert events")
     url: AnyHttpUrl
     channel_ids: list[int] = Field(default_factory=list, max_length=100, description="empty: every channel")
     event_types: list[EventType] = Field(default_factory=list, description="empty: every event type")
@@ -41,6 +42,7 @@ class WebhookPatch(BaseModel):
 class WebhookOut(BaseModel):
     webhook_id: int
     name: str
+    kind: str
     url: str
     channel_ids: list[int]
     event_types: list[str]
@@ -51,7 +53,7 @@ class WebhookOut(BaseModel):
 
 
 def _out(w: Webhook) -> dict:
-    return {"webhook_id": w.id, "name": w.name, "url": w.url, "channel_ids": list(w.channel_ids),
+    return {"webhook_id": w.id, "name": w.name, "kind": w.kind, "url": w.url, "channel_ids": list(w.channel_ids),
             "event_types": list(w.event_types), "has_headers": bool(w.headers), "status": w.status,
             "created_at": ts(w.created_at), "updated_at": ts(w.updated_at)}
 
@@ -69,7 +71,7 @@ def _sealed(c: Call, headers: dict[str, str]) -> str:
           summary="Send incident events to a URL (Flashduty payloads, 2 s timeout, retried)")
 async def create_webhook(c: Call) -> dict:
     await require_ids(c.session, Channel, c.body.channel_ids, "channel_ids")
-    w = Webhook(name=c.body.name, url=str(c.body.url), channel_ids=c.body.channel_ids,
+    w = Webhook(name=c.body.name, kind=c.body.kind, url=str(c.body.url), channel_ids=c.body.channel_ids,
                 event_types=list(c.body.event_types), headers=_sealed(c, c.body.headers), status=c.body.status,
                 created_at=c.now, updated_at=c.now)
     c.session.add(w)

@@ -78,9 +78,17 @@ async def test_failed_webhook_is_retried_with_the_same_event_id(env):
     await app.post("/webhooks", {"name": "w", "url": url, "event_types": ["i_new"]})
     receiver.fail = 1
     await app.push(key, {"event_status": "Warning", "title_rule": "x", "alert_key": "a"})
-    await until(lambda: receiver.got, timeout=20)
     [inc] = (await app.get("/incidents"))["items"]
-    timeline = [(t["kind"], t["detail"].get("result")) for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]]
+
+    async def timeline():
+        return [(t["kind"], t["detail"].get("result"))
+                for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]]
+
+    async def sent():
+        return ("webhook_sent", "HTTP 200") in await timeline()
+
+    await until(sent, timeout=20)
+    timeline = await timeline()
     assert ("webhook_failed", "HTTP 500") in timeline and ("webhook_sent", "HTTP 200") in timeline
 
 
@@ -125,3 +133,18 @@ async def test_custom_action_posts_incident_with_alerts(env):
     customs = [t["detail"] for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]
                if t["kind"] == "i_custom"]
     assert [c["ok"] for c in customs] == [True, False]
+
+
+async def test_alert_webhook_gets_a_new_and_a_update(env):
+    app, receiver, url = env
+    cid, key = await app.channel_with_integration()
+    hook = await app.post("/webhooks", {"name": "alerts", "kind": "alert", "url": url})
+    assert hook["kind"] == "alert"
+    await app.push(key, {"event_status": "Warning", "title_rule": "disk 80%", "alert_key": "disk"})
+    await app.push(key, {"event_status": "Critical", "title_rule": "disk 95%", "alert_key": "disk"})
+    await until(lambda: len(receiver.got) >= 2)
+    bodies = sorted((b for b, _ in receiver.got), key=lambda b: (b["event_time"], b["event_type"] != "a_new"))
+    assert [b["event_type"] for b in bodies] == ["a_new", "a_update"]
+    assert bodies[0]["alert"]["alert_key"] == "disk" and bodies[0]["alert"]["channel_id"] == cid
+    assert bodies[0]["alert"]["incident"]["title"] == "disk 80%"
+    assert len({b["event_id"] for b in bodies}) == 2
