@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import events, jobs
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
-from core.models import Alert, Incident, Member, TimelineEntry
+from core.models import Alert, Incident, Member, TimelineEntry, Webhook
 from core.types import Progress, Role, Severity
 
 SNOOZE_MAX_MINUTES = 1440
@@ -286,9 +286,14 @@ async def merge(session: AsyncSession, target_id: int, source_ids: list[int], ac
     if target_id in source_ids:
         raise InvalidInput("source_incident_ids must not contain the target incident")
     target = await _begin(session, target_id, Action.MERGE, actor_id)
+    collect = await alert_webhooks_exist(session)  # then note which alerts move, for a_merge
+    moved: list[tuple[int, int]] = []
     for sid in dict.fromkeys(source_ids):
         src = await get(session, sid, lock=True)
         check(Action.MERGE, Progress(src.progress), merged=src.merged_into_id is not None)
+        if collect:
+            moved += (await session.execute(select(Alert.id, Alert.channel_id).where(Alert.incident_id == src.id)
+                                            .order_by(Alert.id))).all()
         await session.execute(
             update(Alert).where(Alert.incident_id == src.id).values(incident_id=target.id, updated_at=now)
             .execution_options(synchronize_session=False)
@@ -309,7 +314,20 @@ async def merge(session: AsyncSession, target_id: int, source_ids: list[int], ac
     target.updated_at = now
     await events.emit(session, target, events.I_MERGE, now=now, actor_id=actor_id, source=source,
                       detail={"merged": list(dict.fromkeys(source_ids)), "comment": comment[:1024]})
+    for i in range(0, len(moved), ALERT_WEBHOOK_CHUNK):  # alert webhooks: a_merge per moved alert
+        await jobs.schedule(session, "alert_webhooks", {
+            "items": [[aid, "a_merge", cid, target.id] for aid, cid in moved[i:i + ALERT_WEBHOOK_CHUNK]],
+            "at": now.isoformat(), "actor_id": actor_id}, due_at=now)
     return target
+
+
+ALERT_WEBHOOK_CHUNK = 1000  # alerts per alert_webhooks job when a merge moves many
+
+
+async def alert_webhooks_exist(session: AsyncSession) -> bool:
+    """Whether any enabled alert webhook exists (else alert events are not even collected)."""
+    return (await session.execute(select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled")
+                                  .limit(1))).first() is not None
 
 
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:

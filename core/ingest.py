@@ -245,17 +245,18 @@ async def ingest_batch(
     return results
 
 
-ALERT_EVENT = {"new_alert": "a_new", "updated": "a_update", "recovered": "a_update"}
+ALERT_EVENT = {"new_alert": ("a_new", "a_merge"), "updated": ("a_update",), "recovered": ("a_update",)}
 
 
 async def _alert_webhooks(session: AsyncSession, results: list[IngestResult], now: datetime) -> None:
-    """One job per batch carries the alert events (a_new / a_update) to alert webhooks, if any exist."""
+    """One job per batch carries the alert events (a_new, a_merge, a_update) to alert webhooks, if any exist."""
     if not any(r.outcome in ALERT_EVENT for r in results):
         return
     if not (await session.execute(select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled")
                                   .limit(1))).first():
         return
-    items = [[r.alert_id, ALERT_EVENT[r.outcome], r.channel_id] for r in results if r.outcome in ALERT_EVENT]
+    items = [[r.alert_id, kind, r.channel_id, r.incident_id] for r in results if r.outcome in ALERT_EVENT
+             for kind in ALERT_EVENT[r.outcome]]
     await jobs.schedule(session, "alert_webhooks", {"items": items, "at": now.isoformat()}, due_at=now)
 
 

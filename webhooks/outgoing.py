@@ -3,7 +3,8 @@
 Envelope: {event_id (dedup key), event_time (ms), event_type, person?, incident}. A webhook POST
 has a 2 s timeout; a failed one fails its job, which the job runner retries with backoff, and
 every attempt is on the incident's timeline. Custom actions POST the incident (with its alerts,
-event_type i_custom) with a 1 s timeout and record the outcome as an i_custom event.
+event_type i_custom) with a 1 s timeout and record the outcome as an i_custom event. Alert webhooks
+(kind "alert") get {event_id, event_time, event_type, person?, alert} for a_new, a_update and a_merge.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import events, incidents, jobs
 from core.crypto import unseal
 from core.errors import NotFound
-from core.models import Alert, Channel, CustomAction, Incident, Member, TimelineEntry, Webhook
+from core.models import Alert, Channel, CustomAction, Incident, Integration, Member, TimelineEntry, Webhook
 
 log = logging.getLogger("vigil.webhooks")
 
@@ -152,33 +153,56 @@ async def run_custom_action(ctx_http: aiohttp.ClientSession, session: AsyncSessi
 
 @jobs.job("alert_webhooks")
 async def alert_webhooks(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """Send a batch's alert events (a_new, a_update) to every matching alert webhook."""
+    """Send alert events to every matching alert webhook (Flashduty's alert webhook, reference 4.2).
+
+    `items` are `[alert_id, event_type, channel_id, incident_id?]`: a_new and a_update from an ingest
+    batch, a_merge when ingest attaches a new alert to an incident (new or existing) or when a merge of
+    incidents moves alerts; `incident_id` is the incident the alert was merged into. `actor_id` is the
+    member who merged, sent as `person`. event_id is stable per (webhook, job, item), so a retried job
+    repeats its ids and receivers can dedup; event_time is the event's, in milliseconds.
+    """
     async with ctx.sessionmaker() as session:
         hooks = (await session.execute(select(Webhook).where(Webhook.status == "enabled",
                                                              Webhook.kind == "alert"))).scalars().all()
+        actor = await session.get(Member, args["actor_id"]) if args.get("actor_id") else None
+        event_time = int(datetime.fromisoformat(args["at"]).timestamp() * 1000)
         failed = []
-        for alert_id, kind, channel_id in args["items"]:
-            alert = await session.get(Alert, alert_id)
+        for index, (alert_id, kind, channel_id, *rest) in enumerate(args["items"]):
+            wanted = [h for h in hooks if not (h.channel_ids and channel_id not in h.channel_ids)
+                      and not (h.event_types and kind not in h.event_types)]
+            alert = await session.get(Alert, alert_id) if wanted else None
             if alert is None:
                 continue
-            channel = await session.get(Channel, channel_id)
-            body = {**alert_payload(alert), "channel_id": channel_id, "channel_name": channel.name if channel else ""}
-            if alert.incident_id:
-                incident = await session.get(Incident, alert.incident_id)
-                body["incident"] = {"incident_id": str(alert.incident_id), "title": incident.title if incident else ""}
-            for hook in hooks:
-                if (hook.channel_ids and channel_id not in hook.channel_ids) or (
-                        hook.event_types and kind not in hook.event_types):
-                    continue
-                payload = {"event_id": event_id("alert", hook.id, alert_id, alert.event_cnt, kind),
-                           "event_time": int(datetime.fromisoformat(args["at"]).timestamp() * 1000),
-                           "event_type": kind, "alert": body}
+            # a_merge names the incident the alert joined then; other events, the alert's incident now
+            incident_id = rest[0] if kind == "a_merge" and rest and rest[0] else alert.incident_id
+            if kind == "a_merge" and not incident_id:
+                continue
+            body = await _alert_body(session, alert, channel_id, incident_id)
+            for hook in wanted:
+                payload = {"event_id": event_id("alert", hook.id, args["at"], index, alert_id, kind),
+                           "event_time": event_time, "event_type": kind, "alert": body}
+                if actor is not None:
+                    payload["person"] = _person(actor)
                 headers = unseal(ctx.services.get("secret_key", ""), hook.headers) if hook.headers else {}
                 ok, what = await post(ctx.services["http"], hook.url, payload, headers, WEBHOOK_TIMEOUT)
                 if not ok:
-                    failed.append(f"webhook {hook.id} alert {alert_id}: {what}")
+                    failed.append(f"webhook {hook.id} alert {alert_id} {kind}: {what}")
     if failed:  # the job is retried with backoff; receivers dedup by event_id
         raise RuntimeError("; ".join(failed[:5]))
+
+
+async def _alert_body(session: AsyncSession, alert: Alert, channel_id: int, incident_id: int | None) -> dict[str, Any]:
+    """The Alert object of Flashduty's alert webhook."""
+    channel = await session.get(Channel, channel_id)
+    integration = await session.get(Integration, alert.integration_id)
+    body = {**alert_payload(alert), "title_rule": alert.title_rule, "event_cnt": alert.event_cnt,
+            "data_source_name": integration.name if integration else "",
+            "data_source_type": integration.type if integration else "",
+            "channel_id": channel_id, "channel_name": channel.name if channel else ""}
+    if incident_id:
+        incident = await session.get(Incident, incident_id)
+        body["incident"] = {"incident_id": str(incident_id), "title": incident.title if incident else ""}
+    return body
 
 
 def register() -> None:

@@ -25,12 +25,27 @@ object from media-type parameters whose values are Zabbix macros (every value ma
       "zabbix_url":          "https://zabbix.example.com"   media-type parameter, for links
     }
 
+Flashduty's own Zabbix setup is also understood. The one field list Flashduty publishes is the
+"Required" block its 3.x/4.x setup appends to the action's default message (FDD alert-sources/zabbix):
+
+    -----Flashduty Required Starts-----event_severity={TRIGGER.SEVERITY}||event_name={TRIGGER.NAME}||
+    event_id={EVENT.ID}||event_tags={EVENT.TAGS}||event_ack={EVENT.ACK.STATUS}||event_value={EVENT.VALUE}||
+    trigger_id={TRIGGER.ID}||trigger_desc={TRIGGER.DESCRIPTION}||trigger_expr={TRIGGER.EXPRESSION}||
+    host_group={TRIGGER.HOSTGROUP.NAME}||host_ip={HOST.IP}||host_name={HOST.NAME}||item_name={ITEM.NAME}||
+    item_value={ITEM.VALUE}-----Flashduty Required Ends-----
+
+Those names are accepted as body fields (`trigger_desc` for trigger_description, `event_tags` as the
+`{EVENT.TAGS}` text "tag:value, tag2:value2", `host_group` and `item_name` as labels), and a body whose
+top-level text values carry that block (whatever the sending script calls them) is read from it;
+fields given directly in the body win over the block.
+
 Mapping: event_value 0 -> Ok; otherwise Disaster/High -> Critical, Average/Warning -> Warning,
 Information/Not classified -> Info. alert_key is `zabbix:<trigger_id>:<host>` so a problem and its
 recovery meet on one alert. The title is event_name; the description is trigger_description plus the
 operational data and last value. Labels are the event tags (sanitised keys; repeated tags joined with
-",", a tag without value reads "true"), then host, host_name, host_ip, trigger_id, event_id, severity
-and event_url. A value that is still an unexpanded macro (`{HOST.IP}`) or `*UNKNOWN*` counts as absent.
+",", a tag without value reads "true"), then host, host_name, host_ip, host_group, item_name,
+trigger_id, event_id, severity and event_url. A value that is still an unexpanded macro (`{HOST.IP}`)
+or `*UNKNOWN*` counts as absent.
 """
 
 from __future__ import annotations
@@ -65,13 +80,16 @@ SEVERITIES = {
 NSEVERITIES = ("not classified", "information", "warning", "average", "high", "disaster")
 _MACRO = re.compile(r"\{[A-Z0-9_.$#]+\}|\*UNKNOWN\*")
 _TZ = re.compile(r"([+-])(\d{2}):?(\d{2})")
+_REQUIRED = re.compile(
+    r"-----Flashduty Required Starts-----(.*?)-----Flashduty Required Ends-----", re.S | re.I
+)
 
 
 def parse(body: object, query: Mapping[str, str], now: datetime) -> list[AlertEvent]:
-    """One alert event from Vigil's Zabbix media type."""
+    """One alert event from Vigil's Zabbix media type (or from Flashduty's Zabbix fields)."""
     if not isinstance(body, Mapping):
         raise InvalidParameter("body", "body must be a JSON object (Vigil's Zabbix media type)")
-    get = _Fields(body)
+    get = _Fields({**_required_block(body), **body})
     value = get("event_value")
     if value not in ("0", "1"):
         raise InvalidParameter("event_value", "event_value is required: 1 for a problem, 0 for a recovery")
@@ -80,11 +98,12 @@ def parse(body: object, query: Mapping[str, str], now: datetime) -> list[AlertEv
     trigger = get("trigger_id")
     if not trigger:
         raise InvalidParameter("trigger_id", "trigger_id is required ({TRIGGER.ID})")
-    title = (get("event_name") or get("trigger_description"))[:TITLE_MAX]
+    description = get("trigger_description") or get("trigger_desc")
+    title = (get("event_name") or description)[:TITLE_MAX]
     if not title:
         raise InvalidParameter("event_name", "event_name is required ({EVENT.NAME})")
     host = get("host_host") or get("host_name")
-    labels = _tags(body.get("event_tags"))
+    labels = _tags(get.body.get("event_tags"))
     event_id, url = get("event_id"), get("zabbix_url").rstrip("/")
     add_labels(
         labels,
@@ -92,6 +111,8 @@ def parse(body: object, query: Mapping[str, str], now: datetime) -> list[AlertEv
             ("host", host),
             ("host_name", get("host_name")),
             ("host_ip", get("host_ip")),
+            ("host_group", get("host_group")),
+            ("item_name", get("item_name")),
             ("trigger_id", trigger),
             ("event_id", event_id),
             ("severity", severity_name.title() if severity_name else ""),
@@ -104,7 +125,7 @@ def parse(body: object, query: Mapping[str, str], now: datetime) -> list[AlertEv
         ],
     )
     details = [
-        get("trigger_description"),
+        description,
         _line("Operational data", get("event_opdata")),
         _line("Last value", get("item_value")),
     ]
@@ -119,6 +140,16 @@ def parse(body: object, query: Mapping[str, str], now: datetime) -> list[AlertEv
             event_time=_event_time(get, recovered, now),
         )
     ]
+
+
+def _required_block(body: Mapping[str, Any]) -> dict[str, str]:
+    """The fields of a Flashduty "Required" block found in one of the body's text values."""
+    for value in body.values():
+        found = _REQUIRED.search(value) if isinstance(value, str) else None
+        if found:
+            pairs = (pair.partition("=") for pair in found.group(1).split("||"))
+            return {key.strip(): text for key, sep, text in pairs if sep and key.strip()}
+    return {}
 
 
 class _Fields:
@@ -154,12 +185,16 @@ def _tags(raw: Any) -> dict[str, str]:
     if isinstance(raw, str):
         if not raw.strip() or _MACRO.fullmatch(raw.strip()):
             return {}
-        try:
-            raw = json.loads(raw)
-        except ValueError:
-            raise InvalidParameter(
-                "event_tags", "event_tags must be {EVENT.TAGSJSON}: a JSON array"
-            ) from None
+        if raw.strip()[0] not in "[{":  # {EVENT.TAGS}: "tag:value, tag2:value2"
+            pairs = (part.partition(":") for part in raw.split(","))
+            raw = [{"tag": tag.strip(), "value": value.strip()} for tag, _, value in pairs]
+        else:
+            try:
+                raw = json.loads(raw)
+            except ValueError:
+                raise InvalidParameter(
+                    "event_tags", "event_tags must be {EVENT.TAGSJSON} (a JSON array) or {EVENT.TAGS}"
+                ) from None
     if raw is None:
         return {}
     if isinstance(raw, Mapping):  # {"tag": "value"} from a hand-made script

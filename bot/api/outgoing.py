@@ -17,7 +17,7 @@ from core.events import EVENT_TYPES
 from core.models import Channel, CustomAction, Webhook
 from webhooks.outgoing import run_custom_action
 
-EventType = Literal[(*EVENT_TYPES, "a_new", "a_update")]  # type: ignore[valid-type]
+EventType = Literal[(*EVENT_TYPES, "a_new", "a_update", "a_merge")]  # type: ignore[valid-type]
 
 
 class WebhookIn(BaseModel):

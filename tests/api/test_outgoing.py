@@ -142,9 +142,68 @@ async def test_alert_webhook_gets_a_new_and_a_update(env):
     assert hook["kind"] == "alert"
     await app.push(key, {"event_status": "Warning", "title_rule": "disk 80%", "alert_key": "disk"})
     await app.push(key, {"event_status": "Critical", "title_rule": "disk 95%", "alert_key": "disk"})
-    await until(lambda: len(receiver.got) >= 2)
-    bodies = sorted((b for b, _ in receiver.got), key=lambda b: (b["event_time"], b["event_type"] != "a_new"))
-    assert [b["event_type"] for b in bodies] == ["a_new", "a_update"]
+    await until(lambda: len(receiver.got) >= 3)
+    order = {"a_new": 0, "a_merge": 1, "a_update": 2}  # a_new and a_merge share the event_time
+    bodies = sorted((b for b, _ in receiver.got), key=lambda b: (b["event_time"], order[b["event_type"]]))
+    assert [b["event_type"] for b in bodies] == ["a_new", "a_merge", "a_update"]
     assert bodies[0]["alert"]["alert_key"] == "disk" and bodies[0]["alert"]["channel_id"] == cid
     assert bodies[0]["alert"]["incident"]["title"] == "disk 80%"
+    assert len({b["event_id"] for b in bodies}) == 3
+
+
+async def test_alert_webhook_gets_a_merge_when_ingest_groups_alerts(env):
+    app, receiver, url = env
+    cid, key = await app.channel_with_integration(grouping={"method": "p", "equals": [["labels.service"]]})
+    await app.post("/webhooks", {"name": "merges", "kind": "alert", "url": url, "event_types": ["a_merge"]})
+    await app.push(key, {"event_status": "Warning", "title_rule": "db slow", "alert_key": "a",
+                         "labels": {"service": "db"}})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db down", "alert_key": "b",
+                         "labels": {"service": "db"}})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db down", "alert_key": "b",
+                         "labels": {"service": "db"}})  # a_update only: filtered out
+    await until(lambda: len(receiver.got) >= 2)
+    await app.settle()
+    [inc] = (await app.get("/incidents"))["items"]
+    bodies = sorted((b for b, _ in receiver.got), key=lambda b: b["alert"]["alert_key"])
+    # one a_merge per alert: the first alert opened the incident, the second joined it
+    assert [(b["event_type"], b["alert"]["alert_key"]) for b in bodies] == [("a_merge", "a"), ("a_merge", "b")]
+    assert {b["alert"]["incident"]["incident_id"] for b in bodies} == {str(inc["incident_id"])}
+    assert bodies[0]["alert"]["incident"]["title"] == "db slow"
+    assert all(b["alert"]["channel_id"] == cid and b["event_time"] > 10**12 and "person" not in b for b in bodies)
+    assert bodies[1]["alert"]["data_source_type"] == "standard" and bodies[1]["alert"]["event_cnt"] >= 1
     assert len({b["event_id"] for b in bodies}) == 2
+
+
+async def test_alert_webhook_gets_a_merge_when_incidents_merge(env):
+    app, receiver, url = env
+    cid, key = await app.channel_with_integration()
+    m = await app.post("/members", {"name": "ann", "email": "ann@example.com"})
+    await app.push(key, {"event_status": "Warning", "title_rule": "disk 80%", "alert_key": "disk"})
+    await app.push(key, {"event_status": "Critical", "title_rule": "cpu 99%", "alert_key": "cpu"})
+    target, source = sorted((await app.get("/incidents"))["items"], key=lambda i: i["incident_id"])
+    await app.settle()
+    await app.post("/webhooks", {"name": "alerts", "kind": "alert", "url": url,
+                                 "event_types": ["a_merge", "a_new"], "channel_ids": [cid]})
+    await app.post(f"/incidents/{target['incident_id']}/merge",
+                   {"source_incident_ids": [source["incident_id"]], "member_id": m["member_id"]})
+    await until(lambda: receiver.got)
+    await app.settle()
+    [(body, _)] = receiver.got
+    assert body["event_type"] == "a_merge" and body["alert"]["alert_key"] == "cpu"
+    assert body["alert"]["incident"] == {"incident_id": str(target["incident_id"]), "title": "disk 80%"}
+    assert body["person"] == {"person_id": m["member_id"], "person_name": "ann", "email": "ann@example.com"}
+
+
+async def test_failed_alert_webhook_is_retried_with_the_same_event_ids(env):
+    app, receiver, url = env
+    _, key = await app.channel_with_integration()
+    await app.post("/webhooks", {"name": "alerts", "kind": "alert", "url": url})
+    receiver.fail = 1  # the a_new POST fails, the job is retried
+    await app.push(key, {"event_status": "Warning", "title_rule": "x", "alert_key": "a"})
+    await until(lambda: len(receiver.got) >= 3, timeout=20)
+    await app.settle()
+    kinds = {b["event_type"]: b["event_id"] for b, _ in receiver.got}
+    assert set(kinds) == {"a_new", "a_merge"}
+    # the retry repeats both events (the a_merge of the first attempt was delivered): same ids
+    ids = [b["event_id"] for b, _ in receiver.got]
+    assert len(ids) == 3 and len(set(ids)) == 2

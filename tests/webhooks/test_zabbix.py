@@ -82,6 +82,8 @@ def test_alert_key(fields, key, now):
         ("{EVENT.TAGSJSON}", {}),
         ([{"tag": "", "value": "x"}], {}),
         ([{"tag": "服务", "value": "数据库"}], {"__": "数据库"}),
+        ("scope:cpu, scope:perf, team:core", {"scope": "cpu,perf", "team": "core"}),  # {EVENT.TAGS}
+        ("url:http://x:8080/a, prod", {"url": "http://x:8080/a", "prod": "true"}),
     ],
 )
 def test_tags_become_labels(tags, expected, now):
@@ -143,6 +145,14 @@ def test_non_web_zabbix_url_gives_no_link(now):
 
 def test_title_falls_back_to_trigger_description(now):
     assert one(problem(event_name=None, trigger_description="Disk full"), now).title == "Disk full"
+    # Flashduty's name for it
+    assert one(problem(event_name=None, trigger_desc="Disk full"), now).title == "Disk full"
+
+
+def test_flashduty_block_fields_yield_to_the_body(now):
+    block = "-----FlashDuty Required Starts-----event_value=1||trigger_id=9||event_severity=Average-----FlashDuty Required Ends-----"
+    event = one({"message": f"text\n{block}\n", "event_severity": "Disaster", "event_name": "Down"}, now)
+    assert (event.event_status, event.alert_key, event.title) == (EventStatus.CRITICAL, "zabbix:9:", "Down")
 
 
 @pytest.mark.parametrize(
@@ -159,7 +169,7 @@ def test_title_falls_back_to_trigger_description(now):
         (problem(trigger_id="{TRIGGER.ID}"), "trigger_id"),
         (problem(event_name=None), "event_name"),
         (problem(event_name={"a": 1}), "event_name"),
-        (problem(event_tags="not json"), "event_tags"),
+        (problem(event_tags="[not json"), "event_tags"),
         (problem(event_tags=5), "event_tags"),
         (problem(event_tags=["x"]), "event_tags[0]"),
         (problem(event_tags=[{"tag": "a", "value": {"b": 1}}]), "event_tags[0].value"),
