@@ -2,7 +2,8 @@
 
 Subscribed to all incident domain events: re-render the card once per platform and update each
 recorded CardRef in place. Failures are recorded on the timeline; transient ones fail the job so
-the job runner retries it (updates are idempotent).
+the job runner retries it (updates are idempotent). A platform whose updates each spend a single-use
+code (WeCom) gets one claimed from the CardRef first (bot/card_codes.py), so no code is used twice.
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.adapters.base import Adapter, MessageRef
+from bot import card_codes
+from bot.adapters.base import Adapter, MessageRef, with_update_codes
 from bot.card_view import incident_card
 from bot.cards import render
 from core import events, incidents, jobs
@@ -37,7 +39,7 @@ async def update_cards(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             return
         card = await incident_card(session, incident, base_url, ctx.now())
         rendered: dict[Platform, dict] = {}
-        retry = None
+        failed: list[tuple[CardRef, DeliveryError]] = []
         for ref in refs:
             platform = Platform(ref.platform)
             adapter = adapters.get(platform)
@@ -45,15 +47,25 @@ async def update_cards(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
                 continue
             if platform not in rendered:
                 rendered[platform] = render(platform, card)
+            extra, claimed = dict(ref.extra), None
+            if getattr(adapter, "spends_update_codes", False):
+                # Claimed (and committed) in its own transaction before the platform sees it.
+                claimed = await card_codes.claim(ctx.sessionmaker, ref.id)
+                extra = with_update_codes(extra, [claimed] if claimed else [])
             try:
-                await adapter.update_card(MessageRef(platform, ref.conversation_id, ref.message_id, ref.extra),
+                await adapter.update_card(MessageRef(platform, ref.conversation_id, ref.message_id, extra),
                                           rendered[platform])
             except DeliveryError as exc:
-                events.note(session, incident.id, "card_update_failed", now=ctx.now(), detail={
-                    "platform": platform.value, "conversation_id": ref.conversation_id, "error": str(exc),
-                    "will_retry": exc.retryable})
-                retry = retry or (exc if exc.retryable else None)
+                if claimed is not None and exc.retryable:
+                    await card_codes.give_back(ctx.sessionmaker, ref.id, claimed)
+                failed.append((ref, exc))
+        # Written after the loop: on SQLite a flushed write here would hold the lock the claims need.
+        for ref, exc in failed:
+            events.note(session, incident.id, "card_update_failed", now=ctx.now(), detail={
+                "platform": ref.platform, "conversation_id": ref.conversation_id, "error": str(exc),
+                "will_retry": exc.retryable})
         await session.commit()
+    retry = next((exc for _ref, exc in failed if exc.retryable), None)
     if retry is not None:
         raise retry
 

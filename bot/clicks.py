@@ -14,6 +14,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import card_codes
 from bot.actions import Action, ActionData, ActionPayloadError
 from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
 from bot.card_view import incident_card
@@ -52,7 +53,8 @@ async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionm
 async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], base_url: str,
                 now: datetime, *, member_id: int | None = None) -> Outcome:
     """Resolve the clicking user (or take `member_id`, e.g. from a signed voice token) and run the action
-    in core; never raises for bad clicks."""
+    in core; never raises for bad clicks. A single-use card update code the click carried (WeCom) is stored
+    on the card's CardRef whatever the outcome, with the action when there is one."""
     try:
         data = ActionData.unpack(event.inputs.get("snooze") or event.payload)
     except ActionPayloadError as exc:
@@ -64,11 +66,13 @@ async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], 
             if member is None:
                 raise PermissionDenied("that member no longer exists")
             incident = await _run(session, data, member.id, event, now)
+            await card_codes.remember_click(session, event, data.incident_id, now)
             await session.commit()
         except NotLinked as exc:
+            await _keep_code(session, event, data.incident_id, now)
             return Outcome(False, str(exc))
         except (IllegalTransition, PermissionDenied, InvalidInput) as exc:
-            await session.rollback()
+            await _keep_code(session, event, data.incident_id, now)
             card = await _current_card(session, event, data.incident_id, base_url, now)
             return Outcome(False, f"Nothing changed: {exc}.", card)
         except NotFound:
@@ -110,6 +114,13 @@ async def _run(session: AsyncSession, data: ActionData, actor: int, event: Actio
         case Action.REFRESH:  # Teams asks for the current card; reading needs no permission beyond the link
             return await incidents.get(session, iid)
     raise InvalidInput(f"{data.action.value} is not available from a card yet")
+
+
+async def _keep_code(session: AsyncSession, event: ActionEvent, incident_id: int, now: datetime) -> None:
+    """After a refused click: drop whatever it did, but keep the update code it carried."""
+    await session.rollback()
+    if await card_codes.remember_click(session, event, incident_id, now):
+        await session.commit()
 
 
 def _int(value: str | None) -> int | None:

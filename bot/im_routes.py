@@ -7,7 +7,7 @@ import logging
 from aiohttp import ClientSession, web
 from sqlalchemy import select
 
-from bot import clicks
+from bot import chat_commands, clicks
 from bot.adapters import ADAPTERS
 from bot.adapters.base import InboundRequest
 from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
@@ -34,8 +34,9 @@ async def callback(request: web.Request) -> web.StreamResponse:
     dispatch = getattr(adapter, "dispatch", None)
     if dispatch is not None:
         # SDK-driven adapters (Slack's bolt) verify and route the request themselves; their listeners
-        # still end in clicks.apply, the one action path.
-        reply = await dispatch(req, lambda event: clicks.apply(event, sessions, base_url, utcnow()))
+        # still end in clicks.apply, the one action path, or in chat_commands.answer for read-only commands.
+        reply = await dispatch(req, lambda event: clicks.apply(event, sessions, base_url, utcnow()),
+                               lambda query: chat_commands.answer(query, sessions, base_url, utcnow()))
     else:
         reply = await clicks.handle(adapter, req, sessions, base_url, utcnow())
     return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type.split(";")[0],

@@ -11,9 +11,12 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.types import Platform
+
+if TYPE_CHECKING:  # the commands module imports adapters' helpers, not the other way round
+    from bot.chat_commands import Query
 
 RenderedCard = dict[str, Any]
 
@@ -65,6 +68,37 @@ class MessageRef:
     extra: Mapping[str, Any] = field(default_factory=dict)
 
 
+# Single-use update codes (WeCom's response_code: one per send, one per click, each valid once for 72 h).
+# They travel in MessageRef.extra / CardRef.extra as [[code, issued at (epoch s)], ...], newest first, so
+# any process can update the card; bot/card_codes.py keeps them in the database.
+UPDATE_CODES = "update_codes"
+UPDATE_CODES_KEPT = 8
+_LEGACY_CODE_KEYS = ("response_code", "sent_at")  # the one-code layout of earlier WeCom card refs
+
+
+def update_codes(extra: Mapping[str, Any]) -> list[tuple[str, float]]:
+    """The unspent update codes a card reference carries, newest first, as (code, issued at)."""
+    raw = extra.get(UPDATE_CODES)
+    if raw is None:  # an older ref: the send-time code only
+        code = extra.get("response_code")
+        return [(str(code), float(extra.get("sent_at") or 0))] if code else []
+    codes = []
+    for item in raw if isinstance(raw, list) else []:
+        if isinstance(item, list | tuple) and len(item) == 2 and item[0] and isinstance(item[1], int | float):
+            codes.append((str(item[0]), float(item[1])))
+    return codes
+
+
+def with_update_codes(extra: Mapping[str, Any], codes: list[tuple[str, float]]) -> dict[str, Any]:
+    """A copy of `extra` carrying exactly `codes`: newest first, each once, at most UPDATE_CODES_KEPT."""
+    kept: dict[str, float] = {}
+    for code, at in sorted(codes, key=lambda c: -c[1]):
+        if code and code not in kept:
+            kept[code] = at
+    rest = {k: v for k, v in extra.items() if k != UPDATE_CODES and k not in _LEGACY_CODE_KEYS}
+    return {**rest, UPDATE_CODES: [[code, at] for code, at in list(kept.items())[:UPDATE_CODES_KEPT]]}
+
+
 @dataclass(frozen=True)
 class Outcome:
     """What happened to a click, for the platform's answer: a short text and the card to show now."""
@@ -110,15 +144,20 @@ class Adapter(Protocol):
         ...
 
     async def update_card(self, ref: MessageRef, card: RenderedCard) -> None:
-        """Replace a posted card in place; raises DeliveryError(retryable=...) on failure."""
+        """Replace a posted card in place; raises DeliveryError(retryable=...) on failure.
+
+        An adapter with `spends_update_codes = True` (WeCom) updates only by spending one of the ref's
+        `update_codes`; card_sync claims one in the database first and passes a ref carrying just that one."""
         ...
 
 
 Click = Callable[[ActionEvent], Awaitable[Outcome]]
+Ask = Callable[["Query"], Awaitable[str]]  # a read-only command (bot.chat_commands.Query) -> the reply
 
 
 class Dispatching(Protocol):
     """Optional: an adapter whose SDK routes callbacks itself (Slack's bolt: verification, modals,
-    slash commands). Its listeners must end in `click(event)`, i.e. bot.clicks.apply."""
+    slash commands). Its listeners must end in `click(event)`, i.e. bot.clicks.apply, and read-only
+    commands in `ask(query)`, i.e. bot.chat_commands.answer."""
 
-    async def dispatch(self, req: InboundRequest, click: Click) -> HttpReply: ...
+    async def dispatch(self, req: InboundRequest, click: Click, ask: Ask | None = None) -> HttpReply: ...

@@ -7,6 +7,8 @@ https://api.slack.com/authentication/rotation (expiring tokens), https://api.sla
 
 The pure methods (`verify`, `parse_action`, `reply`) serve the shared click path; `dispatch` lets bolt verify
 and route the same callbacks (buttons, the snooze select, the Reassign/Comment modals, the slash command).
+`/vigil ack <number>` and the other incident actions are clicks; `/vigil oncall` and `/vigil mine` are read-only
+queries answered by bot/chat_commands.py; `/vigil` and `/vigil help` list the commands. Every answer is ephemeral.
 """
 
 from __future__ import annotations
@@ -31,9 +33,19 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.actions import Action, ActionData, ActionPayloadError
 from bot.adapters._http import parse_retry_after, redact
-from bot.adapters.base import ActionEvent, ChatTarget, Click, HttpReply, InboundRequest, MessageRef, Outcome
+from bot.adapters.base import (
+    ActionEvent,
+    Ask,
+    ChatTarget,
+    Click,
+    HttpReply,
+    InboundRequest,
+    MessageRef,
+    Outcome,
+)
 from bot.adapters.errors import DeliveryError
 from bot.cards.slack import ACTION_IDS, OPENS_MODAL
+from bot.chat_commands import QUERIES, Query, help_text
 from core.types import Platform
 
 log = logging.getLogger("vigil.slack")
@@ -45,8 +57,7 @@ GONE = frozenset({"user_not_found", "users_not_found", "account_inactive", "cann
 RETRYABLE = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
 COMMANDS = {"ack": Action.ACK, "unack": Action.UNACK, "close": Action.CLOSE, "reopen": Action.REOPEN,
             "escalate": Action.ESCALATE, "wake": Action.WAKE, "snooze": Action.SNOOZE, "comment": Action.COMMENT}
-USAGE = ("Usage: `/vigil ack <incident id>`, `unack`, `close`, `reopen`, `escalate`, `wake <id>`, "
-         "`snooze <id> [minutes]`, `comment <id> <text>`, `help`.")
+UNANSWERED = "Vigil could not answer that just now; please try again in a moment."
 
 
 class SlackConfig(BaseModel):
@@ -221,7 +232,7 @@ class SlackAdapter:
         """An empty 200 for interactivity (Slack wants it within 3 s); a slash command gets its answer inline."""
         body = parse_body(req)
         if body.get("command"):
-            text = outcome.text or USAGE
+            text = outcome.text or help_text(f"{self.config.command} ")
             return HttpReply(200, json.dumps({"response_type": "ephemeral", "text": text}).encode())
         return HttpReply(200, b"", "text/plain")
 
@@ -242,10 +253,11 @@ class SlackAdapter:
 
     # -- bolt ---------------------------------------------------------------------------------------------
 
-    async def dispatch(self, req: InboundRequest, click: Click) -> HttpReply:
-        """Let bolt verify and route a callback; listeners answer within 3 s and finish in the background."""
+    async def dispatch(self, req: InboundRequest, click: Click, ask: Ask | None = None) -> HttpReply:
+        """Let bolt verify and route a callback; listeners answer within 3 s and finish in the background.
+        `click` runs an action (bot.clicks.apply), `ask` answers a read-only command (bot.chat_commands)."""
         bolt_req = AsyncBoltRequest(body=req.body.decode("utf-8", "replace"), headers=dict(req.headers),
-                                    query=dict(req.query), context={"vigil_click": click})
+                                    query=dict(req.query), context={"vigil_click": click, "vigil_ask": ask})
         resp = await self.bolt.async_dispatch(bolt_req)
         ctype = next(iter(resp.headers.get("content-type") or ["text/plain"]))
         headers = {k: ", ".join(v) for k, v in resp.headers.items() if k != "content-type"}
@@ -296,9 +308,20 @@ class SlackAdapter:
 
         @app.command(command)  # type: ignore[misc]
         async def on_command(ack: Any, body: dict[str, Any], respond: Any, context: Any) -> None:
+            query, ask = to_query(body, command), context.get("vigil_ask")
+            if query is not None:
+                await ack()  # within Slack's 3 s; the answer follows through response_url
+                try:
+                    text = escape(await ask(query)) if ask is not None else UNANSWERED
+                except Exception:  # the asker still hears back; the cause goes to the log
+                    log.exception("slack: %s %s failed", command, query.name)
+                    text = UNANSWERED
+                if respond is not None:
+                    await self._safely(respond(text=text, response_type="ephemeral"))
+                return
             event = to_event(body, command)
             if event is None:
-                await ack(response_type="ephemeral", text=command_help(str(body.get("text", ""))))
+                await ack(response_type="ephemeral", text=command_help(str(body.get("text", "")), command))
                 return
             await ack()
             outcome = await context["vigil_click"](event)
@@ -391,6 +414,16 @@ def _submission(body: Mapping[str, Any]) -> ActionEvent | None:
     return None
 
 
+def to_query(body: Mapping[str, Any], command: str = "/vigil") -> Query | None:
+    """`/vigil oncall` or `/vigil mine` as a read-only Query, else None."""
+    words = str(body.get("text", "")).split()
+    user = body.get("user_id")
+    if body.get("command") != command or not isinstance(user, str) or not user or len(words) != 1:
+        return None
+    name = words[0].lower()
+    return Query(Platform.SLACK, user, name) if name in QUERIES else None
+
+
 def command_payload(text: str) -> tuple[Action, str, str] | None:
     """`ack 12` -> (ACK, "ack:12", ""); `comment 12 disk full` -> (COMMENT, "cmt:12", "disk full"); else None."""
     words = text.split(maxsplit=2)
@@ -410,14 +443,17 @@ def command_payload(text: str) -> tuple[Action, str, str] | None:
         return None
 
 
-def command_help(text: str) -> str:
-    """The answer to a `/vigil` text that is not an incident action."""
-    word = text.split(maxsplit=1)[0].lower() if text.strip() else "help"
-    if word in ("oncall", "mine"):
-        return f"`/vigil {word}` is not available yet; open Vigil in the browser for now."
-    if word == "help":
-        return USAGE
-    return f"I did not understand `{text[:100]}`. {USAGE}"
+def command_help(text: str, command: str = "/vigil") -> str:
+    """The answer to a command text that is neither an incident action nor a query: the command list."""
+    usage = help_text(f"{command} ")
+    if not text.strip() or text.strip().lower() == "help":
+        return usage
+    return f"I did not understand `{escape(text.strip()[:100])}`.\n{usage}"
+
+
+def escape(text: str) -> str:
+    """Plain text for a Slack message: &, < and > escaped, so nothing in it is read as a link or a mention."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def modal(event: ActionEvent) -> dict[str, Any]:

@@ -10,8 +10,11 @@ https://developer.work.weixin.qq.com/document/path/90313 (errcodes).
 
 WeCom has no official async Python SDK, so the API goes through our shared aiohttp session and the
 callback crypto through `cryptography`. WeCom updates a card only with a `response_code`, valid once
-for 72 hours: message/send returns one and every click carries a fresh one. Send-time codes live in
-the CardRef (MessageRef.extra); click-time codes are kept in memory per task_id (`ResponseCodes`).
+for 72 hours: message/send returns one and every click carries a fresh one. None is kept in memory:
+the send-time code goes in the card reference (MessageRef.extra `update_codes`), a click's code reaches
+the same CardRef through the click path (bot/card_codes.py), and card_sync claims one from the database
+before each update, so a restarted process or a worker that never saw the click can update the card
+and no code is sent twice.
 """
 
 from __future__ import annotations
@@ -37,7 +40,16 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 
 from bot.actions import Snooze
 from bot.adapters._http import error_for_status, redact, send_request
-from bot.adapters.base import ActionEvent, ChatTarget, HttpReply, InboundRequest, MessageRef, Outcome
+from bot.adapters.base import (
+    ActionEvent,
+    ChatTarget,
+    HttpReply,
+    InboundRequest,
+    MessageRef,
+    Outcome,
+    update_codes,
+    with_update_codes,
+)
 from bot.adapters.errors import DeliveryError
 from bot.cards.wecom import SNOOZE_QUESTION
 from core.types import Platform
@@ -102,35 +114,21 @@ class CallbackCrypto:
         return plain[20:20 + size]
 
 
-class ResponseCodes:
-    """The freshest unspent update_template_card code per task_id; each is valid once, for 72 hours."""
+class SpentCodes:
+    """The response codes this adapter has sent to WeCom: a guard, so even a caller that passes a stale
+    ref (not claimed through bot/card_codes.py) never makes it send one twice."""
 
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
-        self._fresh: OrderedDict[str, tuple[str, float]] = OrderedDict()
-        self._spent: OrderedDict[str, None] = OrderedDict()
+        self._codes: OrderedDict[str, None] = OrderedDict()
 
-    def offer(self, task_id: str, code: str, issued_at: float) -> None:
-        if task_id and code and code not in self._spent:
-            self._fresh[task_id] = (code, issued_at)
-            self._fresh.move_to_end(task_id)
-            _trim(self._fresh, self.limit)
+    def __contains__(self, code: object) -> bool:
+        return code in self._codes
 
-    def take(self, task_id: str, fallback: tuple[str, float] | None, now: float) -> tuple[str, float] | None:
-        """A usable code for the card (the click's, else the send-time `fallback`), not yet marked spent."""
-        for entry in (self._fresh.pop(task_id, None), fallback):
-            if entry and entry[0] not in self._spent and now - entry[1] < RESPONSE_CODE_TTL_S:
-                return entry
-        return None
-
-    def spend(self, code: str) -> None:
-        self._spent[code] = None
-        _trim(self._spent, self.limit)
-
-
-def _trim(d: OrderedDict[str, Any], limit: int) -> None:
-    while len(d) > limit:
-        d.popitem(last=False)
+    def add(self, code: str) -> None:
+        self._codes[code] = None
+        while len(self._codes) > self.limit:
+            self._codes.popitem(last=False)
 
 
 class WeComApi:
@@ -223,6 +221,7 @@ class WeComAdapter:
     platform: ClassVar[Platform] = Platform.WECOM
     docs_url: ClassVar[str] = "https://developer.work.weixin.qq.com/document/path/90236"
     supports_update: ClassVar[bool] = True
+    spends_update_codes: ClassVar[bool] = True  # each update spends a response_code (bot/card_codes.py)
 
     def __init__(self, config: WeComConfig, http: aiohttp.ClientSession) -> None:
         self.config = config
@@ -230,7 +229,7 @@ class WeComAdapter:
         self.directory = WeComDirectory(self.api)
         self.crypto = CallbackCrypto(config.token.get_secret_value(), config.encoding_aes_key.get_secret_value(),
                                      config.corp_id)
-        self.codes = ResponseCodes()
+        self.spent = SpentCodes()
         self._notices: set[asyncio.Task[None]] = set()
 
     @classmethod
@@ -269,7 +268,7 @@ class WeComAdapter:
 
     def parse_action(self, req: InboundRequest) -> ActionEvent | None:
         """A template_card_event: FromUserName, EventKey (packed payload), the snooze selection, TaskId and
-        ResponseCode. Remembers the ResponseCode so the card update after this click can use it."""
+        ResponseCode; the click path stores the ResponseCode on the card's CardRef (bot/card_codes.py)."""
         root = _xml(self._decrypted(req)) if req.method != "GET" else None
         if root is None or root.findtext("MsgType") != "event" or root.findtext("Event") != "template_card_event":
             return None
@@ -283,7 +282,6 @@ class WeComAdapter:
                 if item.findtext("QuestionKey") == SNOOZE_QUESTION and chosen:
                     inputs["snooze"] = chosen[0]
         task_id, code = (root.findtext("TaskId") or "").strip(), (root.findtext("ResponseCode") or "").strip()
-        self.codes.offer(task_id, code, time.time())
         return ActionEvent(Platform.WECOM, user, key, inputs, {"task_id": task_id, "response_code": code,
                                                                "card_type": root.findtext("CardType") or ""})
 
@@ -310,15 +308,18 @@ class WeComAdapter:
         if to.conversation_id in invalid | unlicensed:
             why = "is not a user in the app's visible range" if invalid else "has no WeCom licence"
             raise DeliveryError(f"wecom: {to.conversation_id} {why}", retryable=False, gone=bool(invalid))
-        return MessageRef(self.platform, to.conversation_id, str(data.get("msgid") or task_id), {
-            "task_id": task_id, "response_code": str(data.get("response_code") or ""), "sent_at": int(time.time())})
+        code = str(data.get("response_code") or "")
+        return MessageRef(self.platform, to.conversation_id, str(data.get("msgid") or task_id), with_update_codes(
+            {"task_id": task_id}, [(code, time.time())] if code else []))
 
     async def update_card(self, ref: MessageRef, card: dict[str, Any]) -> None:
-        """Replace the user's card with update_template_card, spending the freshest unused response_code."""
+        """Replace the user's card with update_template_card, spending the ref's newest usable response_code
+        (card_sync passes a ref carrying only the code it claimed)."""
         card_task = _task_id(card)  # refuses anything but the renderer's template card
         task_id = str(ref.extra.get("task_id") or card_task)
-        sent = (str(ref.extra.get("response_code") or ""), float(ref.extra.get("sent_at") or time.time()))
-        entry = self.codes.take(task_id, sent if sent[0] else None, time.time())
+        now = time.time()
+        entry = next((c for c in update_codes(ref.extra)
+                      if c[0] not in self.spent and now - c[1] < RESPONSE_CODE_TTL_S), None)
         if entry is None:
             raise DeliveryError(f"wecom: card {task_id} cannot be updated until it is clicked again (each "
                                 "update spends a response_code: one from sending, one per click, 72 h each)",
@@ -329,12 +330,10 @@ class WeComAdapter:
                 "userids": [ref.conversation_id], "agentid": self.config.agent_id, "response_code": entry[0],
                 "template_card": {**card, "task_id": task_id}})
         except DeliveryError as exc:
-            if exc.retryable:
-                self.codes.offer(task_id, *entry)  # not spent: a retry may use it
-            else:
-                self.codes.spend(entry[0])
+            if not exc.retryable:  # WeCom may have taken it; a retryable failure leaves it for the retry
+                self.spent.add(entry[0])
             raise
-        self.codes.spend(entry[0])
+        self.spent.add(entry[0])
 
     async def stop(self) -> None:
         """Let pending "not linked" notices finish before the adapter is replaced."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -14,8 +14,9 @@ import pytest
 from bot.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.errors import DeliveryError
-from bot.adapters.slack import SlackAdapter, command_help, command_payload
+from bot.adapters.slack import SlackAdapter, command_help, command_payload, to_query
 from bot.cards import slack as renderer
+from bot.chat_commands import Query
 from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES
@@ -314,11 +315,12 @@ def test_parse_action_for_modal_inputs_and_commands(adapter, body, payload, inpu
     view_submission(ANN, {"callback_id": "vigil.comment", "private_metadata": "{oops"}, {}),
     view_submission(ANN, {"callback_id": "someone.else", "private_metadata": "{}"}, {}),
     slash_command(ANN, "help"),
+    slash_command(ANN, "oncall"),
     slash_command(ANN, "ack twelve"),
     slash_command(ANN, "ack 12", command="/other"),
     json.dumps({"type": "event_callback", "event": {"type": "app_mention"}}).encode(),
 ], ids=["empty", "bad-json", "list", "foreign-action", "no-user", "no-value", "bad-metadata", "foreign-view",
-        "help", "bad-id", "foreign-command", "event"])
+        "help", "query", "bad-id", "foreign-command", "event"])
 def test_parse_action_ignores_what_is_not_a_vigil_action(adapter, body) -> None:
     assert adapter.parse_action(signed(body)) is None
 
@@ -334,11 +336,33 @@ def test_command_payload(text, expected) -> None:
 
 
 @pytest.mark.parametrize(("text", "answer"), [
-    ("", "Usage:"), ("help", "Usage:"), ("oncall", "not available yet"), ("mine", "not available yet"),
-    ("dance", "I did not understand `dance`"),
+    ("", "Vigil commands:"), ("help", "Vigil commands:"), (" HELP ", "Vigil commands:"),
+    ("dance", "I did not understand `dance`"), ("<!channel>", "I did not understand `&lt;!channel&gt;`"),
 ])
 def test_command_help(text, answer) -> None:
     assert answer in command_help(text)
+
+
+def test_help_lists_every_command_under_the_configured_name() -> None:
+    listed = command_help("", "/oncall")
+    for usage in ("oncall", "mine", "ack <number>", "snooze <number> [minutes]", "comment <number> <text>", "help"):
+        assert f"`/oncall {usage}`" in listed
+    assert "/vigil" not in listed
+
+
+@pytest.mark.parametrize(("body", "expected"), [
+    (slash_command(ANN, "oncall"), Query(Platform.SLACK, ANN, "oncall")),
+    (slash_command(ANN, " MINE "), Query(Platform.SLACK, ANN, "mine")),
+    (slash_command(ANN, "mine please"), None),
+    (slash_command(ANN, "ack 12"), None),
+    (slash_command(ANN, "help"), None),
+    (slash_command("", "oncall"), None),
+    (slash_command(ANN, "oncall", command="/other"), None),
+])
+def test_to_query(body, expected) -> None:
+    from urllib.parse import parse_qsl
+
+    assert to_query(dict(parse_qsl(body.decode(), keep_blank_values=True))) == expected
 
 
 @pytest.mark.parametrize(("body", "expected"), [
@@ -461,7 +485,7 @@ async def test_slash_command_clicks_and_answers_privately(adapter, slack) -> Non
     assert slack.fake.responses == [{"text": "Ann closed incident #A1.", "response_type": "ephemeral"}]
 
 
-@pytest.mark.parametrize(("text", "answer"), [("help", "Usage:"), ("oncall", "not available yet"),
+@pytest.mark.parametrize(("text", "answer"), [("help", "Vigil commands:"), ("", "`/vigil oncall`"),
                                               ("ack soon", "I did not understand")])
 async def test_slash_command_help_is_answered_inline(adapter, text, answer) -> None:
     clicks = Clicks(Outcome(True, "unused"))
@@ -469,6 +493,41 @@ async def test_slash_command_help_is_answered_inline(adapter, text, answer) -> N
     body = json.loads(reply.body)
     assert reply.status == 200 and body["response_type"] == "ephemeral" and answer in body["text"]
     assert reply.content_type.startswith("application/json") and clicks.events == []
+
+
+class Asks:
+    """Stands in for bot.chat_commands.answer: records the queries and answers with a fixed text."""
+
+    def __init__(self, text: str, *, fail: bool = False) -> None:
+        self.queries: list[Query] = []
+        self.text, self.fail = text, fail
+
+    async def __call__(self, query: Query) -> str:
+        self.queries.append(query)
+        if self.fail:
+            raise RuntimeError("database is away")
+        return self.text
+
+
+@pytest.mark.parametrize("text", ["oncall", "mine"])
+async def test_slash_command_queries_are_acked_then_answered_privately(adapter, slack, text) -> None:
+    clicks, asks = Clicks(Outcome(True, "unused")), Asks("On call now:\n• db <primary> & co: Ann")
+    body = slash_command(ANN, text, response_url=f"{slack.url}/response/q")
+    reply = await adapter.dispatch(now_signed(body), clicks, asks)
+    assert (reply.status, reply.body) == (200, b"")
+    await until(lambda: bool(slack.fake.responses))
+    assert asks.queries == [Query(Platform.SLACK, ANN, text)] and clicks.events == []
+    # Escaped as Slack asks: a title or a name can neither link nor mention anyone.
+    assert slack.fake.responses == [{"text": "On call now:\n• db &lt;primary&gt; &amp; co: Ann",
+                                     "response_type": "ephemeral"}]
+
+
+async def test_a_query_that_fails_still_gets_an_answer(adapter, slack) -> None:
+    body = slash_command(ANN, "mine", response_url=f"{slack.url}/response/q")
+    reply = await adapter.dispatch(now_signed(body), Clicks(Outcome(True, "unused")), Asks("", fail=True))
+    assert reply.status == 200
+    await until(lambda: bool(slack.fake.responses))
+    assert "could not answer" in slack.fake.responses[0]["text"]
 
 
 @pytest.mark.parametrize("req", [
@@ -583,3 +642,72 @@ async def test_a_click_acknowledges_and_updates_the_card(vigil, slack) -> None:
     await until(lambda: any(r["text"].startswith("Ann closed") for r in slack.fake.responses))
     assert (await app.get(f"/incidents/{iid}"))["progress"] == "Closed"
     await app.settle()
+
+
+async def test_vigil_commands_oncall_mine_ack_and_help(vigil, slack) -> None:
+    app = vigil
+    await app.post("/im-apps", {"platform": "slack", "name": "corp", "settings": {"base_url": slack.url},
+                                "secrets": SECRETS})
+    ann = (await app.post("/members", {"name": "Ann"}))["member_id"]
+    bob = (await app.post("/members", {"name": "Bob"}))["member_id"]
+    cat = (await app.post("/members", {"name": "Cat"}))["member_id"]
+    await app.post("/mapping-tables/slack/rows", {"member_id": ann, "im_user_id": ANN})
+    team = (await app.post("/teams", {"name": "platform", "member_ids": [bob, cat]}))["team_id"]
+    now = datetime.now(UTC)
+    always = {"start": "2020-01-06T00:00:00Z", "rotation": {"unit": "weeks", "value": 1}}
+    await app.post("/schedules", {"name": "db primary", "definition": {"layers": [
+        {**always, "members": [[{"member_id": ann}]]}]}})
+    await app.post("/schedules", {"name": "api", "definition": {"layers": [
+        {**always, "members": [[{"member_id": ann}]]}], "overrides": [
+        {"participants": [{"team_id": team}], "start": (now - timedelta(hours=1)).isoformat(),
+         "end": (now + timedelta(hours=2)).isoformat()}]}})
+    await app.post("/schedules", {"name": "retired", "definition": {"layers": [
+        {**always, "end": "2021-01-01T00:00:00Z", "members": [[{"member_id": bob}]]}]}})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [ann]}, "media": ["im"]}]})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db-1 is <down>", "alert_key": "db-1"})
+    await app.push(key, {"event_status": "Warning", "title_rule": "disk 80%", "alert_key": "disk"})
+    await until(lambda: len(slack.fake.calls("chat.postMessage")) == 2)
+    await app.settle()
+    incidents = {i["title"]: i["incident_id"] for i in (await app.get("/incidents"))["items"]}
+    db1, disk = incidents["db-1 is <down>"], incidents["disk 80%"]
+    await app.post(f"/incidents/{disk}/close", {"member_id": ann})
+
+    async def command(user: str, text: str) -> str:
+        """Send a signed `/vigil <text>` and return what Slack shows the user (inline, or via response_url)."""
+        seen = len(slack.fake.responses)
+        body = slash_command(user, text, response_url=f"{slack.url}/response/{len(slack.fake.responses)}")
+        resp = await app.client.post("/im/slack/callback", data=body, headers=signed_headers(
+            SIGNING, body, int(datetime.now(UTC).timestamp())))
+        assert resp.status == 200
+        inline = await resp.read()
+        if inline:
+            answer = json.loads(inline)
+        else:
+            await until(lambda: len(slack.fake.responses) > seen)
+            answer = slack.fake.responses[-1]
+        assert answer["response_type"] == "ephemeral"
+        return answer["text"]
+
+    oncall = await command(BOB, "oncall")  # anyone in the workspace may ask who is on call
+    assert oncall.splitlines()[1:] == [
+        "• api: Bob, Cat (override), until " + (now + timedelta(hours=2)).strftime("%Y-%m-%d %H:%M UTC"),
+        "• db primary: Ann",  # a rotation of one: no handoff ahead
+        "• retired: nobody",
+    ]
+
+    mine = await command(ANN, "mine")
+    assert mine.startswith("Ann, your open incidents (1):")
+    assert f"#{db1} db-1 is &lt;down&gt;" in mine and "Triggered" in mine
+    assert f"http://vigil.test/incidents/{db1}" in mine and f"#{disk}" not in mine  # closed: not listed
+
+    assert "is not linked to a Vigil member" in await command(BOB, "mine")
+
+    assert (await command(ANN, f"ack {db1}")).startswith("Ann acknowledged")
+    assert (await app.get(f"/incidents/{db1}"))["progress"] == "Processing"
+    assert "Processing" in await command(ANN, "mine")
+
+    for text in ("", "help"):
+        listed = await command(ANN, text)
+        assert listed.startswith("Vigil commands:") and "`/vigil oncall`" in listed and "`/vigil mine`" in listed

@@ -3,6 +3,7 @@ encrypted callbacks (verify, URL verification, parse, reply), the directory, and
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -11,7 +12,15 @@ import aiohttp
 import pytest
 
 from bot.actions import ActionData
-from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
+from bot.adapters.base import (
+    ActionEvent,
+    ChatTarget,
+    InboundRequest,
+    MessageRef,
+    Outcome,
+    update_codes,
+    with_update_codes,
+)
 from bot.adapters.errors import DeliveryError
 from bot.adapters.wecom import SIGNATURE_WINDOW_S, WeComAdapter
 from bot.cards import wecom as renderer
@@ -100,7 +109,8 @@ async def test_send_card_sends_the_template_card_to_the_user(adapter, wecom) -> 
     assert req.path == "/cgi-bin/message/send"
     assert req.body == {"touser": USER, "msgtype": "template_card", "agentid": AGENT_ID, "template_card": CARD}
     assert ref.platform is Platform.WECOM and ref.conversation_id == USER and ref.message_id
-    assert ref.extra["task_id"] == TASK and ref.extra["response_code"] and ref.extra["sent_at"] > 0
+    [(code, issued)] = update_codes(ref.extra)
+    assert ref.extra["task_id"] == TASK and code and abs(issued - time.time()) < 60
     assert wecom.fake.cards[(USER, TASK)] == CARD
 
 
@@ -124,7 +134,7 @@ async def test_update_card_spends_the_send_code_then_waits_for_a_click(adapter, 
     await adapter.update_card(ref, acked_card())
     [req] = wecom.fake.updates()
     assert req.body["userids"] == [USER] and req.body["agentid"] == AGENT_ID
-    assert req.body["response_code"] == ref.extra["response_code"]
+    assert req.body["response_code"] == update_codes(ref.extra)[0][0]
     # The card keeps its task id, so later clicks still name the CardRef's task.
     assert req.body["template_card"] == {**acked_card(), "task_id": TASK}
     assert wecom.fake.cards[(USER, TASK)]["main_title"] == acked_card()["main_title"]
@@ -133,10 +143,18 @@ async def test_update_card_spends_the_send_code_then_waits_for_a_click(adapter, 
         await adapter.update_card(ref, CARD)
     assert not err.value.retryable and len(wecom.fake.updates()) == 1
 
+    # A click hands out a fresh code; the click path stores it with the card reference.
     query, body, code = wecom.fake.click(TOKEN, AES_KEY, USER, "ack:42", TASK)
-    assert adapter.parse_action(InboundRequest(body=body, headers={}, query=query)) is not None
-    await adapter.update_card(ref, CARD)
+    event = adapter.parse_action(InboundRequest(body=body, headers={}, query=query))
+    assert event is not None and event.context["response_code"] == code
+    clicked = MessageRef(ref.platform, USER, ref.message_id, with_update_codes(
+        ref.extra, [(code, time.time()), *update_codes(ref.extra)]))
+    await adapter.update_card(clicked, CARD)
     assert wecom.fake.updates()[-1].body["response_code"] == code
+    # Neither code goes out again, even when a caller passes a ref that still lists them.
+    with pytest.raises(DeliveryError, match="cannot be updated"):
+        await adapter.update_card(clicked, CARD)
+    assert len(wecom.fake.updates()) == 2 and wecom.fake.refused_codes == []
 
 
 async def test_update_card_refuses_what_is_not_a_template_card(adapter, wecom) -> None:
@@ -153,12 +171,13 @@ async def test_a_code_survives_a_retryable_failure(adapter, wecom) -> None:
         await adapter.update_card(ref, acked_card())
     assert err.value.retryable
     await adapter.update_card(ref, acked_card())  # the retry uses the same, still unspent, code
-    assert wecom.fake.updates()[-1].body["response_code"] == ref.extra["response_code"]
+    assert wecom.fake.updates()[-1].body["response_code"] == update_codes(ref.extra)[0][0]
 
 
 async def test_an_expired_send_code_is_not_used(adapter, wecom) -> None:
     ref = await adapter.send_card(ChatTarget(Platform.WECOM, USER), CARD)
-    old = MessageRef(ref.platform, USER, ref.message_id, {**ref.extra, "sent_at": time.time() - 73 * 3600})
+    [(code, _)] = update_codes(ref.extra)
+    old = MessageRef(ref.platform, USER, ref.message_id, with_update_codes(ref.extra, [(code, time.time() - 73 * 3600)]))
     with pytest.raises(DeliveryError, match="cannot be updated"):
         await adapter.update_card(old, acked_card())
     assert wecom.fake.updates() == []
@@ -511,3 +530,88 @@ async def test_click_acknowledges_and_updates_the_card(vigil, wecom) -> None:
     assert update.body["template_card"]["task_id"] == task
     assert rows(fake.cards[(USER, task)])["Acked by"] == "Ann"
     assert len(fake.texts()) == 1
+
+
+async def test_a_ref_in_the_older_one_code_layout_still_updates(adapter, wecom) -> None:
+    ref = await adapter.send_card(ChatTarget(Platform.WECOM, USER), CARD)
+    [(code, issued)] = update_codes(ref.extra)
+    older = MessageRef(ref.platform, USER, ref.message_id, {"task_id": TASK, "response_code": code,
+                                                            "sent_at": int(issued)})
+    await adapter.update_card(older, acked_card())
+    assert wecom.fake.updates()[-1].body["response_code"] == code and wecom.fake.refused_codes == []
+
+
+async def test_a_restarted_vigil_and_its_worker_update_the_card_with_the_stored_codes(settings, aiohttp_client,
+                                                                                      wecom) -> None:
+    """Response codes live with the card reference, not in adapter memory: a click taken by one process is
+    spent by another (a restarted one, or a worker), and no code ever reaches WeCom twice."""
+    from bot.server import create_app
+    from tests.kit import Api
+
+    settings = settings.model_copy(update={"secret_key": "test-secret"})
+    fake = wecom.fake
+
+    async def start(*, run_jobs: bool) -> Api:
+        return Api(await aiohttp_client(create_app(settings, run_jobs=run_jobs)), "test-admin-token")
+
+    async def click(web: Api, key: str) -> str:
+        query, body, code = fake.click(TOKEN, AES_KEY, USER, key, task)
+        resp = await web.client.post("/im/wecom/callback", params=query, data=body)
+        assert resp.status == 200 and await resp.read() == b""
+        return code
+
+    async def failures(api: Api) -> list[dict[str, Any]]:
+        return [t for t in (await api.get(f"/incidents/{iid}"))["timeline"] if t["kind"] == "card_update_failed"]
+
+    # The first Vigil sends the card, then stops.
+    first = await start(run_jobs=True)
+    await first.post("/im-apps", {"platform": "wecom", "name": "corp", "settings": settings_for(wecom.url),
+                                  "secrets": SECRETS})
+    ann = await first.post("/members", {"name": "Ann"})
+    await first.post("/mapping-tables/wecom/rows", {"member_id": ann["member_id"], "im_user_id": USER})
+    cid, key = await first.channel_with_integration()
+    await first.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [ann["member_id"]]}, "media": ["im"]}]})
+    await first.push(key, {"event_status": "Critical", "title_rule": "db-1 is down", "alert_key": "db-1"})
+    await until(lambda: bool(fake.sent()))
+    await first.settle()
+    [inc] = (await first.get("/incidents"))["items"]
+    iid, task = inc["incident_id"], fake.sent()[0].body["template_card"]["task_id"]
+    updates_before = len(fake.updates())
+    await first.client.close()
+
+    # A web process that runs no jobs takes the click: the incident changes, the card does not yet.
+    web = await start(run_jobs=False)
+    code = await click(web, f"ack:{iid}")
+    assert (await web.get(f"/incidents/{iid}"))["progress"] == "Processing"
+    await asyncio.sleep(0.3)
+    assert len(fake.updates()) == updates_before
+
+    # A worker that never saw the click (its adapter is new) updates the card with the click's code; WeCom
+    # is busy the first time, so the claimed code goes back to the card and the retry spends it.
+    fake.fail_next(-1, "system busy")
+    worker = await start(run_jobs=True)
+    await until(lambda: len(fake.updates()) > updates_before)
+    await worker.settle()
+    assert fake.updates()[-1].body["response_code"] == code
+    assert [f["detail"]["will_retry"] for f in await failures(worker)] == [True]
+    assert rows(fake.cards[(USER, task)])["Acked by"] == "Ann"
+
+    # A change with no click spends what is left (the send-time code, unless an earlier update took it);
+    # once none is left the card waits for the next click, and no code is ever sent twice.
+    for n in range(3):
+        await worker.post(f"/incidents/{iid}/comment", {"comment": f"note {n}", "member_id": ann["member_id"]})
+        await worker.settle()
+    assert any("clicked again" in f["detail"]["error"] for f in await failures(worker))
+    spent = [u.body["response_code"] for u in fake.updates()]
+    assert len(spent) == len(set(spent)) == 2  # the send-time code and the click's: WeCom handed out no other
+    assert fake.refused_codes == []
+
+    # The next click is stored by the web process and spent by the worker.
+    code = await click(web, f"cls:{iid}")
+    await until(lambda: fake.updates()[-1].body["response_code"] == code)
+    await worker.settle()
+    assert (await worker.get(f"/incidents/{iid}"))["progress"] == "Closed"
+    assert "Closed" in fake.cards[(USER, task)]["main_title"]["desc"]
+    spent = [u.body["response_code"] for u in fake.updates()]
+    assert len(spent) == len(set(spent)) and fake.refused_codes == []

@@ -4,7 +4,8 @@ its callback signing and encryption, written from WeCom's docs independently of 
 Like qyapi.weixin.qq.com it answers HTTP 200 with `{"errcode": N, "errmsg": ...}` for every API error,
 checks the `access_token` query parameter (40014 invalid, 41001 missing), the agent id (40056),
 the recipient (81013 with `invaliduser`), and issues a `response_code` per interactive card sent and
-per click, each of which update_template_card accepts once.
+per click, each of which update_template_card accepts once and only within 72 hours (docs path 94888);
+a code used again, expired or never issued is refused and listed in `refused_codes`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 INTERACTIVE = frozenset({"button_interaction", "vote_interaction", "multiple_interaction"})
+RESPONSE_CODE_TTL_S = 72 * 3600
 
 
 @dataclass
@@ -46,8 +48,12 @@ class FakeWeCom:
     cards: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (userid, task_id) -> card shown
     tokens_issued: int = 0
     script: deque[web.Response] = field(default_factory=deque)
+    refused_codes: list[str] = field(default_factory=list)  # response codes update_template_card turned down
+    clock: Any = time.time  # WeCom's clock, for the 72-hour validity of response codes
     _tokens: set[str] = field(default_factory=set)
-    _codes: dict[str, tuple[str, str]] = field(default_factory=dict)  # unspent response_code -> (userid, task_id)
+    # unspent response_code -> (userid, task_id, issued at); a code leaves when used, even by a bad request
+    _codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)
+    _spent: set[str] = field(default_factory=set)
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -75,7 +81,7 @@ class FakeWeCom:
     def click_code(self, userid: str, task_id: str) -> str:
         """The fresh response_code WeCom puts in a click callback for this user's card."""
         code = uuid.uuid4().hex + uuid.uuid4().hex
-        self._codes[code] = (userid, task_id)
+        self._codes[code] = (userid, task_id, self.clock())
         return code
 
     def sent(self) -> list[WeComRequest]:
@@ -138,7 +144,7 @@ class FakeWeCom:
                 return _err(40058, f"invalid template_card: {problem}")
             if card["card_type"] in INTERACTIVE:
                 answer["response_code"] = uuid.uuid4().hex + uuid.uuid4().hex
-                self._codes[answer["response_code"]] = (touser[0], card["task_id"])
+                self._codes[answer["response_code"]] = (touser[0], card["task_id"], self.clock())
             for user in touser:
                 if user in self.users:
                     self.cards[(user, card["task_id"])] = card
@@ -155,10 +161,13 @@ class FakeWeCom:
             return body
         if body.get("agentid") != self.agent_id:
             return _err(40056, "invalid agentid")
-        # A response_code is valid once: spend it even if the rest of the request is wrong.
-        owner = self._codes.pop(str(body.get("response_code", "")), None)
-        if owner is None:
-            return _err(40058, "invalid response_code")
+        # A response_code is valid once, for 72 hours: spend it even if the rest of the request is wrong.
+        code = str(body.get("response_code", ""))
+        owner = self._codes.pop(code, None)
+        if owner is None or self.clock() - owner[2] >= RESPONSE_CODE_TTL_S:
+            self.refused_codes.append(code)
+            return _err(40058, "response_code already used" if code in self._spent else "invalid response_code")
+        self._spent.add(code)
         card = body.get("template_card")
         problem = _card_problem(card) if isinstance(card, dict) else "template_card is missing"
         if problem:
