@@ -5,10 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
+from sqlalchemy.dialects import registry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import Session
 
 from core.settings import to_async_url
+
+registry.register("sqlite.vigil", "core.db_sqlite", "SQLiteDialect_inline")
 
 
 def make_engine(url: str, **kwargs: Any) -> AsyncEngine:

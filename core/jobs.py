@@ -58,6 +58,15 @@ def job(name: str) -> Callable[[JobFn], JobFn]:
     return deco
 
 
+def _insert(session: AsyncSession) -> Any:
+    """The dialect's INSERT, for ON CONFLICT DO NOTHING (both SQLite and PostgreSQL have it)."""
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    return insert
+
+
 async def schedule(
     session: AsyncSession,
     name: str,
@@ -68,10 +77,16 @@ async def schedule(
 ) -> str:
     """Add a job row in the caller's transaction; scheduling an existing id again is a no-op."""
     job_id = job_id or f"{name}:{uuid.uuid4().hex}"
-    if await session.get(Job, job_id) is not None:
-        return job_id
-    session.add(Job(id=job_id, name=name, args=args, due_at=due_at, created_at=due_at, updated_at=due_at))
-    session.info.setdefault("vigil_jobs", []).append((job_id, due_at))
+    # One statement instead of a lookup then an insert: jobs are on every hot path (events, pages).
+    stmt = (
+        _insert(session)(Job)
+        .values(id=job_id, name=name, args=args, state="pending", attempts=0, last_error="", due_at=due_at,
+                created_at=due_at, updated_at=due_at)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    res = await session.execute(stmt)
+    if res.rowcount:
+        session.info.setdefault("vigil_jobs", []).append((job_id, due_at))
     return job_id
 
 
@@ -80,53 +95,84 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=min(2**attempts, 300))
 
 
-async def claim(session: AsyncSession, job_id: str, now: datetime) -> Job | None:
-    """Atomically take a due pending job; None if another runner has it or it is not due."""
+@dataclass(frozen=True)
+class Claimed:
+    """A job row this runner holds the lease on."""
+
+    id: str
+    name: str
+    args: dict[str, Any]
+    attempts: int
+
+
+async def claim_many(session: AsyncSession, job_ids: list[str], now: datetime) -> list[Claimed]:
+    """Atomically take the due pending jobs among `job_ids` (one UPDATE ... RETURNING); the caller commits."""
+    if not job_ids:
+        return []
     res = await session.execute(
         update(Job)
-        .where(Job.id == job_id, Job.state == "pending", Job.due_at <= now)
+        .where(Job.id.in_(job_ids), Job.state == "pending", Job.due_at <= now)
         .values(state="running", locked_until=now + LEASE, attempts=Job.attempts + 1, updated_at=now)
+        .returning(Job.id, Job.name, Job.args, Job.attempts)
+        .execution_options(synchronize_session=False)
     )
-    if res.rowcount != 1:
-        await session.commit()
-        return None
-    row = await session.get(Job, job_id, populate_existing=True)
+    return [Claimed(r[0], r[1], dict(r[2] or {}), r[3]) for r in res.all()]
+
+
+async def claim(session: AsyncSession, job_id: str, now: datetime) -> Claimed | None:
+    """Take one due pending job; None if another runner has it or it is not due."""
+    got = await claim_many(session, [job_id], now)
     await session.commit()  # no transaction stays open while the job runs
-    return row
+    return got[0] if got else None
+
+
+async def execute(ctx: JobContext, claimed: Claimed) -> str:
+    """Run a claimed job's function; returns "" on success, else the error to record."""
+    fn = REGISTRY.get(claimed.name)
+    try:
+        if fn is None:
+            raise LookupError(f"no job function named {claimed.name!r}")
+        await fn(ctx, dict(claimed.args))
+    except Exception as exc:  # a failing job must never take the runner down
+        log.exception("job %s failed (attempt %d)", claimed.id, claimed.attempts)
+        return f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
+    return ""
+
+
+async def mark_done(session: AsyncSession, job_ids: list[str], now: datetime) -> None:
+    """Record finished jobs (one UPDATE for a batch); the caller commits."""
+    if job_ids:
+        await session.execute(
+            update(Job).where(Job.id.in_(job_ids), Job.state == "running")
+            .values(state="done", locked_until=None, updated_at=now)
+            .execution_options(synchronize_session=False)
+        )
+
+
+async def mark_failed(session: AsyncSession, claimed: Claimed, error: str, now: datetime) -> None:
+    """Record a failed attempt: back off and retry, or give up after MAX_ATTEMPTS; the caller commits."""
+    values: dict[str, Any] = {"locked_until": None, "last_error": error, "updated_at": now}
+    if claimed.attempts >= MAX_ATTEMPTS:
+        values["state"] = "failed"
+    else:
+        values.update(state="pending", due_at=now + backoff(claimed.attempts))
+        session.info.setdefault("vigil_jobs", []).append((claimed.id, values["due_at"]))
+    await session.execute(
+        update(Job).where(Job.id == claimed.id).values(**values).execution_options(synchronize_session=False)
+    )
 
 
 async def run_job(ctx: JobContext, job_id: str) -> bool:
-    """Claim and run one job; returns whether this call ran it."""
+    """Claim and run one job, recording its outcome at once; returns whether this call ran it."""
     async with ctx.sessionmaker() as session:
-        row = await claim(session, job_id, ctx.now())
-        if row is None:
+        claimed = await claim(session, job_id, ctx.now())
+        if claimed is None:
             return False
-        fn = REGISTRY.get(row.name)
-        error = ""
-        try:
-            if fn is None:
-                raise LookupError(f"no job function named {row.name!r}")
-            await fn(ctx, dict(row.args))
-        except Exception as exc:  # a failing job must never take the runner down
-            log.exception("job %s failed (attempt %d)", job_id, row.attempts)
-            error = f"{type(exc).__name__}: {exc}"[:2000]
-        now = ctx.now()
-        if not error:
-            values: dict[str, Any] = {"state": "done", "locked_until": None, "updated_at": now}
-        elif row.attempts >= MAX_ATTEMPTS:
-            values = {"state": "failed", "locked_until": None, "last_error": error, "updated_at": now}
+        error = await execute(ctx, claimed)
+        if error:
+            await mark_failed(session, claimed, error, ctx.now())
         else:
-            values = {
-                "state": "pending",
-                "locked_until": None,
-                "last_error": error,
-                "due_at": now + backoff(row.attempts),
-                "updated_at": now,
-            }
-        await session.execute(update(Job).where(Job.id == job_id).values(**values))
-        due = values.get("due_at")
-        if due is not None:
-            session.info.setdefault("vigil_jobs", []).append((job_id, due))
+            await mark_done(session, [claimed.id], ctx.now())
         await session.commit()
         return True
 
@@ -211,15 +257,30 @@ class Sweeper:
 
 
 class InProcessRunner:
-    """Runs jobs inside this process: timers for due times, a few worker tasks, and a sweeper."""
+    """Runs jobs inside this process: timers for due times, batched claims, a few workers, a sweeper.
 
-    def __init__(self, ctx: JobContext, *, concurrency: int = 8, sweep_interval: float = 1.0) -> None:
+    Per-job bookkeeping is batched, because it used to cost more than most jobs: the pump claims
+    every queued id in one UPDATE ... RETURNING, and successes are marked done in the next claim's
+    transaction (or by a short timer). A crash before that mark only re-runs a finished job once
+    its lease expires, which job functions tolerate (they are idempotent against domain state).
+    """
+
+    def __init__(self, ctx: JobContext, *, concurrency: int = 8, sweep_interval: float = 1.0,
+                 batch: int = 64) -> None:
         self.ctx = ctx
         self.concurrency = concurrency
+        self.batch = batch
         self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queued: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
-        self._workers: list[asyncio.Task[None]] = []
         self._inflight: set[str] = set()
+        self._slots = asyncio.Semaphore(concurrency)
+        self._room = asyncio.Event()
+        self._room.set()
+        self._done: list[str] = []
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pump_task: asyncio.Task[None] | None = None
+        self._flush_handle: asyncio.TimerHandle | None = None
         self.sweeper = Sweeper(ctx, self.wake, sweep_interval)
 
     def wake(self, jobs: list[tuple[str, datetime]]) -> None:
@@ -234,31 +295,104 @@ class InProcessRunner:
             if old:
                 old.cancel()
             if delay <= 0:
-                self._queue.put_nowait(job_id)
+                self._enqueue(job_id)
             else:
                 self._timers[job_id] = loop.call_later(delay, self._fire, job_id)
 
+    def _enqueue(self, job_id: str) -> None:
+        if job_id not in self._queued and job_id not in self._inflight:
+            self._queued.add(job_id)
+            self._queue.put_nowait(job_id)
+
     def _fire(self, job_id: str) -> None:
         self._timers.pop(job_id, None)
-        self._queue.put_nowait(job_id)
+        self._enqueue(job_id)
 
-    async def _work(self) -> None:
+    def _take(self, first: str) -> list[str]:
+        ids = [first]
+        while len(ids) < self.batch and not self._queue.empty():
+            ids.append(self._queue.get_nowait())
+        self._queued.difference_update(ids)
+        return [i for i in dict.fromkeys(ids) if i not in self._inflight]
+
+    async def _pump(self) -> None:
         while True:
-            job_id = await self._queue.get()
-            if job_id in self._inflight:
-                continue
-            self._inflight.add(job_id)
+            await self._room.wait()
+            ids = self._take(await self._queue.get())
             try:
-                await run_job(self.ctx, job_id)
+                claimed = await self._claim(ids)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # database hiccup while claiming: the sweeper retries
-                log.exception("runner failed on %s", job_id)
-            finally:
-                self._inflight.discard(job_id)
+            except Exception:  # database hiccup while claiming: the sweeper hands the ids out again
+                log.exception("runner could not claim %d jobs", len(ids))
+                await asyncio.sleep(0.1)
+                continue
+            for c in claimed:
+                self._inflight.add(c.id)
+                task = asyncio.create_task(self._run(c))
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
+            if len(self._inflight) >= self.concurrency * 2:
+                self._room.clear()  # enough claimed work waiting for a slot: let it drain first
+
+    async def _claim(self, ids: list[str]) -> list[Claimed]:
+        done, self._done = self._done, []
+        try:
+            async with self.ctx.sessionmaker() as session:
+                now = self.ctx.now()
+                await mark_done(session, done, now)
+                claimed = await claim_many(session, ids, now)
+                await session.commit()
+        except BaseException:
+            self._done = done + self._done
+            raise
+        return claimed
+
+    async def _run(self, claimed: Claimed) -> None:
+        try:
+            async with self._slots:
+                error = await execute(self.ctx, claimed)
+                if error:
+                    async with self.ctx.sessionmaker() as session:
+                        await mark_failed(session, claimed, error, self.ctx.now())
+                        await session.commit()
+                else:
+                    self._done.append(claimed.id)
+                    self._schedule_flush()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # recording the outcome failed: the lease expires and the sweeper retries
+            log.exception("runner failed on %s", claimed.id)
+        finally:
+            self._inflight.discard(claimed.id)
+            if len(self._inflight) < self.concurrency * 2:
+                self._room.set()
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None:
+            self._flush_handle = asyncio.get_running_loop().call_later(0.05, self._start_flush)
+
+    def _start_flush(self) -> None:
+        self._flush_handle = None
+        task = asyncio.create_task(self.flush())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def flush(self) -> None:
+        """Mark finished jobs done now (normally piggybacks on the next claim)."""
+        done, self._done = self._done, []
+        if not done:
+            return
+        try:
+            async with self.ctx.sessionmaker() as session:
+                await mark_done(session, done, self.ctx.now())
+                await session.commit()
+        except Exception:  # try again with the next batch; at worst the lease expires and the job re-runs
+            log.exception("could not mark %d jobs done", len(done))
+            self._done = done + self._done
 
     async def start(self) -> None:
-        self._workers = [asyncio.create_task(self._work()) for _ in range(self.concurrency)]
+        self._pump_task = asyncio.create_task(self._pump(), name="vigil-jobs")
         self.sweeper.start()
 
     async def stop(self) -> None:
@@ -266,10 +400,18 @@ class InProcessRunner:
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
-        for w in self._workers:
-            w.cancel()
-        await asyncio.gather(*self._workers, return_exceptions=True)
-        self._workers = []
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._pump_task is not None:
+            self._pump_task.cancel()
+            await asyncio.gather(self._pump_task, return_exceptions=True)
+            self._pump_task = None
+        tasks = list(self._tasks)
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        await self.flush()
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Wait until nothing is queued or running (tests and graceful shutdown)."""
@@ -280,6 +422,7 @@ class InProcessRunner:
             busy = not self._queue.empty() or bool(self._inflight)
             quiet = 0 if busy else quiet + 1
             await asyncio.sleep(0.01)
+        await self.flush()
 
 
 class ArqRunner:
@@ -309,9 +452,28 @@ class ArqRunner:
 
 async def enqueue_arq(pool: Any, jobs: list[tuple[str, datetime]]) -> None:
     """Enqueue rows on arq with the row id as arq job id, so a row is queued at most once."""
-    for job_id, due_at in jobs:
-        # arq refuses a second job with the same id while one is queued: free dedup.
-        await pool.enqueue_job(ARQ_FUNCTION, job_id, _job_id=job_id, _defer_until=due_at)
+    # arq refuses a second job with the same id while one is queued: free dedup. Concurrent, because
+    # each enqueue is a few Redis round trips and a burst of pages must not queue behind them.
+    for i in range(0, len(jobs), 50):
+        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, job_id, _job_id=job_id, _defer_until=due_at)
+                               for job_id, due_at in jobs[i:i + 50]])
+
+
+async def enqueue_missing(pool: Any, jobs: list[tuple[str, datetime]]) -> None:
+    """The sweeper's enqueue: only rows arq does not hold, checked in one pipeline.
+
+    Re-offering every due row each tick would cost a backlog of N jobs N enqueue attempts a tick,
+    which is how a backlog used to feed itself.
+    """
+    if not jobs:
+        return
+    from arq.constants import job_key_prefix
+
+    async with pool.pipeline(transaction=False) as pipe:
+        for job_id, _ in jobs:
+            pipe.exists(job_key_prefix + job_id)
+        held = await pipe.execute()
+    await enqueue_arq(pool, [j for j, h in zip(jobs, held, strict=True) if not h])
 
 
 def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) -> dict[str, Any]:
@@ -323,7 +485,7 @@ def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) 
         await run_job(ctx, job_id)
 
     async def on_startup(arq_ctx: dict[str, Any]) -> None:
-        sweeper = Sweeper(ctx, lambda due: enqueue_arq(arq_ctx["redis"], due), sweep_interval)
+        sweeper = Sweeper(ctx, lambda due: enqueue_missing(arq_ctx["redis"], due), sweep_interval)
         arq_ctx["sweeper"] = sweeper
         sweeper.start()
 

@@ -50,7 +50,7 @@ def to_async_url(url: str) -> str:
     for prefix, driver in (
         ("postgres://", "postgresql+asyncpg://"),
         ("postgresql://", "postgresql+asyncpg://"),
-        ("sqlite://", "sqlite+aiosqlite://"),
+        ("sqlite://", "sqlite+vigil://"),  # core/db_sqlite.py: SQLite inline on the loop
     ):
         if url.startswith(prefix):
             return driver + url[len(prefix):]
