@@ -81,18 +81,31 @@ class BotLimiter:
                 when = max(when, recent[over] + w.span)
         return when
 
-    def plan(self, queue: Sequence[BotMessage], sent_times: Sequence[datetime], now: datetime) -> Plan:
-        """Send the queue now if it fits; else send what fits with a digest of the rest in the last slot."""
-        if not queue:
-            return Plan((), None)
+    def skips_queue(self, sent_times: Sequence[datetime], now: datetime) -> bool:
+        """Whether a message may go at once on its own while nothing is queued.
+
+        The last free slot is kept for the queue: a burst that reaches the limit then ends in one digest
+        in that slot, instead of its tail waiting a whole window.
+        """
+        return self.free(sent_times, now) >= 2
+
+    def split(
+        self, queued: int, sent_times: Sequence[datetime], now: datetime
+    ) -> tuple[tuple[tuple[int, ...], ...], datetime | None]:
+        """`plan` by queue positions only: the positions each send now covers, and when to ask again."""
+        if queued <= 0:
+            return (), None
         free = max(0, self.free(sent_times, now))
         if free == 0:
-            return Plan((), self.next_slot(sent_times, now))
-        if len(queue) <= free:
-            return Plan(tuple(Outgoing(m, (i,)) for i, m in enumerate(queue)), None)
-        single = tuple(Outgoing(queue[i], (i,)) for i in range(free - 1))
-        rest = tuple(range(free - 1, len(queue)))
-        return Plan(single + (Outgoing(digest([queue[i] for i in rest]), rest),), None)
+            return (), self.next_slot(sent_times, now)
+        if queued <= free:
+            return tuple((i,) for i in range(queued)), None
+        return tuple((i,) for i in range(free - 1)) + (tuple(range(free - 1, queued)),), None
+
+    def plan(self, queue: Sequence[BotMessage], sent_times: Sequence[datetime], now: datetime) -> Plan:
+        """Send the queue now if it fits; else send what fits with a digest of the rest in the last slot."""
+        covers, wait_until = self.split(len(queue), sent_times, now)
+        return Plan(tuple(Outgoing(outgoing_message([queue[i] for i in c]), c) for c in covers), wait_until)
 
 
 def _in_window(window: Window, sent_times: Sequence[datetime], now: datetime) -> int:
@@ -119,18 +132,26 @@ LIMITS: dict[str, BotLimiter] = {
 }
 
 
-def plan(queue: Sequence[BotMessage], sent_times: Sequence[datetime], limit: BotLimiter,
-         now: datetime) -> Plan:
+def plan(
+    queue: Sequence[BotMessage], sent_times: Sequence[datetime], limit: BotLimiter, now: datetime
+) -> Plan:
     """What to post now for one bot (see BotLimiter.plan)."""
     return limit.plan(queue, sent_times, now)
+
+
+def outgoing_message(messages: Sequence[BotMessage]) -> BotMessage:
+    """What one send posts: the message itself, or a digest when it covers several."""
+    return messages[0] if len(messages) == 1 else digest(messages)
 
 
 def digest(messages: Sequence[BotMessage]) -> BotMessage:
     """One message standing for several: a headline per update, everyone's mentions, the worst severity."""
     if not messages:
         raise ValueError("digest: needs at least one message")
-    lines = [f"- [{m.severity.value}] [{m.progress.value}] {m.title}" + (f" {m.url}" if m.url else "")
-             for m in messages[:DIGEST_LINES]]
+    lines = [
+        f"- [{m.severity.value}] [{m.progress.value}] {m.title}" + (f" {m.url}" if m.url else "")
+        for m in messages[:DIGEST_LINES]
+    ]
     if len(messages) > DIGEST_LINES:
         lines.append(f"- ... and {len(messages) - DIGEST_LINES} more")
     mentions: dict[Mention, None] = dict.fromkeys(p for m in messages for p in m.mentions)

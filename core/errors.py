@@ -51,3 +51,11 @@ class DeliveryError(Exception):
         self.retryable = retryable
         self.retry_after = retry_after
         self.gone = gone  # the recipient left the platform: its mapping row is marked stale
+
+
+class DeliveryQueued(Exception):
+    """The sender queued the page instead of sending it now (a group bot at its rate limit).
+
+    The delivery stays pending: the queue that took it (and took back the attempt count) sends it
+    later and records the outcome, so the delivery runner neither retries nor fails it.
+    """

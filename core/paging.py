@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import events, incidents, jobs, schedules
 from core.conditions import subject as condition_subject
-from core.errors import DeliveryError, NotFound
+from core.errors import DeliveryError, DeliveryQueued, NotFound
 from core.escalation import Position, RuleDefinition, gate, next_level, plan_step, select_rule
 from core.models import (
     Channel,
@@ -350,6 +350,8 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             # Commit the attempt count first: a crash mid-send is then visible as an attempt, not lost.
             await session.commit()
             provider_id = await sender(recipient, page)
+        except DeliveryQueued:
+            return  # a group bot's rate-limit queue took it over (bot/bot_sender.py) and will finish it
         except DeliveryError as exc:
             await _failed(ctx, session, d, incident, member, exc, now)
             return

@@ -6,7 +6,7 @@ read and written whole, never queried inside.
 """
 
 from core.models.base import UTCDateTime
-from core.models.chat import Bot, CardRef, ImApp, MappingRow
+from core.models.chat import Bot, BotPost, CardRef, ImApp, MappingRow
 from core.models.escalation import Delivery, EscalationRule, Schedule, Template
 from core.models.incidents import (
     Alert,
@@ -24,7 +24,7 @@ from core.models.people import ApiToken, Member, Team
 
 __all__ = [
     "CustomAction", "DropRule", "FlapState", "InhibitRule", "SilenceRule", "Webhook",
-    "Alert", "ApiToken", "Bot", "CardRef", "ChangeRecord", "Channel", "Delivery", "EscalationRule", "ImApp", "Incident",
+    "Alert", "ApiToken", "Bot", "BotPost", "CardRef", "ChangeRecord", "Channel", "Delivery", "EscalationRule", "ImApp", "Incident",
     "Integration", "Job", "MappingRow", "Member", "Schedule", "StoredEvent", "Team", "Template", "TimelineEntry",
     "UTCDateTime",
 ]

@@ -67,3 +67,16 @@ class Bot(SQLModel, table=True):
     status: str = Field(default="enabled", max_length=16)
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()
+
+
+class BotPost(SQLModel, table=True):
+    """One post to a group-chat bot (a message or a digest): what the bot's rate limit counts.
+
+    Written before the post goes out, so processes sharing the database never overbook a bot; rows
+    older than the bot's longest limit window are pruned.
+    """
+
+    __tablename__ = "bot_post"
+    id: int | None = Field(default=None, primary_key=True)
+    bot_id: int = Field(index=True)
+    at: datetime | None = time_col()
