@@ -55,20 +55,28 @@ def _loop() -> asyncio.AbstractEventLoop:
 
 
 def worker(_args: argparse.Namespace) -> None:
-    from arq.worker import Worker
-
-    from core import events, incidents, jobs  # noqa: F401  (register job functions)
-    from core.db import make_engine, make_sessionmaker
-
     settings = get_settings()
     if not settings.redis_url:
         sys.exit("vigil worker needs VIGIL_REDIS_URL (without it, `vigil serve` runs jobs in-process)")
-    engine = make_engine(settings.resolved_database_url())
-    ctx = jobs.JobContext(make_sessionmaker(engine))
-    kwargs = jobs.arq_worker_settings(ctx, settings.redis_url, settings.sweep_interval_seconds)
-    kwargs["handle_signals"] = True
     print(f"vigil worker: arq on {settings.redis_url}", flush=True)
-    _loop().run_until_complete(Worker(**kwargs).async_run())
+    _loop().run_until_complete(run_worker(settings))
+
+
+async def run_worker(settings: Settings, *, handle_signals: bool = True) -> None:
+    """An arq worker with the same job services as the web process (bot/services.py)."""
+    from arq.worker import Worker
+
+    from bot.services import worker_context
+    from core import jobs
+
+    async with worker_context(settings) as ctx:
+        kwargs = jobs.arq_worker_settings(ctx, settings.redis_url, settings.sweep_interval_seconds)
+        kwargs["handle_signals"] = handle_signals
+        w = Worker(**kwargs)
+        try:
+            await w.async_run()
+        finally:
+            await w.close()
 
 
 def db(args: argparse.Namespace) -> None:

@@ -5,15 +5,12 @@ from __future__ import annotations
 import logging
 
 from aiohttp import ClientSession, web
-from sqlalchemy import select
 
 from bot import chat_commands, clicks
-from bot.adapters import ADAPTERS
 from bot.adapters.base import InboundRequest
 from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
+from bot.services import build_adapters
 from core.clock import utcnow
-from core.crypto import unseal
-from core.models import ImApp
 from core.types import Platform
 
 log = logging.getLogger("vigil.im")
@@ -44,22 +41,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
 
 
 async def rebuild_adapters(app: web.Application) -> list[str]:
-    """(Re)build one adapter per enabled IM app; returns the problems found (bad settings, bad key)."""
-    problems = []
-    built = {}
-    async with app[SESSIONS]() as session:
-        rows = (await session.execute(select(ImApp).where(ImApp.status == "enabled").order_by(ImApp.id))).scalars()
-        for row in rows:
-            platform = Platform(row.platform)
-            cls = ADAPTERS.get(platform)
-            if cls is None:
-                problems.append(f"im app {row.id}: {platform.value} is not supported by this build")
-                continue
-            try:
-                secrets = unseal(app[SETTINGS].secret_key, row.secrets)
-                built[platform] = cls.from_app(dict(row.settings), secrets, http=app[HTTP])
-            except ValueError as exc:
-                problems.append(f"im app {row.id}: {exc}")
+    """(Re)build and start one adapter per enabled IM app; returns the problems found (bad settings, bad key)."""
+    built, problems = await build_adapters(app[SESSIONS], app[SETTINGS].secret_key, app[HTTP])
     for old in list(app[ADAPTER_MAP].values()):
         stop = getattr(old, "stop", None)  # Stream-mode adapters (DingTalk) hold a connection open
         if stop is not None:

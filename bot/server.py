@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import inspect
 
-from bot import bot_sender, card_sync, health, im_routes, voice
+from bot import health, im_routes, services, voice
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
     bots,
     channels,
@@ -25,7 +25,6 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     tokens,
 )
 from bot.envelope import envelope_errors
-from bot.im_sender import im_sender
 from bot.keys import (
     ADAPTER_MAP,
     DIRECTORIES,
@@ -38,12 +37,10 @@ from bot.keys import (
     SETTINGS,
     WRITER,
 )
-from bot.media_setup import build_senders
-from core import jobs, migrate, paging
+from core import jobs, migrate
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
 from core.settings import Settings
-from webhooks import outgoing as outgoing_webhooks
 from webhooks import routes as ingest_routes
 
 log = logging.getLogger("vigil.server")
@@ -65,16 +62,8 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     app[ENGINE], app[SESSIONS] = engine, sessions
-    base_url = settings.resolved_base_url()
-    app[JOBS] = jobs.JobContext(sessions, services={
-        "base_url": base_url,
-        "adapters": app[ADAPTER_MAP],  # the same dict, refilled when IM apps change
-        "senders": {"im": im_sender(app[ADAPTER_MAP], sessions, base_url)},
-    })
-    paging.register()
-    card_sync.register()
-    bot_sender.register()
-    outgoing_webhooks.register()
+    app[JOBS] = services.job_context(settings, sessions, app[ADAPTER_MAP])  # the dict is refilled on IM app changes
+    services.register_subscribers()
     app[WRITER] = IngestWriter(sessions)
 
     async def lifecycle(app: web.Application):  # type: ignore[no-untyped-def]
@@ -82,12 +71,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
             log.info("empty SQLite database: applying migrations")
             await migrate.upgrade(engine)
         await im_routes.rebuild_adapters(app)
-        senders, problems = build_senders(settings, app[HTTP])  # needs the shared client session
-        app[JOBS].services["senders"].update(senders)
-        app[JOBS].services.update(http=app[HTTP], secret_key=settings.secret_key)
-        app[JOBS].services["senders"]["bot"] = bot_sender.bot_sender(sessions, app[HTTP], base_url,
-                                                                     settings.secret_key)
-        for problem in problems:
+        for problem in services.add_senders(app[JOBS], settings, app[HTTP]):  # needs the shared client session
             log.error("media provider not available: %s", problem)
         runner: jobs.Runner
         if settings.redis_url:

@@ -127,13 +127,11 @@ async def _async(value):
 
 @pytest.fixture
 async def vigil_arq(settings, aiohttp_client, aiohttp_server, inbox, redis_url):
-    """Vigil with jobs on arq (Redis) and a separate arq worker, as in production."""
-    from arq.worker import Worker
+    """Vigil with jobs on arq (Redis) and a separate arq worker composed as `vigil worker` does, as in production."""
     from redis.asyncio import Redis
 
-    from bot.keys import JOBS
+    from bot.cli import run_worker
     from bot.server import create_app
-    from core import jobs
 
     await Redis.from_url(redis_url).flushdb()
     _, port = inbox
@@ -141,10 +139,8 @@ async def vigil_arq(settings, aiohttp_client, aiohttp_server, inbox, redis_url):
         "secret_key": "e2e-secret", "redis_url": redis_url,
         "email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com", "start_tls": False}})
     api = Api(await aiohttp_client(create_app(conf)), "test-admin-token")
-    worker = Worker(**{**jobs.arq_worker_settings(api.app[JOBS], redis_url, 0.2), "burst": False})
-    task = asyncio.create_task(worker.async_run())
+    task = asyncio.create_task(run_worker(conf, handle_signals=False))  # its own engine, adapters and senders
     yield api
-    await worker.close()
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
 

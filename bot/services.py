@@ -1,0 +1,133 @@
+"""What jobs need, composed the same way by `vigil serve` and `vigil worker`.
+
+A job (escalate, deliver, incident_event fan-out, card sync...) is only as good as the services it
+finds in its JobContext: the event subscribers, the IM adapters, the media and bot senders. Both
+processes build them here, so a page goes out the same way whichever process runs its job.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+from aiohttp import ClientSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot import bot_sender, card_sync
+from bot.adapters import ADAPTERS
+from bot.adapters.base import Adapter
+from bot.im_sender import im_sender
+from bot.media_setup import build_senders
+from core import jobs, paging
+from core.crypto import unseal
+from core.db import make_engine, make_sessionmaker
+from core.models import ImApp
+from core.settings import Settings
+from core.types import Platform
+from webhooks import outgoing as outgoing_webhooks
+
+log = logging.getLogger("vigil.services")
+
+ADAPTER_REFRESH_SECONDS = 15.0
+
+
+def register_subscribers() -> None:
+    """Subscribe everything that reacts to incident events (escalation, cards, bots, webhooks)."""
+    paging.register()
+    card_sync.register()
+    bot_sender.register()
+    outgoing_webhooks.register()
+
+
+def job_context(settings: Settings, sessions: async_sessionmaker[AsyncSession],
+                adapters: dict[Platform, Adapter]) -> jobs.JobContext:
+    """A JobContext whose `adapters` is the given dict (kept current by its owner)."""
+    base_url = settings.resolved_base_url()
+    return jobs.JobContext(sessions, services={
+        "base_url": base_url,
+        "adapters": adapters,
+        "senders": {"im": im_sender(adapters, sessions, base_url)},
+    })
+
+
+def add_senders(ctx: jobs.JobContext, settings: Settings, http: ClientSession) -> list[str]:
+    """Media (email, SMS, voice) and group-bot senders on the shared HTTP session; returns config problems."""
+    senders, problems = build_senders(settings, http)
+    ctx.services["senders"].update(senders)
+    ctx.services["senders"]["bot"] = bot_sender.bot_sender(ctx.sessionmaker, http, settings.resolved_base_url(),
+                                                           settings.secret_key)
+    ctx.services.update(http=http, secret_key=settings.secret_key)
+    return problems
+
+
+async def build_adapters(sessions: async_sessionmaker[AsyncSession], secret_key: str,
+                         http: ClientSession) -> tuple[dict[Platform, Adapter], list[str]]:
+    """One adapter per enabled IM app (not started); and the problems found (bad settings, bad key)."""
+    problems = []
+    built: dict[Platform, Adapter] = {}
+    async with sessions() as session:
+        rows = (await session.execute(select(ImApp).where(ImApp.status == "enabled").order_by(ImApp.id))).scalars()
+        for row in rows:
+            platform = Platform(row.platform)
+            cls = ADAPTERS.get(platform)
+            if cls is None:
+                problems.append(f"im app {row.id}: {platform.value} is not supported by this build")
+                continue
+            try:
+                built[platform] = cls.from_app(dict(row.settings), unseal(secret_key, row.secrets), http=http)
+            except ValueError as exc:
+                problems.append(f"im app {row.id}: {exc}")
+    return built, problems
+
+
+async def _im_apps_version(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
+    async with sessions() as session:
+        return (await session.execute(select(ImApp.id, ImApp.status, ImApp.updated_at).order_by(ImApp.id))).all()
+
+
+@contextlib.asynccontextmanager
+async def worker_context(settings: Settings) -> AsyncIterator[jobs.JobContext]:
+    """Everything a `vigil worker` runs jobs with. Its adapters only send and update cards (clicks
+    arrive at the web process); they are rebuilt when the IM apps change."""
+    engine = make_engine(settings.resolved_database_url())
+    sessions = make_sessionmaker(engine)
+    register_subscribers()
+    adapters: dict[Platform, Adapter] = {}
+    ctx = job_context(settings, sessions, adapters)
+
+    seen: list[Any] | None = None
+
+    async def refresh(http: ClientSession) -> None:
+        nonlocal seen
+        version = await _im_apps_version(sessions)
+        if version != seen:
+            built, problems = await build_adapters(sessions, settings.secret_key, http)
+            adapters.clear()
+            adapters.update(built)
+            seen = version
+            for p in problems:
+                log.error(p)
+
+    async def keep_fresh(http: ClientSession) -> None:
+        while True:
+            await asyncio.sleep(ADAPTER_REFRESH_SECONDS)
+            try:
+                await refresh(http)
+            except Exception:  # the database may be briefly away: keep the adapters we have
+                log.exception("could not refresh IM adapters")
+
+    async with ClientSession() as http:
+        for problem in add_senders(ctx, settings, http):
+            log.error("media provider not available: %s", problem)
+        await refresh(http)
+        task = asyncio.create_task(keep_fresh(http), name="vigil-adapters")
+        try:
+            yield ctx
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await engine.dispose()
