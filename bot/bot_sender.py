@@ -107,6 +107,7 @@ async def message_for(
         text=rendered.text,
         url=url,
         mentions=mentions,
+        markup=True,  # the bot template's own markup: senders post it as written
     )
 
 

@@ -94,3 +94,24 @@ def heading(message: BotMessage) -> str:
 def unresolved(mentions: tuple[Mention, ...]) -> list[str]:
     """Names of people we cannot @ natively on a platform: shown as plain text so nobody is silently left out."""
     return [m.member_name for m in mentions if not m.im_user_id and m.member_name]
+
+
+def fit(text: str, room: int, *, in_bytes: bool = False) -> str:
+    """`text` within `room` characters (UTF-8 bytes if `in_bytes`), cut with "…" where it must be.
+
+    Cuts at a line end when one is in the second half of what fits, so markup is less often split inside
+    a link or a bold span; senders fit the text alone and append mentions after, so those are never cut.
+    """
+    def size(s: str) -> int:
+        return len(s.encode()) if in_bytes else len(s)
+
+    if size(text) <= room:
+        return text
+    room -= size("…")
+    if room <= 0:
+        return ""
+    head = text.encode()[:room].decode("utf-8", "ignore") if in_bytes else text[:room]
+    line_end = head.rfind("\n")
+    if line_end > len(head) // 2:
+        head = head[:line_end]
+    return head.rstrip() + "…"

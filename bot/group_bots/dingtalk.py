@@ -35,14 +35,21 @@ def signed_url(url: str, secret: str, timestamp_ms: int) -> str:
 
 
 def to_markdown(config: BotConfig, message: BotMessage) -> dict[str, Any]:
-    """The robot's markdown body; an @ only notifies when the phone or user id also appears in the text."""
+    """The robot's markdown body; an @ only notifies when the phone or user id also appears in the text.
+
+    Markup (the dingtalk_bot template, with its own headline and link) is the body as written; plain text
+    gets our headline and link around it. `title` is our headline either way: it is the notification preview.
+    """
     phones = [m.phone for m in message.mentions if m.phone]
     user_ids = [m.im_user_id for m in message.mentions if m.im_user_id and not m.phone]
     tags = [f"@{p}" for p in phones] + [f"@{u}" for u in user_ids]
     tags += [f"@{m.member_name}" for m in message.mentions if not m.phone and not m.im_user_id and m.member_name]
-    parts = [f"#### {heading(message)}", message.text]
-    if message.url:
-        parts.append(f"[View incident]({message.url})")
+    if message.markup:
+        parts = [message.text.strip("\n")]
+    else:
+        parts = [f"#### {heading(message)}", message.text]
+        if message.url:
+            parts.append(f"[View incident]({message.url})")
     if tags:
         parts.append(" ".join(tags))
     return {

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import re
 import time
 from typing import Any, ClassVar
 
@@ -31,8 +32,16 @@ def sign(secret: str, timestamp: int) -> str:
 
 
 def to_post(message: BotMessage) -> dict[str, Any]:
-    """The `post` content: headline, text, @ tags for mapped people, plain names for the rest, and a link."""
-    lines: list[list[dict[str, Any]]] = [[{"tag": "text", "text": line}] for line in message.text.splitlines()]
+    """The `post` content: the text, @ tags for mapped people and plain names for the rest.
+
+    Post elements are plain text, so markup (the feishu_bot template, lark_md with its own headline and
+    link) is turned into elements: bold spans, links and decoded entities. Plain text is posted as its
+    lines and followed by our incident link. The post title is our headline either way.
+    """
+    if message.markup:
+        lines = [lark_md_line(line) for line in message.text.strip("\n").splitlines()]
+    else:
+        lines = [[{"tag": "text", "text": line}] for line in message.text.splitlines()]
     people: list[dict[str, Any]] = []
     for person in message.mentions:
         if person.im_user_id:
@@ -41,9 +50,36 @@ def to_post(message: BotMessage) -> dict[str, Any]:
             people.append({"tag": "text", "text": f"@{person.member_name} "})
     if people:
         lines.append(people)
-    if message.url:
+    if message.url and not message.markup:
         lines.append([{"tag": "a", "text": "View incident", "href": message.url}])
     return {"post": {"zh_cn": {"title": heading(message), "content": lines}}}
+
+
+# The lark_md the feishu_bot template writes: **bold** (the closing ** not followed by another *, so
+# "**a *b***" is bold "a *b*") and [label](http... link).
+_LARK_MD = re.compile(r"\*\*(?P<bold>.+?)\*\*(?!\*)|\[(?P<label>[^\[\]]+)\]\((?P<href>https?://[^()\s]+)\)")
+
+
+def lark_md_line(line: str) -> list[dict[str, Any]]:
+    """One line of lark_md as post elements: text (bold where it was **bold**) and links, entities decoded."""
+    items: list[dict[str, Any]] = []
+    at = 0
+    for match in _LARK_MD.finditer(line):
+        if match.start() > at:
+            items.append({"tag": "text", "text": _unescape(line[at:match.start()])})
+        if match["bold"] is not None:
+            items.append({"tag": "text", "text": _unescape(match["bold"]), "style": ["bold"]})
+        else:
+            items.append({"tag": "a", "text": _unescape(match["label"]), "href": _unescape(match["href"])})
+        at = match.end()
+    if at < len(line) or not items:
+        items.append({"tag": "text", "text": _unescape(line[at:])})
+    return items
+
+
+def _unescape(text: str) -> str:
+    # Exactly what lark_md_escape writes (core/templates.py); other "&...;" is the user's own text.
+    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
 
 
 class FeishuBot:

@@ -75,7 +75,13 @@ def _strings(name: str, values: Iterable[Any]) -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class BotMessage:
-    """One incident update for a group: `text` is already rendered from the bot template by the caller."""
+    """One incident update for a group.
+
+    `markup` says what `text` is. True: the platform's own markup, rendered from its bot template (which
+    escapes what it inserts and carries its own headline and incident link); senders post it as written,
+    adding only the platform's structure (titles, notification fallbacks) and the @mentions. False: plain
+    text (digests, test messages); senders escape it and add a headline and the `url` link themselves.
+    """
 
     title: str
     severity: Severity
@@ -84,6 +90,7 @@ class BotMessage:
     text: str
     url: str = ""  # the incident's page
     mentions: tuple[Mention, ...] = field(default_factory=tuple)
+    markup: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "mentions", tuple(self.mentions))

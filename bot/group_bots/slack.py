@@ -11,8 +11,11 @@ from typing import Any, ClassVar
 
 import aiohttp
 
-from bot.group_bots._common import heading, post_json
+from bot.group_bots._common import fit, heading, post_json
 from bot.group_bots.model import BotConfig, BotMessage
+
+# A section block's text is at most 3000 characters.
+SECTION_LIMIT = 3000
 
 
 def escape(text: str) -> str:
@@ -21,15 +24,22 @@ def escape(text: str) -> str:
 
 
 def to_blocks(message: BotMessage) -> dict[str, Any]:
-    """A `text` fallback (used in notifications) plus one mrkdwn section block."""
-    title = f"*{escape(heading(message))}*"
-    if message.url:
-        title = f"*<{message.url}|{escape(heading(message))}>*"
+    """A `text` fallback (used in notifications) plus one mrkdwn section block with the mentions last.
+
+    Markup (the slack_bot template: mrkdwn, escaped, with its own headline and link) goes into the section
+    as written; plain text is escaped under our headline, which links to the incident.
+    """
     tags = " ".join(f"<@{m.im_user_id}>" if m.im_user_id else f"@{escape(m.member_name)}"
                     for m in message.mentions if m.im_user_id or m.member_name)
-    body = "\n".join(part for part in (title, escape(message.text), tags) if part)
+    if message.markup:
+        title, text = "", message.text.strip("\n")
+    else:
+        title = f"*<{message.url}|{escape(heading(message))}>*" if message.url else f"*{escape(heading(message))}*"
+        text = escape(message.text)
+    room = SECTION_LIMIT - sum(len(part) + 1 for part in (title, tags) if part)
+    body = "\n".join(part for part in (title, fit(text, room), tags) if part)
     return {"text": f"{escape(heading(message))} {tags}".strip(),
-            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body[:3000]}}]}
+            "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": body}}]}
 
 
 class SlackBot:

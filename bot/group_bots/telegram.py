@@ -7,6 +7,7 @@ carry `error_code` and `description`, and 429 carries `parameters.retry_after`.
 from __future__ import annotations
 
 import html
+from html.parser import HTMLParser
 from typing import Any, ClassVar
 
 import aiohttp
@@ -31,17 +32,43 @@ def method_url(config: BotConfig) -> str:
 
 
 def to_html(message: BotMessage) -> str:
-    """The message as Telegram HTML: everything we did not write ourselves is escaped."""
+    """The message as Telegram HTML, with tg://user links for the mentions.
+
+    Markup (the telegram_bot template: Telegram HTML, autoescaped, with its own headline and link) goes in
+    as written. Plain text is escaped under our headline, with our link. Markup too long to post whole
+    is sent as its plain text, since cutting HTML could leave a tag open and Telegram would refuse it.
+    """
     tags = " ".join(
         f'<a href="tg://user?id={html.escape(m.im_user_id)}">{html.escape(m.member_name or m.im_user_id)}</a>'
         if m.im_user_id.isdigit() else html.escape(f"@{(m.im_user_id or m.member_name).lstrip('@')}")
         for m in message.mentions if m.im_user_id or m.member_name)
-    parts = [f"<b>{html.escape(heading(message))}</b>", html.escape(message.text[:TEXT_LIMIT])]
-    if message.url:
-        parts.append(f'<a href="{html.escape(message.url)}">View incident</a>')
+    if message.markup and len(message.text) <= TEXT_LIMIT:
+        parts = [message.text.strip("\n")]
+    else:
+        text = visible_text(message.text) if message.markup else message.text
+        parts = [f"<b>{html.escape(heading(message))}</b>", html.escape(text[:TEXT_LIMIT])]
+        if message.url:
+            parts.append(f'<a href="{html.escape(message.url)}">View incident</a>')
     if tags:
         parts.append(tags)
     return "\n".join(parts)
+
+
+class _Text(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def visible_text(markup: str) -> str:
+    """What Telegram shows for some Telegram HTML: the text without tags, entities decoded."""
+    parser = _Text()
+    parser.feed(markup)
+    parser.close()
+    return "".join(parser.parts)
 
 
 class TelegramBot:

@@ -6,11 +6,12 @@ Docs: https://developer.work.weixin.qq.com/document/path/91770. Answers HTTP 200
 
 from __future__ import annotations
 
+import re
 from typing import Any, ClassVar
 
 import aiohttp
 
-from bot.group_bots._common import check_code, heading, post_json, webhook_url
+from bot.group_bots._common import check_code, fit, heading, post_json, webhook_url
 from bot.group_bots.model import BotConfig, BotMessage
 
 DEFAULT_BASE = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
@@ -20,29 +21,53 @@ MARKDOWN_LIMIT = 4096
 TEXT_LIMIT = 2048
 
 
-def _clip(text: str, limit: int) -> str:
-    data = text.encode()
-    if len(data) <= limit:
-        return text
-    return data[: limit - 3].decode("utf-8", "ignore") + "..."
-
-
 def to_body(message: BotMessage) -> dict[str, Any]:
-    """Markdown when every person has a WeCom user id (markdown can only @ by <@userid>), else text."""
+    """Markdown when every person has a WeCom user id (markdown can only @ by <@userid>), else text.
+
+    Markup (the wecom_bot template: WeCom markdown with its own headline and link) is the markdown as
+    written, and is turned into plain text for the text message. Plain text gets our headline and link.
+    The text is cut to the size limit before the mentions are added, so they are never cut off.
+    """
     people = message.mentions
-    link = f"\n[View incident]({message.url})" if message.url else ""
     if all(m.im_user_id for m in people):
         tags = " ".join(f"<@{m.im_user_id}>" for m in people)
-        content = f"**{heading(message)}**\n{message.text}{link}" + (f"\n{tags}" if tags else "")
-        return {"msgtype": "markdown", "markdown": {"content": _clip(content, MARKDOWN_LIMIT)}}
+        if message.markup:
+            head, text, tail = "", message.text.strip("\n"), ""
+        else:
+            head, text = f"**{heading(message)}**\n", message.text
+            tail = f"\n[View incident]({message.url})" if message.url else ""
+        tail += f"\n{tags}" if tags else ""
+        room = MARKDOWN_LIMIT - len((head + tail).encode())
+        content = head + fit(text, room, in_bytes=True) + tail
+        return {"msgtype": "markdown", "markdown": {"content": fit(content, MARKDOWN_LIMIT, in_bytes=True)}}
     named = [m.member_name for m in people if not m.im_user_id and not m.phone and m.member_name]
-    tail = f"\n{message.url}" if message.url else ""
-    names = ("\n@" + " @".join(named)) if named else ""
+    if message.markup:
+        head, text, tail = "", markdown_to_text(message.text), ""
+    else:
+        head, text = f"{heading(message)}\n", message.text
+        tail = f"\n{message.url}" if message.url else ""
+    tail += ("\n@" + " @".join(named)) if named else ""
+    room = TEXT_LIMIT - len((head + tail).encode())
     return {"msgtype": "text", "text": {
-        "content": _clip(f"{heading(message)}\n{message.text}{tail}{names}", TEXT_LIMIT),
+        "content": fit(head + fit(text, room, in_bytes=True) + tail, TEXT_LIMIT, in_bytes=True),
         "mentioned_list": [m.im_user_id for m in people if m.im_user_id],
         "mentioned_mobile_list": [m.phone for m in people if m.phone and not m.im_user_id],
     }}
+
+
+_FONT = re.compile(r"</?font\b[^>]*>", re.IGNORECASE)
+_LINK = re.compile(r"\[([^\[\]]+)\]\((\S+?)\)")
+_LINE_MARK = re.compile(r"^(?:#{1,6}\s+|>\s?)")
+
+
+def markdown_to_text(markdown: str) -> str:
+    """WeCom markdown as a text message shows it best: no font tags, **, `, # or > marks; links as "label: url"."""
+    lines = []
+    for line in markdown.strip("\n").splitlines():
+        line = _LINE_MARK.sub("", _FONT.sub("", line))
+        line = _LINK.sub(r"\1: \2", line.replace("**", "").replace("`", ""))
+        lines.append(line)
+    return "\n".join(lines)
 
 
 class WeComBot:

@@ -24,13 +24,17 @@ def full_format(url: str) -> str:
 
 
 def to_content(message: BotMessage) -> dict[str, Any]:
-    """The chatbot message: headline as head, text, mentions and incident link as body items."""
-    body: list[dict[str, Any]] = [{"type": "message", "text": message.text, "is_markdown_support": True}]
+    """The chatbot message: headline as head, text, mentions and (for plain text) the incident link as body items.
+
+    Markup (the zoom_bot template) carries the incident link itself, so no link item is added for it.
+    """
+    text = message.text.strip("\n") if message.markup else message.text
+    body: list[dict[str, Any]] = [{"type": "message", "text": text, "is_markdown_support": True}]
     tags = " ".join(f"<!{m.im_user_id}|{m.member_name}>" if m.im_user_id else f"@{m.member_name}"
                     for m in message.mentions if m.im_user_id or m.member_name)
     if tags:
         body.append({"type": "message", "text": tags, "is_markdown_support": True})
-    if message.url:
+    if message.url and not message.markup:
         body.append({"type": "message", "text": "View incident", "link": message.url})
     return {"content": {
         "settings": {"default_sidebar_color": SIDEBAR[message.severity.value]},

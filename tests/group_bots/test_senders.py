@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 from urllib.parse import quote
@@ -10,9 +11,11 @@ from urllib.parse import quote
 import pytest
 
 from bot.adapters.errors import DeliveryError
-from bot.group_bots import BOT_TYPES, BOTS, Mention, send
+from bot.group_bots import BOT_TYPES, BOTS, BotMessage, Mention, send
 from bot.group_bots._common import webhook_url
 from bot.group_bots.model import BotConfig
+from core.templates import TemplateSet, incident_context
+from core.types import Progress, Severity
 from tests.conftest import free_port
 from tests.group_bots.conftest import (
     DINGTALK_SECRET,
@@ -288,3 +291,189 @@ async def test_digest_messages_are_accepted_by_every_platform(bots: Running, htt
     for bot_type in BOT_TYPES:
         await send(bots.config(bot_type), many, http)
         assert bots.fake.of(bot_type), bot_type
+
+
+# -- templated messages: the bot template's own markup is posted once, as written -------------------------
+
+URL = "https://vigil.example.com/incidents/42"
+INCIDENT = {"incident_id": 42, "num": 42, "title": "db-1 <disk> 95% & *full*", "incident_severity": "Critical",
+            "progress": "Triggered", "channel_name": "Payments", "labels": {"host": "db-1"}, "alert_cnt": 3,
+            "detail_url": URL}
+HEADLINE = "[Critical] [Triggered] db-1 <disk> 95% & *full*"  # the senders' own headline (titles, fallbacks)
+
+
+def templated(page: BotMessage, bot_type: str) -> BotMessage:
+    """`page` with its text rendered from the shipped bot template, as bot_sender.message_for builds it."""
+    context = incident_context(INCIDENT, event_type="i_new", base_url="https://vigil.example.com")
+    rendered = TemplateSet().render(f"{bot_type}_bot", "i_new", context)
+    return dataclasses.replace(page, title=INCIDENT["title"], text=rendered.text, markup=True)
+
+
+def test_a_bot_message_is_plain_text_unless_marked_as_markup():
+    message = BotMessage(title="t", severity=Severity.INFO, progress=Progress.TRIGGERED, event_type="i_new", text="x")
+    assert message.markup is False  # digests and test messages; bot_sender.message_for marks template output
+
+
+async def test_feishu_templated_post_has_bold_text_one_link_and_at_tags(bots: Running, http, page):
+    await send(bots.config("feishu"), templated(page, "feishu"), http)
+    [got] = bots.fake.of("feishu")
+    assert got.body["content"]["post"]["zh_cn"] == {"title": HEADLINE, "content": [
+        [{"tag": "text", "text": "🔴 "}, {"tag": "text", "text": "[Critical] Triggered", "style": ["bold"]}],
+        [{"tag": "text", "text": "db-1 <disk> 95% & *full*", "style": ["bold"]}],
+        [{"tag": "text", "text": "Channel: Payments · Alerts: 3 · Triggered"}],
+        [{"tag": "text", "text": "host: db-1"}],
+        [{"tag": "a", "text": "Open incident", "href": URL}],
+        [{"tag": "at", "user_id": "111", "user_name": "Alice"}, {"tag": "text", "text": "@Bob "},
+         {"tag": "at", "user_id": "333", "user_name": "Carol"}],
+    ]}
+
+
+def test_feishu_lark_md_lines_become_post_elements():
+    from bot.group_bots.feishu import lark_md_line
+
+    assert lark_md_line("a **b** c **d** [e &amp; f](https://x.test/1?a=1&amp;b=2) &lt;g&gt;") == [
+        {"tag": "text", "text": "a "}, {"tag": "text", "text": "b", "style": ["bold"]},
+        {"tag": "text", "text": " c "}, {"tag": "text", "text": "d", "style": ["bold"]},
+        {"tag": "text", "text": " "}, {"tag": "a", "text": "e & f", "href": "https://x.test/1?a=1&b=2"},
+        {"tag": "text", "text": " <g>"}]
+    assert lark_md_line("") == [{"tag": "text", "text": ""}]
+    assert lark_md_line("[not a link](javascript:x) 2 ** 3") == [
+        {"tag": "text", "text": "[not a link](javascript:x) 2 ** 3"}]
+
+
+async def test_dingtalk_templated_markdown_keeps_its_title_and_at_phones(bots: Running, http, page):
+    await send(bots.config("dingtalk"), templated(page, "dingtalk"), http)
+    [got] = bots.fake.of("dingtalk")
+    assert got.body == {
+        "msgtype": "markdown",
+        "markdown": {"title": HEADLINE, "text": (
+            "### 🔴 [Critical] Triggered\n\n**db-1 <disk> 95% & *full***\n\n- Channel: Payments\n- Alerts: 3\n"
+            f"- Progress: Triggered\n- host: db-1\n\n[Open incident]({URL})\n\n@13800000001 @13800000002 @333")},
+        "at": {"atMobiles": ["13800000001", "13800000002"], "atUserIds": ["333"], "isAtAll": False},
+    }
+
+
+async def test_wecom_templated_markdown_is_posted_as_written_with_userid_tags(bots: Running, http, page):
+    mapped = dataclasses.replace(page, mentions=(Mention("Alice", "111"), Mention("Carol", "333")))
+    await send(bots.config("wecom"), templated(mapped, "wecom"), http)
+    [got] = bots.fake.of("wecom")
+    assert got.body == {"msgtype": "markdown", "markdown": {"content": (
+        '**<font color="warning">[Critical] Triggered</font>**\n\n> **db-1 <disk> 95% & *full***\n'
+        f"> Channel: Payments\n> Alerts: 3 · Triggered\n> host: db-1\n\n[Open incident]({URL})\n<@111> <@333>")}}
+
+
+async def test_wecom_templated_text_message_shows_no_markdown_syntax(bots: Running, http, page):
+    await send(bots.config("wecom"), templated(page, "wecom"), http)
+    [got] = bots.fake.of("wecom")
+    assert got.body == {"msgtype": "text", "text": {
+        "content": ("[Critical] Triggered\n\ndb-1 <disk> 95% & *full*\nChannel: Payments\nAlerts: 3 · Triggered\n"
+                    f"host: db-1\n\nOpen incident: {URL}"),
+        "mentioned_list": ["111", "333"],
+        "mentioned_mobile_list": ["13800000002"],
+    }}
+
+
+async def test_slack_templated_mrkdwn_is_escaped_once(bots: Running, http, page):
+    await send(bots.config("slack"), templated(page, "slack"), http)
+    [got] = bots.fake.of("slack")
+    assert got.body == {
+        "text": "[Critical] [Triggered] db-1 &lt;disk&gt; 95% &amp; *full* <@111> @Bob <@333>",
+        "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": (
+            "🔴 *[Critical] Triggered*: db-1 &lt;disk&gt; 95% &amp; *full*\n#42 · Payments · 3 alerts · Triggered\n"
+            f"`host=db-1`\n<{URL}|Open incident>\n<@111> @Bob <@333>")}}],
+    }
+
+
+async def test_zoom_templated_body_has_one_link(bots: Running, http, page):
+    mapped = dataclasses.replace(page, mentions=(Mention("Alice", "alice_jid@xmpp.zoom.us"), Mention("Bob")))
+    await send(bots.config("zoom"), templated(mapped, "zoom"), http)
+    [got] = bots.fake.of("zoom")
+    assert got.body == {"content": {
+        "settings": {"default_sidebar_color": "#D93026"},
+        "head": {"text": HEADLINE, "style": {"bold": True}},
+        "body": [
+            {"type": "message", "is_markdown_support": True,
+             "text": f"🔴 [Critical] Triggered: db-1 <disk> 95% & *full*\nPayments · 3 alerts · Triggered\n{URL}"},
+            {"type": "message", "text": "<!alice_jid@xmpp.zoom.us|Alice> @Bob", "is_markdown_support": True},
+        ],
+    }}
+
+
+async def test_telegram_templated_html_is_not_escaped_again(bots: Running, http, page):
+    await send(bots.config("telegram", chat_ids=TELEGRAM_CHATS[:1]), templated(page, "telegram"), http)
+    [got] = bots.fake.of("telegram")  # the fake parses the HTML: unbalanced or unescaped markup is refused
+    assert got.body["text"] == (
+        "🔴 <b>[Critical] Triggered</b>: db-1 &lt;disk&gt; 95% &amp; *full*\n#42 · Payments · 3 alerts · Triggered\n"
+        f'<code>host=db-1</code>\n<a href="{URL}">Open incident</a>\n'
+        '<a href="tg://user?id=111">Alice</a> @Bob <a href="tg://user?id=333">Carol</a>')
+
+
+@pytest.mark.parametrize("bot_type", BOT_TYPES)
+async def test_every_templated_message_has_one_link_no_double_escaping_and_the_mentions(bots, http, page, bot_type):
+    await send(bots.config(bot_type), templated(page, bot_type), http)
+    got = bots.fake.of(bot_type)[0].body
+    shown = json.dumps(got, ensure_ascii=False)
+    assert "View incident" not in shown and "&amp;lt;" not in shown and "&amp;amp;" not in shown
+    assert "&lt;b&gt;" not in shown and "&lt;a " not in shown and "&lt;http" not in shown
+    assert shown.count("Open incident") == 1 or bot_type == "zoom"  # the zoom template shows the bare URL
+    assert shown.count(URL) == 1
+    assert shown.count("[Critical] Triggered") == 1, "the template's headline once, and not ours in the body"
+    assert "13800000001" in shown if bot_type == "dingtalk" else "111" in shown  # Alice, natively
+    assert "333" in shown  # Carol
+
+
+# -- plain text (digests, test messages): escaped, under our headline, with our link ----------------------
+
+
+async def test_a_digest_is_still_escaped_with_headline_and_links(bots: Running, http, page):
+    from bot.bot_queue import digest
+
+    one = digest([dataclasses.replace(page, title=f"disk {i} <x> & y") for i in range(2)])
+    assert not one.markup
+    for bot_type in BOT_TYPES:
+        await send(bots.config(bot_type, chat_ids=TELEGRAM_CHATS[:1]) if bot_type == "telegram"
+                   else bots.config(bot_type), one, http)
+    telegram = bots.fake.of("telegram")[0].body["text"]
+    assert telegram.startswith("<b>[Critical] [Triggered] 2 incident updates</b>\n")
+    assert f"- [Critical] [Triggered] disk 0 &lt;x&gt; &amp; y {URL}" in telegram
+    assert f'<a href="{URL}">View incident</a>' in telegram
+    section = bots.fake.of("slack")[0].body["blocks"][0]["text"]["text"]
+    assert section.startswith(f"*<{URL}|[Critical] [Triggered] 2 incident updates>*\n")
+    assert "disk 1 &lt;x&gt; &amp; y" in section and section.endswith("<@111> @Bob <@333>")
+    dingtalk = bots.fake.of("dingtalk")[0].body["markdown"]["text"]
+    assert dingtalk.startswith("#### [Critical] [Triggered] 2 incident updates\n\n")
+    assert f"[View incident]({URL})" in dingtalk
+    post = bots.fake.of("feishu")[0].body["content"]["post"]["zh_cn"]
+    assert post["title"] == "[Critical] [Triggered] 2 incident updates"
+    assert [{"tag": "a", "text": "View incident", "href": URL}] in post["content"]
+
+
+async def test_long_markup_keeps_the_mentions(bots: Running, http, page):
+    from bot.group_bots import slack, telegram, wecom
+
+    lines = "\n".join(f"<code>line {i}</code> &amp; more text to make it long" for i in range(200))
+    long_html = dataclasses.replace(page, text=f"<b>head</b>\n{lines}", markup=True)
+    html_text = telegram.to_html(long_html)  # too long to post whole: sent as its plain text, escaped
+    assert html_text.startswith("<b>[Critical] [Triggered] CPU &gt; 95% on db-1</b>\nhead\nline 0 &amp; more")
+    assert "line 3 &amp; more" in html_text and "<code>" not in html_text
+    assert html_text.endswith('<a href="tg://user?id=111">Alice</a> @Bob <a href="tg://user?id=333">Carol</a>')
+    await send(bots.config("telegram", chat_ids=TELEGRAM_CHATS[:1]), long_html, http)
+    long_md = dataclasses.replace(page, text="\n".join(f"`x{i}` and more text to make it long" for i in range(400)),
+                                  markup=True)
+    section = slack.to_blocks(long_md)["blocks"][0]["text"]["text"]
+    assert len(section) <= slack.SECTION_LIMIT and section.endswith("…\n<@111> @Bob <@333>")
+    mapped = dataclasses.replace(long_md, mentions=(Mention("Alice", "111"),))
+    content = wecom.to_body(mapped)["markdown"]["content"]
+    assert len(content.encode()) <= wecom.MARKDOWN_LIMIT and content.endswith("…\n<@111>")
+    for bot_type in ("slack", "wecom"):
+        await send(bots.config(bot_type), long_md, http)
+
+
+async def test_the_test_message_endpoint_text_is_plain_and_escaped(bots: Running, http, page):
+    message = BotMessage(title="Vigil test message", severity=Severity.INFO, progress=Progress.TRIGGERED,
+                         event_type="i_new", text="Vigil test message for bot <ops> & co: delivery works.",
+                         url="https://vigil.example.com")
+    await send(bots.config("telegram", chat_ids=TELEGRAM_CHATS[:1]), message, http)
+    assert bots.fake.of("telegram")[0].body["text"] == (
+        "<b>[Info] [Triggered] Vigil test message</b>\nVigil test message for bot &lt;ops&gt; &amp; co: delivery "
+        'works.\n<a href="https://vigil.example.com">View incident</a>')
