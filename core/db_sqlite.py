@@ -3,8 +3,8 @@
 Why not aiosqlite: it runs every call (cursor, execute, fetch, close, commit) on a helper thread and
 wakes the loop for each, so a statement cost ~0.4 ms of hops on this 2-core class of machine, several
 times the statement itself, and the page, ingest and click paths are dozens of statements each.
-SQLite calls are microseconds (a commit's fsync well under a millisecond), so running them inline is
-cheaper than handing them off.
+SQLite calls are microseconds, so running them inline is cheaper than handing them off; only a write
+commit, which waits for its fsync, goes to a thread.
 
 What makes that safe is the gate. SQLite allows one writer at a time; with connections on threads a
 second writer sleeps in SQLite's busy handler, but inline that sleep would block the very loop the
@@ -76,7 +76,12 @@ class Connection:
 
     async def commit(self) -> None:
         try:
-            self._db.commit()
+            if self._holding:
+                # A write commit waits for fsync (synchronous=FULL): off the loop, so requests keep
+                # being served meanwhile. The gate is ours, so nothing else touches this connection.
+                await asyncio.to_thread(self._db.commit)
+            else:
+                self._db.commit()
         finally:
             self._settle()
 
