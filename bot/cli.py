@@ -100,6 +100,7 @@ def main(argv: list[str] | None = None) -> None:
     p.set_defaults(fn=db)
     args = parser.parse_args(argv)
     logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-plugin INFO lines bury the banner
     args.fn(args)
 
 
