@@ -297,7 +297,9 @@ class InProcessRunner:
             if delay <= 0:
                 self._enqueue(job_id)
             else:
-                self._timers[job_id] = loop.call_later(delay, self._fire, job_id)
+                # A hair late: the loop's timer may fire a little before the wall clock says "due",
+                # and a claim that finds the row not yet due leaves it to the next sweep.
+                self._timers[job_id] = loop.call_later(delay + 0.005, self._fire, job_id)
 
     def _enqueue(self, job_id: str) -> None:
         if job_id not in self._queued and job_id not in self._inflight:
@@ -453,9 +455,11 @@ class ArqRunner:
 async def enqueue_arq(pool: Any, jobs: list[tuple[str, datetime]]) -> None:
     """Enqueue rows on arq with the row id as arq job id, so a row is queued at most once."""
     # arq refuses a second job with the same id while one is queued: free dedup. Concurrent, because
-    # each enqueue is a few Redis round trips and a burst of pages must not queue behind them.
+    # each enqueue is a few Redis round trips and a burst of pages must not queue behind them. Deferred
+    # a hair past due, as a worker starting early would find the row not yet due and leave it to a sweep.
     for i in range(0, len(jobs), 50):
-        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, job_id, _job_id=job_id, _defer_until=due_at)
+        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, job_id, _job_id=job_id,
+                                                _defer_until=due_at + timedelta(milliseconds=5) if due_at else None)
                                for job_id, due_at in jobs[i:i + 50]])
 
 
