@@ -52,6 +52,15 @@ def database(kind: str) -> Iterator[str]:
         asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+SERVER_PIDS: dict[str, int] = {}  # base URL -> pid of its `vigil serve`, for CPU accounting
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far (Linux /proc)."""
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @contextlib.contextmanager
 def vigil(db_url: str, **env: str) -> Iterator[str]:
     port = free_port()
@@ -62,6 +71,7 @@ def vigil(db_url: str, **env: str) -> Iterator[str]:
         stdout=subprocess.DEVNULL,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.time() + 30
         while time.time() < deadline:

@@ -19,7 +19,7 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._server import api, database, vigil, wait_ready  # noqa: E402
+from bench._server import SERVER_PIDS, api, cpu_seconds, database, vigil, wait_ready  # noqa: E402
 
 
 def make_event(i: int) -> dict:
@@ -94,9 +94,15 @@ async def run(kind: str, base: str, seconds: float, concurrency: int) -> None:
     await wait_ready(base)
     url = await setup(base)
     await flood(url, 1.0, concurrency)  # warm-up
+    cpu0 = cpu_seconds(SERVER_PIDS[base])
     n, lat, errors = await flood(url, seconds, concurrency)
+    cpu = cpu_seconds(SERVER_PIDS[base]) - cpu0
     print(f"{kind:10s} full load   : {n / seconds:8.0f} events/s  p50 {pct(lat, 50):6.1f} ms  "
           f"p99 {pct(lat, 99):6.1f} ms  errors {errors}  (concurrency {concurrency}, {seconds:.0f}s)")
+    # The load generator shares this machine's cores: what the server itself spends per event tells
+    # what one Vigil process sustains when it has a core to itself.
+    print(f"{'':10s} server CPU  : {cpu / seconds * 100:5.0f}% of a core, {cpu / n * 1e6:.0f} us per event "
+          f"= {n / cpu:.0f} events per CPU-second")
     lat, errors = await paced(url, seconds, 1000)
     print(f"{kind:10s} 1000/s paced: p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  errors {errors}")
 
