@@ -82,8 +82,8 @@ def allowed_actions(progress: Progress, *, merged: bool = False, snoozed: bool =
 async def get(session: AsyncSession, incident_id: int, *, lock: bool = False) -> Incident:
     """Load an incident (row-locked on PostgreSQL when `lock`), or raise NotFound."""
     stmt = select(Incident).where(Incident.id == incident_id)
-    if lock:
-        stmt = stmt.with_for_update()
+    if lock:  # a locked read must see the latest row, even when this session loaded it before
+        stmt = stmt.with_for_update().execution_options(populate_existing=True)
     incident = (await session.execute(stmt)).scalar_one_or_none()
     if incident is None:
         raise NotFound(f"incident {incident_id} not found")

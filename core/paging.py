@@ -97,12 +97,19 @@ async def _schedule_step(session: AsyncSession, incident: Incident, gen: int, at
                         due_at=due, job_id=_step_job_id(incident.id, gen, at))
 
 
-async def start(session: AsyncSession, incident: Incident, now: datetime) -> None:
-    """Pick the channel's first matching rule, freeze it onto the incident, schedule level 0."""
+async def channel_rules(session: AsyncSession, channel_id: int) -> list[tuple[int, int, RuleDefinition]]:
+    """The channel's enabled escalation rules as (id, priority, definition)."""
     rows = (await session.execute(
-        select(EscalationRule).where(EscalationRule.channel_id == incident.channel_id,
+        select(EscalationRule).where(EscalationRule.channel_id == channel_id,
                                      EscalationRule.status == "enabled"))).scalars().all()
-    rules = [(r.id, r.priority, RuleDefinition.model_validate(r.definition)) for r in rows]
+    return [(r.id, r.priority, RuleDefinition.model_validate(r.definition)) for r in rows]
+
+
+async def start(session: AsyncSession, incident: Incident, now: datetime,
+                rules: list[tuple[int, int, RuleDefinition]] | None = None) -> None:
+    """Pick the channel's first matching rule, freeze it onto the incident, schedule level 0."""
+    if rules is None:
+        rules = await channel_rules(session, incident.channel_id)
     subj = condition_subject(title=incident.title, description=incident.description, severity=incident.severity,
                              labels=incident.labels, channel_id=incident.channel_id)
     rule_id = select_rule(rules, subj, now)
@@ -134,15 +141,22 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
     """Escalation subscriber for incident domain events."""
     kind, now = args["kind"], ctx.now()
     async with ctx.sessionmaker() as session:
+        # Read first, lock last: ingest updates this incident row on every event of its alerts, and
+        # on PostgreSQL it would wait for our lock through every await taken while holding it.
+        entry = await session.get(TimelineEntry, args["entry_id"])
+        detail = entry.detail if entry else {}
+        rules = None
+        if kind in ("i_new", "i_reopen"):
+            channel_id = (await session.execute(
+                select(Incident.channel_id).where(Incident.id == args["incident_id"]))).scalar_one_or_none()
+            rules = await channel_rules(session, channel_id) if channel_id is not None else []
         try:
             incident = await incidents.get(session, args["incident_id"], lock=True)
         except NotFound:
             return
-        entry = await session.get(TimelineEntry, args["entry_id"])
-        detail = entry.detail if entry else {}
         snap = _snapshot(incident)
         if kind in ("i_new", "i_reopen"):
-            await start(session, incident, now)
+            await start(session, incident, now, rules)
         elif kind == "i_ack" and snap and snap[0].stop_on == "ack":
             await stop(session, incident, now, "acknowledged")
         elif kind in ("i_rslv", "i_merge") and incident.progress == Progress.CLOSED.value:
@@ -174,17 +188,27 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
 async def escalate_step(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
     """Run one escalation step if the incident is still where this job expects it."""
     now = ctx.now()
+    at = Position(args["level"], args["loop"])
+
+    def superseded(incident: Incident) -> bool:  # acked, re-escalated, restarted: nothing to do
+        snap = _snapshot(incident)
+        return (snap is None or snap[1] != args["gen"] or incident.escalation_state != "running"
+                or (incident.escalation_level, incident.escalation_loop) != (at.level, at.loop))
+
     async with ctx.sessionmaker() as session:
+        # Read first, lock last (as in on_event): who is on call is resolved before the row lock.
         try:
-            incident = await incidents.get(session, args["incident_id"], lock=True)
+            incident = await incidents.get(session, args["incident_id"])
         except NotFound:
             return
-        snap = _snapshot(incident)
-        at = Position(args["level"], args["loop"])
-        if (snap is None or snap[1] != args["gen"] or incident.escalation_state != "running"
-                or (incident.escalation_level, incident.escalation_loop) != (at.level, at.loop)):
-            return  # superseded (acked, re-escalated, restarted): nothing to do
-        rule, gen = snap
+        if superseded(incident):
+            return
+        level = _snapshot(incident)[0].levels[at.level]
+        members = await _resolve_targets(session, level.targets.model_dump(), now)
+        incident = await incidents.get(session, args["incident_id"], lock=True)
+        if superseded(incident):
+            return
+        rule, gen = _snapshot(incident)
         woken = bool(args.get("wake"))
         verdict = gate(rule, Progress(incident.progress), incident.snoozed_until, now)
         if woken and verdict == "stop" and incident.progress != Progress.CLOSED.value:
@@ -199,8 +223,6 @@ async def escalate_step(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             await session.commit()
             return
         step = plan_step(rule, at, now)
-        level = rule.levels[at.level]
-        members = await _resolve_targets(session, level.targets.model_dump(), now)
         paged = await _page_members(session, incident, members, level.media, now, level=at.level, loop=at.loop,
                                     event_type="escalation" if not woken else "i_wake")
         bots = await _post_bots(session, incident, level.bot_ids, now, level=at.level, loop=at.loop)
