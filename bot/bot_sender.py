@@ -147,8 +147,8 @@ async def take_slot(session: AsyncSession, bot: Bot, delivery_id: int, now: date
     """Book a post for this delivery now (True), or hold it in the bot's queue for the `bot_queue` job.
 
     It goes now only when nothing is queued for the bot and the limit leaves room (see
-    BotLimiter.skips_queue). The delivery runner counted an attempt before calling; a held delivery
-    gets it back. Commits either way.
+    BotLimiter.skips_queue). The delivery runner counts an attempt only once the sender returns, so a
+    held delivery has not used one. Commits either way.
     """
     limiter = LIMITS[bot.type]
     await _lock(session, bot.id)
@@ -163,7 +163,6 @@ async def take_slot(session: AsyncSession, bot: Bot, delivery_id: int, now: date
         session.add(BotPost(bot_id=bot.id, at=now))
         await session.commit()
         return True
-    d.attempts = max(0, d.attempts - 1)
     if d.state == "pending":  # not already sent by the queue (a re-run of the first delivery job)
         due = limiter.next_slot(sent, now)
         if d.provider != QUEUED:

@@ -357,8 +357,6 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             await session.commit()
             return
         member = await session.get(Member, d.member_id) if d.member_id else None
-        d.attempts += 1
-        d.updated_at = now
         senders: dict[str, Sender] = ctx.services.get("senders", {})
         try:
             sender = senders.get(d.medium)
@@ -369,19 +367,24 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             page = await _render(ctx, session, incident, d)
             recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone) if member \
                 else Recipient(0, f"bot {d.bot_id}", None, None, "UTC")
-            # Commit the attempt count first: a crash mid-send is then visible as an attempt, not lost.
+            # End the read-only transaction before the network call: nothing is written yet, so no row
+            # lock or write gate is held while a provider takes its time. The attempt is recorded with
+            # its outcome in one write; a crash mid-send re-runs the job, whose own attempts are capped.
             await session.commit()
             provider_id = await sender(recipient, page)
         except DeliveryQueued:
             return  # a group bot's rate-limit queue took it over (bot/bot_sender.py) and will finish it
         except DeliveryError as exc:
+            d.attempts += 1
             await _failed(ctx, session, d, incident, member, exc, now)
             return
         except Exception as exc:  # a bug in a sender must not lose the page: treat as transient
             log.exception("sender %s crashed", d.medium)
+            d.attempts += 1
             await _failed(ctx, session, d, incident, member, DeliveryError(f"{type(exc).__name__}", retryable=True),
                           now)
             return
+        d.attempts += 1
         d.state, d.provider_message_id, d.updated_at = "sent", (provider_id or "")[:200], ctx.now()
         events.note(session, incident.id, "delivery_sent", now=ctx.now(), detail={
             "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
