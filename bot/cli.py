@@ -42,7 +42,13 @@ def serve(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"admin_token": secrets.token_urlsafe(24)})
         print("No VIGIL_ADMIN_TOKEN set: using a one-off admin token for this run.")
     print(_banner(settings), flush=True)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, loop=_loop())
+    # A deep accept queue: when many alert sources (re)connect at once, an overflowing backlog drops
+    # their SYNs and each waits a full second to retry (aiohttp's default is 128).
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, loop=_loop(),
+                backlog=LISTEN_BACKLOG)
+
+
+LISTEN_BACKLOG = 4096  # capped by the kernel's net.core.somaxconn
 
 
 def _loop() -> asyncio.AbstractEventLoop:
