@@ -2,33 +2,64 @@
 
 `ADAPTERS` maps a platform to its adapter class; each class builds itself from an IM app's
 settings and decrypted secrets with `from_app(settings, secrets, http=...)`.
+
+A platform's module (and its SDK) is imported the first time that platform is asked for: the SDKs
+take seconds to import (lark-oapi alone most of them), and a Vigil without a Feishu app should not
+pay for Feishu at every start.
 """
 
 from __future__ import annotations
 
+import importlib
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from core.types import Platform
 
-ADAPTERS: dict[Platform, Any] = {}
+_MODULES: dict[Platform, tuple[str, str]] = {
+    Platform.SLACK: ("bot.adapters.slack", "SlackAdapter"),
+    Platform.FEISHU: ("bot.adapters.feishu", "FeishuAdapter"),
+    Platform.DINGTALK: ("bot.adapters.dingtalk", "DingTalkAdapter"),
+    Platform.WECOM: ("bot.adapters.wecom", "WeComAdapter"),
+    Platform.TEAMS: ("bot.adapters.teams", "TeamsAdapter"),
+}
 
 
-def _register() -> None:
-    # Each import is one line; a platform whose module is missing is simply not offered.
-    for platform, module, cls in (
-        (Platform.SLACK, "bot.adapters.slack", "SlackAdapter"),
-        (Platform.FEISHU, "bot.adapters.feishu", "FeishuAdapter"),
-        (Platform.DINGTALK, "bot.adapters.dingtalk", "DingTalkAdapter"),
-        (Platform.WECOM, "bot.adapters.wecom", "WeComAdapter"),
-        (Platform.TEAMS, "bot.adapters.teams", "TeamsAdapter"),
-    ):
+class _Adapters(Mapping[Platform, Any]):
+    """Platform -> adapter class, importing each module on first use; a missing module is not offered."""
+
+    def __init__(self) -> None:
+        self._loaded: dict[Platform, Any] = {}
+        self._missing: set[Platform] = set()
+
+    def __getitem__(self, platform: Platform) -> Any:
+        if platform in self._loaded:
+            return self._loaded[platform]
+        if platform not in _MODULES or platform in self._missing:
+            raise KeyError(platform)
+        module, cls = _MODULES[platform]
         try:
-            mod = __import__(module, fromlist=[cls])
+            mod = importlib.import_module(module)
         except ModuleNotFoundError as exc:
             if exc.name != module:
-                raise
-            continue
-        ADAPTERS[platform] = getattr(mod, cls)
+                raise  # the module is there but its SDK is not installed: say so, loudly
+            self._missing.add(platform)
+            raise KeyError(platform) from None
+        self._loaded[platform] = getattr(mod, cls)
+        return self._loaded[platform]
+
+    def __iter__(self) -> Iterator[Platform]:
+        return iter([p for p in _MODULES if p in self])
+
+    def __contains__(self, platform: object) -> bool:
+        try:
+            self[platform]  # type: ignore[index]
+        except KeyError:
+            return False
+        return True
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
 
 
-_register()
+ADAPTERS: Mapping[Platform, Any] = _Adapters()
