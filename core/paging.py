@@ -364,7 +364,10 @@ async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
                 raise DeliveryError(f"no {d.medium} provider is configured", retryable=False)
             if d.medium != "bot" and member is None:
                 raise DeliveryError("the member no longer exists", retryable=False)
-            page = await _render(ctx, session, incident, d)
+            # Group bots render their own platform's template (bot/bot_sender.py): no IM page to render here.
+            page = await _render(ctx, session, incident, d) if d.medium != "bot" else Page(
+                incident.id, d.id, d.event_type, incident.severity, None, "", None,
+                f"{ctx.services.get('base_url', '')}/incidents/{incident.id}")
             recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone) if member \
                 else Recipient(0, f"bot {d.bot_id}", None, None, "UTC")
             # End the read-only transaction before the network call: nothing is written yet, so no row
@@ -396,7 +399,7 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, incident: Inciden
     """Render the page with the template overrides in the database (shipped defaults otherwise)."""
     base_url = ctx.services.get("base_url", "")
     url = f"{base_url}/incidents/{incident.id}"
-    medium = "im" if d.medium == "bot" else d.medium
+    medium = d.medium
     channel = await session.get(Channel, incident.channel_id)
     mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                  "alert_cnt", "num", "start_time", "ack_time", "close_time")}
