@@ -65,7 +65,10 @@ def worker(_args: argparse.Namespace) -> None:
     if not settings.redis_url:
         sys.exit("vigil worker needs VIGIL_REDIS_URL (without it, `vigil serve` runs jobs in-process)")
     print(f"vigil worker: arq on {settings.redis_url}", flush=True)
-    _loop().run_until_complete(run_worker(settings))
+    try:
+        _loop().run_until_complete(run_worker(settings))
+    except asyncio.CancelledError:
+        pass  # arq cancels its main task on SIGINT/SIGTERM: that is a normal shutdown
 
 
 async def run_worker(settings: Settings, *, handle_signals: bool = True) -> None:
