@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import insert, select, text, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import events, incidents, jobs, noise
@@ -230,7 +230,8 @@ async def ingest_batch(
             n = len(batch.stored)
             results.append(await _apply(batch, ref, ev, cid))
             batch.result_alerts.append(batch.stored[-1][0] if len(batch.stored) > n else None)
-    # One flush for every alert of the batch, then one multi-row INSERT for the raw events.
+    await _update_known_alerts(session, batch)
+    # One flush for the rest (new alerts, incidents...), then one multi-row INSERT for the raw events.
     await session.flush()
     if batch.stored:
         await session.execute(insert(StoredEvent), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
@@ -243,6 +244,30 @@ async def ingest_batch(
         .execution_options(synchronize_session=False)
     )
     return results
+
+
+# Every column an event may change on an alert that already exists (see _apply).
+_ALERT_UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "description", "labels", "status",
+                         "severity", "progress", "end_time", "close_time")
+
+
+async def _update_known_alerts(session: AsyncSession, batch: _Batch) -> None:
+    """Write the batch's changes to existing alerts as one executemany over a fixed column set.
+
+    The ORM would batch only consecutive rows that changed the same columns, which in a mixed
+    batch (some alerts change status, some only their count) is one UPDATE per row or close to it.
+    """
+    dirty = session.dirty
+    known = {id(a): a for a, _ in batch.stored if a.id is not None and a in dirty}
+    if not known:
+        return
+    rows = [{"_id": a.id, **{c: getattr(a, c) for c in _ALERT_UPDATE_COLUMNS}} for a in known.values()]
+    for a in known.values():  # written below: the ORM must not write them again (their ids stay loaded)
+        session.expire(a, _ALERT_UPDATE_COLUMNS)
+    table = Alert.__table__
+    stmt = update(table).where(table.c.id == bindparam("_id")).values(
+        {c: bindparam(c) for c in _ALERT_UPDATE_COLUMNS})
+    await session.execute(stmt, rows)
 
 
 ALERT_EVENT = {"new_alert": ("a_new", "a_merge"), "updated": ("a_update",), "recovered": ("a_update",)}
