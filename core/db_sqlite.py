@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import weakref
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -31,6 +32,10 @@ from sqlalchemy.util.concurrency import await_
 GATE_TIMEOUT = 30.0  # as long as the busy timeout this replaces: a stuck writer fails others, never hangs them
 BUSY_TIMEOUT = 5.0  # only another process can make SQLite itself wait now
 _READS = ("SELECT", "PRAGMA", "EXPLAIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "COMMIT", "BEGIN")
+
+# Its own threads: the loop's default executor also resolves host names, and a slow DNS server must
+# never hold up a commit (and with it the write gate).
+_COMMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vigil-sqlite-commit")
 
 # One gate per (event loop, database file): asyncio locks belong to a loop, and tests run many loops.
 _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
@@ -64,7 +69,10 @@ class Connection:
         if self._holding or not _writes(sql):
             return
         try:
-            await asyncio.wait_for(_gate(self._path).acquire(), GATE_TIMEOUT)
+            # asyncio.timeout, not wait_for: wait_for can lose a lock granted just as it times out or is
+            # cancelled, and a lost write gate would stall every writer after it.
+            async with asyncio.timeout(GATE_TIMEOUT):
+                await _gate(self._path).acquire()
         except TimeoutError:
             raise sqlite3.OperationalError("database is locked (another writer held it too long)") from None
         self._holding = True
@@ -75,15 +83,18 @@ class Connection:
             _gate(self._path).release()
 
     async def commit(self) -> None:
-        try:
-            if self._holding:
-                # A write commit waits for fsync (synchronous=FULL): off the loop, so requests keep
-                # being served meanwhile. The gate is ours, so nothing else touches this connection.
-                await asyncio.to_thread(self._db.commit)
-            else:
+        if not self._holding:
+            try:
                 self._db.commit()
-        finally:
-            self._settle()
+            finally:
+                self._settle()
+            return
+        # A write commit waits for its fsync (synchronous=FULL): off the loop, so requests keep being
+        # served meanwhile; the gate is ours, so nothing else touches this connection. The gate is freed
+        # when the commit has really finished, even if the task awaiting it is cancelled meanwhile.
+        done = asyncio.get_running_loop().run_in_executor(_COMMITTER, self._db.commit)
+        done.add_done_callback(lambda _f: self._settle())
+        await asyncio.shield(done)
 
     async def rollback(self) -> None:
         try:

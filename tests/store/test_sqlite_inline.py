@@ -55,3 +55,31 @@ async def test_a_rolled_back_or_closed_writer_frees_the_gate(sessions):
         await s3.commit()
         assert (await s3.execute(text("SELECT n FROM counter"))).scalar_one() == 3
     await s1.close()
+
+
+async def test_cancelled_writers_never_keep_the_gate(sessions):
+    holder = sessions()
+    await holder.execute(text("UPDATE counter SET n = 1 WHERE id = 1"))  # holds the gate
+
+    async def write(n: int, linger: float = 0.0) -> None:
+        async with sessions() as s:
+            await s.execute(text("UPDATE counter SET n = :n WHERE id = 1"), {"n": n})
+            await asyncio.sleep(linger)
+            await s.commit()
+
+    waiting = [asyncio.create_task(write(2)) for _ in range(5)]
+    await asyncio.sleep(0.01)
+    for task in waiting[:3]:  # cancelled while queued for the gate
+        task.cancel()
+    await holder.commit()
+    await holder.close()
+    await asyncio.gather(*waiting, return_exceptions=True)
+
+    mid = asyncio.create_task(write(3, linger=10))  # cancelled while holding it, mid-transaction
+    await asyncio.sleep(0.01)
+    mid.cancel()
+    await asyncio.gather(mid, return_exceptions=True)
+
+    await asyncio.wait_for(write(4), 1)
+    async with sessions() as s:
+        assert (await s.execute(text("SELECT n FROM counter"))).scalar_one() == 4
