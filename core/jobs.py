@@ -15,6 +15,7 @@ out again, so job functions must be idempotent against their own domain state.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,7 @@ from core.models import Job
 log = logging.getLogger("vigil.jobs")
 
 LEASE = timedelta(seconds=60)
+
 MAX_ATTEMPTS = 8
 ARQ_FUNCTION = "run_job"
 
@@ -194,6 +196,22 @@ async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit:
     return [(r[0], r[1]) for r in rows]
 
 
+def priority(job_id: str) -> int:
+    """The in-process runner's order when work piles up (lower first; first come first served within).
+
+    In a storm, an incident's first page matters most: sends go first, then the first step of a new
+    escalation, then event fan-out (which starts escalations), and later levels and repeats last,
+    since someone has already been paged for those. Pages then go out progressively rather than all
+    at the end, and level changes wait for first pages only while a storm lasts.
+    """
+    name, _, rest = job_id.partition(":")
+    if name == "deliver":
+        return 0
+    if name == "escalate":  # escalate:{incident}:{gen}:{level}:{loop}
+        return 1 if rest.split(":")[2:] == ["0", "0"] else 3
+    return 2
+
+
 class Runner(Protocol):
     """Triggers job rows; `wake` is called after a commit that added or rescheduled jobs."""
 
@@ -270,7 +288,8 @@ class InProcessRunner:
         self.ctx = ctx
         self.concurrency = concurrency
         self.batch = batch
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._seq = itertools.count()
         self._queued: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._inflight: set[str] = set()
@@ -304,16 +323,16 @@ class InProcessRunner:
     def _enqueue(self, job_id: str) -> None:
         if job_id not in self._queued and job_id not in self._inflight:
             self._queued.add(job_id)
-            self._queue.put_nowait(job_id)
+            self._queue.put_nowait((priority(job_id), next(self._seq), job_id))
 
     def _fire(self, job_id: str) -> None:
         self._timers.pop(job_id, None)
         self._enqueue(job_id)
 
-    def _take(self, first: str) -> list[str]:
-        ids = [first]
+    def _take(self, first: tuple[int, int, str]) -> list[str]:
+        ids = [first[2]]
         while len(ids) < self.batch and not self._queue.empty():
-            ids.append(self._queue.get_nowait())
+            ids.append(self._queue.get_nowait()[2])
         self._queued.difference_update(ids)
         return [i for i in dict.fromkeys(ids) if i not in self._inflight]
 

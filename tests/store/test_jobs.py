@@ -191,3 +191,16 @@ async def test_two_workers_never_run_a_job_twice(ctx, redis, redis_url):
     await _run_workers(ctx, redis_url, 2, lambda: len(RAN) >= 30)
     await asyncio.sleep(0.2)
     assert sorted(RAN) == sorted(f"j{i}" for i in range(30))
+
+
+@pytest.mark.parametrize(("job_id", "rank"), [
+    ("deliver:17:0", 0),              # a planned page goes out first
+    ("deliver:17:3", 0),              # its retries too
+    ("escalate:5:1:0:0", 1),          # an escalation's first step: somebody's first page
+    ("incident_event:99", 2),         # fan-out (starts escalations, updates cards)
+    ("bot_queue:3", 2),
+    ("escalate:5:1:1:0", 3),          # a later level: somebody was already paged
+    ("escalate:5:2:0:1", 3),          # a repeat of level 0
+])
+def test_first_pages_come_before_later_levels(job_id, rank):
+    assert jobs.priority(job_id) == rank
