@@ -24,7 +24,7 @@ from core.errors import VigilError
 from core.models import Incident, Member, Schedule, Team
 from core.schedules import MemberRef, TeamRef, oncall_at, parse_schedule, preview
 from core.types import Platform, Progress, Severity
-from mapping_tables.store import NotLinked, resolve
+from mapping_tables.store import NotLinked, not_linked_message, resolve
 
 log = logging.getLogger("vigil.chat_commands")
 
@@ -208,8 +208,9 @@ async def answer(
         if query.name == MINE:
             try:
                 member = await resolve(session, query.platform, query.im_user_id)
-            except NotLinked as exc:
-                return str(exc)
+            except NotLinked:  # a read-only command: "nothing was changed" would puzzle the asker
+                return not_linked_message(query.platform, query.im_user_id,
+                                          "so Vigil cannot tell which incidents are yours")
             incidents, total = await open_incidents_of(session, member.id, base_url)
             return mine_text(member.name, incidents, total, base_url)
     return help_text()

@@ -20,10 +20,10 @@ class NotLinked(VigilError):
     code = "AccessDenied"
 
 
-def not_linked_message(platform: Platform, im_user_id: str) -> str:
-    """The polite reply an unmapped user gets in chat, saying how to fix it."""
-    return (f"Your {platform.value} account ({im_user_id}) is not linked to a Vigil member, so nothing was "
-            f"changed. Ask a Vigil admin to add you to the {platform.value} mapping table "
+def not_linked_message(platform: Platform, im_user_id: str, consequence: str = "so nothing was changed") -> str:
+    """The polite reply an unmapped user gets in chat: what it means for them, and how to fix it."""
+    return (f"Your {platform.value} account ({im_user_id}) is not linked to a Vigil member, {consequence}. "
+            f"Ask a Vigil admin to add you to the {platform.value} mapping table "
             f"(Open API: POST /api/v1/mapping-tables/{platform.value}/rows, or a CSV import).")
 
 

@@ -137,7 +137,9 @@ async def test_answer_resolves_the_asker_through_the_mapping_table(sessions: Ses
     ask = lambda user, name: cc.answer(cc.Query(Platform.SLACK, user, name), sessions, "http://v", NOW)  # noqa: E731
     assert await ask("U0ANN", cc.MINE) == "Ann, you have no open incidents."
     for stranger in ("U0OLD", "U0NOBODY"):
-        assert "is not linked to a Vigil member" in await ask(stranger, cc.MINE)
+        reply = await ask(stranger, cc.MINE)
+        assert "is not linked to a Vigil member" in reply and "which incidents are yours" in reply
+        assert "nothing was changed" not in reply  # it asked, it did not act
     assert await ask("U0NOBODY", cc.ONCALL) == "No on-call schedules are set up yet."
 
 
