@@ -33,7 +33,6 @@ from core.models import (
     Integration,
     SilenceRule,
     StoredEvent,
-    Webhook,
 )
 from core.types import AlertEvent, EventStatus, Progress, Severity
 
@@ -277,8 +276,7 @@ async def _alert_webhooks(session: AsyncSession, results: list[IngestResult], no
     """One job per batch carries the alert events (a_new, a_merge, a_update) to alert webhooks, if any exist."""
     if not any(r.outcome in ALERT_EVENT for r in results):
         return
-    if not (await session.execute(select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled")
-                                  .limit(1))).first():
+    if not await incidents.alert_webhooks_exist(session):
         return
     items = [[r.alert_id, kind, r.channel_id, r.incident_id] for r in results if r.outcome in ALERT_EVENT
              for kind in ALERT_EVENT[r.outcome]]
