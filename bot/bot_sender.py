@@ -32,7 +32,7 @@ from core.clock import utcnow
 from core.crypto import unseal
 from core.errors import DeliveryError, DeliveryQueued
 from core.models import Bot, BotPost, Channel, Delivery, Incident, Job, MappingRow, Member
-from core.paging import MAX_DELIVERY_ATTEMPTS, Page, Recipient, Sender
+from core.paging import Page, Recipient, Sender, retry_in
 from core.templates import TemplateSet, incident_context
 from core.types import Platform, Progress, Severity
 
@@ -289,8 +289,7 @@ def _record(
         d.state, d.provider_message_id = "sent", outcome
         kind = "delivery_sent"
         detail["provider_message_id"] = outcome
-    elif outcome.retryable and d.attempts < MAX_DELIVERY_ATTEMPTS:
-        delay = max(jobs.backoff(d.attempts).total_seconds(), outcome.retry_after or 0)
+    elif (delay := retry_in(d, outcome)) is not None:
         d.last_error, d.next_attempt_at = str(outcome)[:2000], now + timedelta(seconds=delay)
         kind, retry_at = "delivery_retry", d.next_attempt_at
         detail.update(error=d.last_error, retry_in_seconds=delay)

@@ -416,12 +416,20 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, incident: Inciden
                 url)
 
 
+def retry_in(d: Delivery, exc: DeliveryError) -> float | None:
+    """Seconds until a failed delivery's next attempt (backoff, or the provider's Retry-After if longer);
+    None when it must not be retried (a permanent error, or its attempts are used up)."""
+    if not exc.retryable or d.attempts >= MAX_DELIVERY_ATTEMPTS:
+        return None
+    return max(jobs.backoff(d.attempts).total_seconds(), exc.retry_after or 0)
+
+
 async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, incident: Incident,
                   member: Member | None, exc: DeliveryError, now: datetime) -> None:
     d.last_error = str(exc)[:2000]
     d.updated_at = now
-    if exc.retryable and d.attempts < MAX_DELIVERY_ATTEMPTS:
-        delay = max(jobs.backoff(d.attempts).total_seconds(), exc.retry_after or 0)
+    delay = retry_in(d, exc)
+    if delay is not None:
         d.next_attempt_at = now + timedelta(seconds=delay)
         events.note(session, incident.id, "delivery_retry", now=now, detail={
             "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "attempt": d.attempts,
