@@ -71,8 +71,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
             log.info("empty SQLite database: applying migrations")
             await migrate.upgrade(engine)
         await im_routes.rebuild_adapters(app)
-        for problem in services.add_senders(app[JOBS], settings, app[HTTP]):  # needs the shared client session
-            log.error("media provider not available: %s", problem)
+        services.add_senders(app[JOBS], settings, app[HTTP])  # needs the shared client session
         runner: jobs.Runner
         if settings.redis_url:
             runner = jobs.ArqRunner(settings.redis_url)

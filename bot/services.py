@@ -54,14 +54,16 @@ def job_context(settings: Settings, sessions: async_sessionmaker[AsyncSession],
     })
 
 
-def add_senders(ctx: jobs.JobContext, settings: Settings, http: ClientSession) -> list[str]:
-    """Media (email, SMS, voice) and group-bot senders on the shared HTTP session; returns config problems."""
+def add_senders(ctx: jobs.JobContext, settings: Settings, http: ClientSession) -> None:
+    """Media (email, SMS, voice) and group-bot senders on the shared HTTP session; a misconfigured medium
+    is logged and left out (its pages fall back to the next medium), never fatal."""
     senders, problems = build_senders(settings, http)
+    for problem in problems:
+        log.error("media provider not available: %s", problem)
     ctx.services["senders"].update(senders)
     ctx.services["senders"]["bot"] = bot_sender.bot_sender(ctx.sessionmaker, http, settings.resolved_base_url(),
                                                            settings.secret_key)
     ctx.services.update(http=http, secret_key=settings.secret_key)
-    return problems
 
 
 async def build_adapters(sessions: async_sessionmaker[AsyncSession], secret_key: str,
@@ -121,8 +123,7 @@ async def worker_context(settings: Settings) -> AsyncIterator[jobs.JobContext]:
                 log.exception("could not refresh IM adapters")
 
     async with ClientSession() as http:
-        for problem in add_senders(ctx, settings, http):
-            log.error("media provider not available: %s", problem)
+        add_senders(ctx, settings, http)
         await refresh(http)
         task = asyncio.create_task(keep_fresh(http), name="vigil-adapters")
         try:
