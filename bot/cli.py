@@ -29,6 +29,9 @@ OpenAPI document: {base}/api/v1/openapi.json
 """
 
 
+LISTEN_BACKLOG = 4096  # capped by the kernel's net.core.somaxconn
+
+
 def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
@@ -46,9 +49,6 @@ def serve(args: argparse.Namespace) -> None:
     # their SYNs and each waits a full second to retry (aiohttp's default is 128).
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, loop=_loop(),
                 backlog=LISTEN_BACKLOG)
-
-
-LISTEN_BACKLOG = 4096  # capped by the kernel's net.core.somaxconn
 
 
 def _loop() -> asyncio.AbstractEventLoop:

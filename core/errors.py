@@ -56,6 +56,6 @@ class DeliveryError(Exception):
 class DeliveryQueued(Exception):
     """The sender queued the page instead of sending it now (a group bot at its rate limit).
 
-    The delivery stays pending: the queue that took it (and took back the attempt count) sends it
-    later and records the outcome, so the delivery runner neither retries nor fails it.
+    The delivery stays pending and has used no attempt: the queue that took it sends it later and
+    records the outcome, so the delivery runner neither retries nor fails it.
     """

@@ -32,7 +32,6 @@ from core.models import Job
 log = logging.getLogger("vigil.jobs")
 
 LEASE = timedelta(seconds=60)
-
 MAX_ATTEMPTS = 8
 ARQ_FUNCTION = "run_job"
 

@@ -399,19 +399,18 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, incident: Inciden
     """Render the page with the template overrides in the database (shipped defaults otherwise)."""
     base_url = ctx.services.get("base_url", "")
     url = f"{base_url}/incidents/{incident.id}"
-    medium = d.medium
     channel = await session.get(Channel, incident.channel_id)
     mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                  "alert_cnt", "num", "start_time", "ack_time", "close_time")}
     mapping.update(incident_id=incident.id, incident_severity=incident.severity, detail_url=url,
                    channel_name=channel.name if channel else "")
     event_type = "i_new" if d.event_type == "escalation" else d.event_type
-    rows = (await session.execute(select(Template).where(Template.medium == medium))).scalars().all()
+    rows = (await session.execute(select(Template).where(Template.medium == d.medium))).scalars().all()
     rendered = TemplateSet({(t.medium, t.event_type): t.source for t in rows}).render(
-        medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
+        d.medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
     if rendered.used_fallback:
         events.note(session, incident.id, "template_fallback", now=ctx.now(), detail={
-            "medium": medium, "event_type": event_type, "error": rendered.error})
+            "medium": d.medium, "event_type": event_type, "error": rendered.error})
     return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html,
                 url)
 
