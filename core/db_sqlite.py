@@ -17,9 +17,9 @@ against another process, which is why it is short here.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import sqlite3
 import weakref
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from sqlalchemy.dialects.sqlite.aiosqlite import (
@@ -35,7 +35,7 @@ _READS = ("SELECT", "PRAGMA", "EXPLAIN", "SAVEPOINT", "RELEASE", "ROLLBACK", "CO
 
 # Its own threads: the loop's default executor also resolves host names, and a slow DNS server must
 # never hold up a commit (and with it the write gate).
-_COMMITTER = ThreadPoolExecutor(max_workers=4, thread_name_prefix="vigil-sqlite-commit")
+_COMMITTER = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="vigil-sqlite-commit")
 
 # One gate per (event loop, database file): asyncio locks belong to a loop, and tests run many loops.
 _GATES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, asyncio.Lock]] = weakref.WeakKeyDictionary()
@@ -56,6 +56,7 @@ class Connection:
         self._db = db
         self._path = path
         self._holding = False
+        self._committing: concurrent.futures.Future[None] | None = None
 
     @property
     def _connection(self) -> sqlite3.Connection:
@@ -63,9 +64,18 @@ class Connection:
         return self._db
 
     def cursor(self) -> Cursor:
+        self._quiesce()
         return Cursor(self)
 
+    def _quiesce(self) -> None:
+        """Wait out a commit still running on its thread (its awaiting task was cancelled): sqlite3 must
+        never see two calls on one connection at once. Milliseconds, and only after such a cancellation."""
+        if self._committing is not None:
+            concurrent.futures.wait([self._committing])
+            self._committing = None
+
     async def _before(self, sql: str) -> None:
+        self._quiesce()
         if self._holding or not _writes(sql):
             return
         try:
@@ -83,6 +93,7 @@ class Connection:
             _gate(self._path).release()
 
     async def commit(self) -> None:
+        self._quiesce()
         if not self._holding:
             try:
                 self._db.commit()
@@ -90,19 +101,24 @@ class Connection:
                 self._settle()
             return
         # A write commit waits for its fsync (synchronous=FULL): off the loop, so requests keep being
-        # served meanwhile; the gate is ours, so nothing else touches this connection. The gate is freed
-        # when the commit has really finished, even if the task awaiting it is cancelled meanwhile.
-        done = asyncio.get_running_loop().run_in_executor(_COMMITTER, self._db.commit)
+        # served meanwhile. The gate keeps other connections' writes out; _quiesce keeps this connection's
+        # own next call (say, the rollback of a session whose task was cancelled mid-commit) waiting until
+        # the commit is over. The gate is freed when the commit has really finished, not when its waiter left.
+        self._committing = _COMMITTER.submit(self._db.commit)
+        done = asyncio.wrap_future(self._committing)
         done.add_done_callback(lambda _f: self._settle())
         await asyncio.shield(done)
+        self._committing = None
 
     async def rollback(self) -> None:
+        self._quiesce()
         try:
             self._db.rollback()
         finally:
             self._settle()
 
     async def close(self) -> None:
+        self._quiesce()
         try:
             self._db.close()
         finally:
@@ -188,6 +204,7 @@ class _AdaptedConnection(AsyncAdapt_aiosqlite_connection):
         self._connection._db.isolation_level = value
 
     def _terminate_force_close(self) -> None:
+        self._connection._quiesce()
         self._connection._db.close()
         self._connection._settle(force=True)
 

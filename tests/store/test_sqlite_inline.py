@@ -83,3 +83,33 @@ async def test_cancelled_writers_never_keep_the_gate(sessions):
     await asyncio.wait_for(write(4), 1)
     async with sessions() as s:
         assert (await s.execute(text("SELECT n FROM counter"))).scalar_one() == 4
+
+
+async def test_a_commit_whose_waiter_is_cancelled_finishes_before_the_connection_is_touched(sessions, monkeypatch):
+    """The session of a task cancelled mid-commit closes (rolls back) at once; that rollback must wait for the
+    commit still running on its thread, or sqlite3 gets two calls on one connection (it crashed, once)."""
+    import time
+
+    import core.db_sqlite as inline
+
+    real = inline._COMMITTER
+
+    class SlowCommits:
+        def submit(self, fn):
+            return real.submit(lambda: (time.sleep(0.2), fn())[1])
+
+    monkeypatch.setattr(inline, "_COMMITTER", SlowCommits())
+
+    async def write() -> None:
+        async with sessions() as s:
+            await s.execute(text("UPDATE counter SET n = 9 WHERE id = 1"))
+            await s.commit()
+
+    task = asyncio.create_task(write())
+    await asyncio.sleep(0.05)  # the commit is on its thread now
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    async with sessions() as s:  # the commit went through, and the gate is free again
+        await asyncio.wait_for(s.execute(text("UPDATE counter SET n = n + 1 WHERE id = 1")), 1)
+        await s.commit()
+        assert (await s.execute(text("SELECT n FROM counter"))).scalar_one() == 10
