@@ -41,7 +41,12 @@ async def import_csv(session: AsyncSession, platform: Platform, text: str, now: 
                      dry_run: bool) -> ImportReport:
     """Judge every line, then (unless dry_run) apply the accepted ones; the caller commits."""
     report = ImportReport(dry_run=dry_run)
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    # newline="": the csv module reads line breaks itself, so a bare \r inside a line is data, not an error.
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff"), newline=""))
+    try:
+        lines = list(reader)
+    except csv.Error as exc:  # e.g. a field past the csv module's size limit
+        raise ValueError(f"the CSV could not be read: {exc}") from None
     if not reader.fieldnames or not {"member", "im_user_id"} <= {f.strip() for f in reader.fieldnames}:
         raise ValueError("the CSV needs a header with the columns member, im_user_id (and optionally id_type)")
     members = {m.id: m for m in (await session.execute(select(Member))).scalars()}
@@ -50,7 +55,7 @@ async def import_csv(session: AsyncSession, platform: Platform, text: str, now: 
         select(MappingRow).where(MappingRow.platform == platform.value))).scalars()}
     seen: dict[str, int] = {}
     accepted: list[tuple[int, str, str]] = []
-    for line_no, raw in enumerate(reader, start=2):
+    for line_no, raw in enumerate(lines, start=2):
         if line_no - 1 > MAX_ROWS:
             raise ValueError(f"at most {MAX_ROWS} rows per import")
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items() if k is not None}

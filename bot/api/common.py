@@ -20,8 +20,16 @@ def ts(value: datetime | None) -> int:
     return int(value.timestamp()) if value else 0
 
 
+# Ids are 64-bit integers in both databases: a larger number names nothing (and SQLite cannot even bind it).
+MAX_ID = 2**63 - 1
+
+
+def _storable(id_: int) -> bool:
+    return -MAX_ID - 1 <= id_ <= MAX_ID
+
+
 async def get_or_404(session: AsyncSession, model: type[T], id_: int, what: str) -> T:
-    row = await session.get(model, id_)
+    row = await session.get(model, id_) if _storable(id_) else None
     if row is None:
         raise NotFound(f"{what} {id_} not found")
     return row
@@ -31,7 +39,9 @@ async def require_ids(session: AsyncSession, model: type[SQLModel], ids: list[in
     """Raise NotFound naming `field` if any referenced id does not exist."""
     if not ids:
         return
-    found = set((await session.execute(select(model.id).where(model.id.in_(ids)))).scalars())  # type: ignore[attr-defined]
+    storable = [i for i in ids if _storable(i)]
+    found = set((await session.execute(select(model.id).where(model.id.in_(storable))))  # type: ignore[attr-defined]
+                .scalars()) if storable else set()
     for i in ids:
         if i not in found:
             raise NotFound(f"{field}: no {model.__name__.lower()} with id {i}")

@@ -107,11 +107,13 @@ async def patch_member(c: Call) -> dict:
 @endpoint("DELETE", "/members/{id}", summary="Delete a member", tag="members", need="admin")
 async def delete_member(c: Call) -> dict:
     m = await get_or_404(c.session, Member, c.path_int("id"), "member")
+    member_id = m.id  # after a failed flush the row is expired and cannot be read again
     await c.session.delete(m)
     try:
         await c.session.commit()
     except IntegrityError:
-        raise Conflict(f"member {m.id} is still referenced (API tokens); remove those first") from None
+        raise Conflict(f"member {member_id} is still referenced (API tokens, mapping-table rows or pages "
+                       f"sent to them); remove those first") from None
     return {}
 
 

@@ -31,6 +31,15 @@ async def test_rows_crud_and_resolver(app):
     assert (await app.get("/mapping-tables/slack/rows"))["total"] == 0
 
 
+async def test_a_mapped_member_cannot_be_deleted_until_unmapped(app):
+    # Found by fuzzing: the refusal used to read the deleted row back and answer 500.
+    [ann] = await members(app, "ann")
+    await app.post("/mapping-tables/slack/rows", {"member_id": ann, "im_user_id": "U024BE7LH"})
+    body = await app.call("DELETE", f"/members/{ann}", expect=409)
+    assert f"member {ann} is still referenced" in body["error"]["message"]
+    assert (await app.get(f"/members/{ann}"))["member_id"] == ann
+
+
 async def test_bad_rows_are_refused_with_reasons(app):
     [ann, bob] = await members(app, "ann", "bob")
     body = await app.call("POST", "/mapping-tables/slack/rows", {"member_id": ann, "im_user_id": "alice"}, expect=400)
@@ -79,6 +88,17 @@ async def test_csv_without_header_is_refused(app):
                                  headers={**app.headers(), "Content-Type": "text/csv"})
     body = await resp.json()
     assert resp.status == 400 and "header" in body["error"]["message"]
+
+
+async def test_unreadable_csv_is_a_clear_400(app):
+    headers = {**app.headers(), "Content-Type": "text/csv"}
+    stray_cr = b"member,im_user_id\r\nann\rx,U1\n"  # a bare carriage return inside a line (found by fuzzing)
+    resp = await app.client.post("/api/v1/mapping-tables/slack/import", data=stray_cr, headers=headers)
+    assert resp.status == 200, await resp.text()
+    huge = b"member,im_user_id\n" + b"a" * 200_000 + b",U1\n"  # past the csv module's field limit
+    resp = await app.client.post("/api/v1/mapping-tables/slack/import", data=huge, headers=headers)
+    body = await resp.json()
+    assert resp.status == 400 and "could not be read" in body["error"]["message"]
 
 
 async def test_auto_match_needs_a_configured_app(app):

@@ -207,3 +207,11 @@ async def test_failed_alert_webhook_is_retried_with_the_same_event_ids(env):
     # the retry repeats both events (the a_merge of the first attempt was delivered): same ids
     ids = [b["event_id"] for b, _ in receiver.got]
     assert len(ids) == 3 and len(set(ids)) == 2
+
+
+async def test_ids_past_64_bits_are_simply_not_found(app):
+    # Found by fuzzing: SQLite cannot bind such a number, which used to surface as a 500.
+    body = await app.call("POST", "/webhooks", {"name": "w", "url": "http://127.0.0.1:9/x", "channel_ids": [2**63]},
+                          expect=404)
+    assert "channel_ids" in body["error"]["message"]
+    await app.call("DELETE", f"/webhooks/{2**64}", expect=404)
