@@ -87,6 +87,64 @@ class _ChannelNoise:
     flapping: noise.Flapping
 
 
+_Rules = tuple[list[tuple[int, list[Any]]], list[noise.SilenceView], list[noise.InhibitView]]
+# (channel id, rules_token) -> the channel's enabled rules. The token changes with every rule edit, in
+# whichever process makes it, so an entry is never stale; it only saves three queries per batch.
+_RULES_CACHE: dict[tuple[int, str], _Rules] = {}
+_RULES_CACHE_SIZE = 1024
+
+
+async def _channel_rules(session: AsyncSession, channel: Channel) -> _Rules:
+    key = (channel.id, channel.rules_token)
+    if channel.rules_token and key in _RULES_CACHE:
+        return _RULES_CACHE[key]
+    q = session.execute
+    drops = (await q(select(DropRule).where(DropRule.channel_id == channel.id, DropRule.status == "enabled")
+                     .order_by(DropRule.priority, DropRule.id))).scalars().all()
+    silences = (await q(select(SilenceRule).where(SilenceRule.channel_id == channel.id,
+                                                  SilenceRule.status == "enabled"))).scalars().all()
+    inhibits = (await q(select(InhibitRule).where(InhibitRule.channel_id == channel.id,
+                                                  InhibitRule.status == "enabled"))).scalars().all()
+    rules = ([(r.id, r.filters) for r in drops],
+             [noise.SilenceView(r.id, r.filters, r.starts_at, r.ends_at, r.time_windows) for r in silences],
+             [noise.InhibitView(r.id, r.source_filters, r.target_filters, r.equals, r.window_minutes)
+              for r in inhibits])
+    if len(_RULES_CACHE) >= _RULES_CACHE_SIZE:
+        _RULES_CACHE.clear()
+    _RULES_CACHE[key] = rules
+    return rules
+
+
+@dataclass(slots=True)
+class _KnownAlert:
+    """An alert that existed before this batch: read and written with plain SQL, not the ORM.
+
+    Most events are repeats of an alert already open (dedup). Loading, tracking and flushing an
+    ORM object for each costs more than everything else an event does, so this path carries only
+    the columns an event may change and writes them back in one executemany (_update_known_alerts).
+    """
+
+    id: int
+    incident_id: int | None
+    title: str
+    description: str
+    severity: str
+    status: str
+    progress: str
+    labels: dict[str, str]
+    event_cnt: int
+    last_time: datetime | None
+    end_time: datetime | None
+    close_time: datetime | None
+    updated_at: datetime | None
+
+
+# Every column an event may change on an alert that already exists (see _apply).
+_ALERT_UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "description", "labels", "status",
+                         "severity", "progress", "end_time", "close_time")
+_KNOWN_ALERT_COLUMNS = [Alert.__table__.c[f] for f in _KnownAlert.__slots__]  # type: ignore[attr-defined]
+
+
 def _subject_of(alert: Alert) -> dict[str, Any]:
     return subject(title=alert.title, description=alert.description, severity=alert.severity, status=alert.status,
                    labels=alert.labels, integration_id=alert.integration_id, channel_id=alert.channel_id)
@@ -98,14 +156,14 @@ class _Batch:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session, self.now = session, now
         self.channels: dict[int, Channel | None] = {}
-        self.alerts: dict[tuple[int, str], Alert | None] = {}
+        self.alerts: dict[tuple[int, str], Alert | _KnownAlert | None] = {}
         self.incidents: dict[int, Incident] = {}
         self.open_by_group: dict[tuple[int, str], Incident | None] = {}
-        self.stored: list[tuple[Alert, dict[str, Any]]] = []
+        self.stored: list[tuple[Alert | _KnownAlert, dict[str, Any]]] = []
         self.rules: dict[int, _ChannelNoise] = {}
         self.active: dict[int, list[noise.ActiveAlert]] = {}
         self.flaps: dict[tuple[int, str], FlapState] = {}
-        self.result_alerts: list[Alert | None] = []
+        self.result_alerts: list[Alert | _KnownAlert | None] = []
 
     async def channel(self, channel_id: int) -> Channel | None:
         if channel_id not in self.channels:
@@ -114,20 +172,9 @@ class _Batch:
 
     async def noise_rules(self, channel: Channel) -> _ChannelNoise:
         if channel.id not in self.rules:
-            q = self.session.execute
-            drops = (await q(select(DropRule).where(DropRule.channel_id == channel.id, DropRule.status == "enabled")
-                             .order_by(DropRule.priority, DropRule.id))).scalars().all()
-            silences = (await q(select(SilenceRule).where(SilenceRule.channel_id == channel.id,
-                                                          SilenceRule.status == "enabled"))).scalars().all()
-            inhibits = (await q(select(InhibitRule).where(InhibitRule.channel_id == channel.id,
-                                                          InhibitRule.status == "enabled"))).scalars().all()
-            self.rules[channel.id] = _ChannelNoise(
-                drops=[(r.id, r.filters) for r in drops],
-                silences=[noise.SilenceView(r.id, r.filters, r.starts_at, r.ends_at, r.time_windows) for r in silences],
-                inhibits=[noise.InhibitView(r.id, r.source_filters, r.target_filters, r.equals, r.window_minutes)
-                          for r in inhibits],
-                flapping=noise.Flapping.model_validate(channel.flapping or {}),
-            )
+            drops, silences, inhibits = await _channel_rules(self.session, channel)
+            self.rules[channel.id] = _ChannelNoise(drops, silences, inhibits,
+                                                   flapping=noise.Flapping.model_validate(channel.flapping or {}))
         return self.rules[channel.id]
 
     async def active_alerts(self, channel_id: int, horizon: int) -> list[noise.ActiveAlert]:
@@ -158,17 +205,19 @@ class _Batch:
         by_channel: dict[int, list[str]] = {}
         for cid, key in keys:
             by_channel.setdefault(cid, []).append(key)
+        conn = await self.session.connection()
+        table = Alert.__table__
         for cid, akeys in by_channel.items():
             for i in range(0, len(akeys), 500):
-                rows = await self.session.execute(
-                    select(Alert).where(
-                        Alert.channel_id == cid,
-                        Alert.alert_key.in_(akeys[i:i + 500]),
-                        Alert.progress == Progress.TRIGGERED.value,
+                rows = await conn.execute(
+                    select(table.c.alert_key, *_KNOWN_ALERT_COLUMNS).where(
+                        table.c.channel_id == cid,
+                        table.c.alert_key.in_(akeys[i:i + 500]),
+                        table.c.progress == Progress.TRIGGERED.value,
                     )
                 )
-                for alert in rows.scalars():
-                    self.alerts[(cid, alert.alert_key)] = alert
+                for key, *values in rows:
+                    self.alerts[(cid, key)] = _KnownAlert(*values)
 
     async def prefetch_incidents(self, keys: set[tuple[int, str]]) -> None:
         """One query for the open incidents of every group this batch may add alerts to."""
@@ -233,7 +282,8 @@ async def ingest_batch(
     # One flush for the rest (new alerts, incidents...), then one multi-row INSERT for the raw events.
     await session.flush()
     if batch.stored:
-        await session.execute(insert(StoredEvent), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
+        await (await session.connection()).execute(
+            insert(StoredEvent.__table__), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
     results = [replace(r, alert_id=alert.id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
     await _alert_webhooks(session, results, now)
@@ -245,28 +295,16 @@ async def ingest_batch(
     return results
 
 
-# Every column an event may change on an alert that already exists (see _apply).
-_ALERT_UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "description", "labels", "status",
-                         "severity", "progress", "end_time", "close_time")
-
-
 async def _update_known_alerts(session: AsyncSession, batch: _Batch) -> None:
-    """Write the batch's changes to existing alerts as one executemany over a fixed column set.
-
-    The ORM would batch only consecutive rows that changed the same columns, which in a mixed
-    batch (some alerts change status, some only their count) is one UPDATE per row or close to it.
-    """
-    dirty = session.dirty
-    known = {id(a): a for a, _ in batch.stored if a.id is not None and a in dirty}
+    """Write the batch's changes to alerts that already existed, as one executemany over a fixed column set."""
+    known = {a.id: a for a, _ in batch.stored if isinstance(a, _KnownAlert)}
     if not known:
         return
     rows = [{"_id": a.id, **{c: getattr(a, c) for c in _ALERT_UPDATE_COLUMNS}} for a in known.values()]
-    for a in known.values():  # written below: the ORM must not write them again (their ids stay loaded)
-        session.expire(a, _ALERT_UPDATE_COLUMNS)
     table = Alert.__table__
     stmt = update(table).where(table.c.id == bindparam("_id")).values(
         {c: bindparam(c) for c in _ALERT_UPDATE_COLUMNS})
-    await session.execute(stmt, rows)
+    await (await session.connection()).execute(stmt, rows)
 
 
 ALERT_EVENT = {"new_alert": ("a_new", "a_merge"), "updated": ("a_update",), "recovered": ("a_update",)}

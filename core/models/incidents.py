@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
@@ -25,6 +26,9 @@ class Channel(SQLModel, table=True):
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()
     last_incident_at: datetime | None = time_col()
+    # Changes whenever a drop, silence or inhibit rule of the channel does (core/models/noise.py), so
+    # every process may cache the channel's rules under (id, rules_token) and still never miss an edit.
+    rules_token: str = Field(default_factory=lambda: uuid.uuid4().hex, max_length=32)
 
 
 class Integration(SQLModel, table=True):

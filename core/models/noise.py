@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.orm import object_session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 from sqlmodel import Field, SQLModel
 
 from core.models.base import json_col, time_col
+from core.models.incidents import Channel
 
 
 class DropRule(SQLModel, table=True):
@@ -69,3 +75,19 @@ class FlapState(SQLModel, table=True):
     alert_key: str = Field(max_length=255)
     changes: list[Any] = json_col([])  # unix seconds of recent changes
     muted_until: datetime | None = time_col()
+
+
+def _rules_changed(_mapper: Any, connection: sa.Connection, rule: DropRule | SilenceRule | InhibitRule) -> None:
+    """Give the rule's channel a new rules_token: every process's cached copy of its rules is now stale."""
+    token = uuid.uuid4().hex
+    table = Channel.__table__  # type: ignore[attr-defined]
+    connection.execute(sa.update(table).where(table.c.id == rule.channel_id).values(rules_token=token))
+    session = object_session(rule)  # the same session may go on to ingest: its loaded channel must agree
+    channel = session.identity_map.get(identity_key(Channel, rule.channel_id)) if session is not None else None
+    if channel is not None:
+        set_committed_value(channel, "rules_token", token)
+
+
+for _model in (DropRule, SilenceRule, InhibitRule):
+    for _when in ("after_insert", "after_update", "after_delete"):
+        event.listen(_model, _when, _rules_changed)

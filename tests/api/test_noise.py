@@ -94,3 +94,30 @@ async def test_bad_rules_get_400_naming_the_problem(app):
                           {"name": "x", "filters": [[{"field": "title", "op": "regex", "values": ["(x"]}]]},
                           expect=400)
     assert "regex" in body["error"]["message"] and "filters[0][0].values[0]" in body["error"]["message"]
+
+
+async def test_a_rule_written_by_another_process_applies_to_the_next_event(app, settings):
+    """Ingest caches a channel's rules under its rules_token; a write from anywhere changes the token."""
+    from datetime import UTC, datetime
+
+    from core.db import make_engine, make_sessionmaker
+    from core.models import SilenceRule
+
+    cid, key = await app.channel_with_integration()
+    await app.push(key, event("a"))  # the channel's (empty) rules are now cached
+    other = make_engine(settings.database_url)  # another process: its own engine, no shared state
+    try:
+        async with make_sessionmaker(other)() as s:
+            rule = SilenceRule(channel_id=cid, name="from elsewhere", filters=SVC("db"),
+                               starts_at=datetime(2020, 1, 1, tzinfo=UTC), ends_at=datetime(2099, 1, 1, tzinfo=UTC))
+            s.add(rule)
+            await s.commit()
+        await app.push(key, event("b"))
+        assert len(await incidents(app)) == 1  # b silenced
+        async with make_sessionmaker(other)() as s:
+            await s.delete(await s.get(SilenceRule, rule.id))
+            await s.commit()
+        await app.push(key, event("c"))
+        assert len(await incidents(app)) == 2  # c pages again
+    finally:
+        await other.dispose()
