@@ -115,16 +115,17 @@ async def _channel_rules(session: AsyncSession, channel: Channel) -> _Rules:
     return rules
 
 
-@dataclass(slots=True)
-class _KnownAlert:
-    """An alert that existed before this batch: read and written with plain SQL, not the ORM.
+@dataclass(slots=True, eq=False)
+class _AlertRow:
+    """An alert as ingest handles it: a plain row, read and written with SQL rather than the ORM.
 
-    Most events are repeats of an alert already open (dedup). Loading, tracking and flushing an
-    ORM object for each costs more than everything else an event does, so this path carries only
-    the columns an event may change and writes them back in one executemany (_update_known_alerts).
+    Most events repeat an alert already open (dedup), and every alert is born in ingest. Loading,
+    tracking and flushing an ORM object for each cost more than everything else an event does, so
+    alerts that exist are loaded with only the columns an event may change and written back in one
+    executemany, and the batch's new alerts are inserted in one multi-row INSERT.
     """
 
-    id: int
+    id: int | None
     incident_id: int | None
     title: str
     description: str
@@ -137,12 +138,23 @@ class _KnownAlert:
     end_time: datetime | None
     close_time: datetime | None
     updated_at: datetime | None
+    # Loaded alerts leave these at their defaults: only an INSERT writes them.
+    channel_id: int = 0
+    integration_id: int = 0
+    alert_key: str = ""
+    title_rule: str = ""
+    muted_by: str = ""
+    images: list[dict[str, str]] = field(default_factory=list)
+    start_time: datetime | None = None
+    created_at: datetime | None = None
 
 
+_LOADED_COLUMNS = ("id", "incident_id", "title", "description", "severity", "status", "progress", "labels",
+                   "event_cnt", "last_time", "end_time", "close_time", "updated_at")
 # Every column an event may change on an alert that already exists (see _apply).
 _ALERT_UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "description", "labels", "status",
                          "severity", "progress", "end_time", "close_time")
-_KNOWN_ALERT_COLUMNS = [Alert.__table__.c[f] for f in _KnownAlert.__slots__]  # type: ignore[attr-defined]
+_ALERT_INSERT_COLUMNS = tuple(f for f in _AlertRow.__slots__ if f != "id")  # type: ignore[attr-defined]
 
 
 def _subject_of(alert: Alert) -> dict[str, Any]:
@@ -156,14 +168,15 @@ class _Batch:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session, self.now = session, now
         self.channels: dict[int, Channel | None] = {}
-        self.alerts: dict[tuple[int, str], Alert | _KnownAlert | None] = {}
+        self.alerts: dict[tuple[int, str], _AlertRow | None] = {}
         self.incidents: dict[int, Incident] = {}
         self.open_by_group: dict[tuple[int, str], Incident | None] = {}
-        self.stored: list[tuple[Alert | _KnownAlert, dict[str, Any]]] = []
+        self.stored: list[tuple[_AlertRow, dict[str, Any]]] = []
         self.rules: dict[int, _ChannelNoise] = {}
         self.active: dict[int, list[noise.ActiveAlert]] = {}
         self.flaps: dict[tuple[int, str], FlapState] = {}
-        self.result_alerts: list[Alert | _KnownAlert | None] = []
+        self.result_alerts: list[_AlertRow | None] = []
+        self.new_alerts: list[_AlertRow] = []
 
     async def channel(self, channel_id: int) -> Channel | None:
         if channel_id not in self.channels:
@@ -210,14 +223,14 @@ class _Batch:
         for cid, akeys in by_channel.items():
             for i in range(0, len(akeys), 500):
                 rows = await conn.execute(
-                    select(table.c.alert_key, *_KNOWN_ALERT_COLUMNS).where(
+                    select(table.c.alert_key, *(table.c[f] for f in _LOADED_COLUMNS)).where(
                         table.c.channel_id == cid,
                         table.c.alert_key.in_(akeys[i:i + 500]),
                         table.c.progress == Progress.TRIGGERED.value,
                     )
                 )
                 for key, *values in rows:
-                    self.alerts[(cid, key)] = _KnownAlert(*values)
+                    self.alerts[(cid, key)] = _AlertRow(*values, channel_id=cid, alert_key=key)
 
     async def prefetch_incidents(self, keys: set[tuple[int, str]]) -> None:
         """One query for the open incidents of every group this batch may add alerts to."""
@@ -279,8 +292,10 @@ async def ingest_batch(
             results.append(await _apply(batch, ref, ev, cid))
             batch.result_alerts.append(batch.stored[-1][0] if len(batch.stored) > n else None)
     await _update_known_alerts(session, batch)
-    # One flush for the rest (new alerts, incidents...), then one multi-row INSERT for the raw events.
+    # One flush for the rest (incidents, timeline...), then one multi-row INSERT each for the new
+    # alerts and the raw events.
     await session.flush()
+    await _insert_new_alerts(session, batch)
     if batch.stored:
         await (await session.connection()).execute(
             insert(StoredEvent.__table__), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
@@ -297,7 +312,7 @@ async def ingest_batch(
 
 async def _update_known_alerts(session: AsyncSession, batch: _Batch) -> None:
     """Write the batch's changes to alerts that already existed, as one executemany over a fixed column set."""
-    known = {a.id: a for a, _ in batch.stored if isinstance(a, _KnownAlert)}
+    known = {a.id: a for a, _ in batch.stored if a.id is not None}
     if not known:
         return
     rows = [{"_id": a.id, **{c: getattr(a, c) for c in _ALERT_UPDATE_COLUMNS}} for a in known.values()]
@@ -305,6 +320,26 @@ async def _update_known_alerts(session: AsyncSession, batch: _Batch) -> None:
     stmt = update(table).where(table.c.id == bindparam("_id")).values(
         {c: bindparam(c) for c in _ALERT_UPDATE_COLUMNS})
     await (await session.connection()).execute(stmt, rows)
+
+
+async def _insert_new_alerts(session: AsyncSession, batch: _Batch) -> None:
+    """One multi-row INSERT for the batch's new alerts, which learn their ids from RETURNING."""
+    if not batch.new_alerts:
+        return
+    table = Alert.__table__
+    rows = [{c: getattr(a, c) for c in _ALERT_INSERT_COLUMNS} for a in batch.new_alerts]
+    if session.bind.dialect.name == "sqlite":
+        # SQLAlchemy cannot ask SQLite to return rows in parameter order, and would insert row by
+        # row instead. SQLite numbers an INTEGER PRIMARY KEY max(rowid)+1 for each row in VALUES order
+        # (no other writer can interleave: SQLite has one), so the sorted ids are the rows' ids in order.
+        result = await (await session.connection()).execute(insert(table).returning(table.c.id), rows)
+        ids = sorted(alert_id for (alert_id,) in result.all())
+    else:
+        result = await (await session.connection()).execute(
+            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
+        ids = [alert_id for (alert_id,) in result.all()]
+    for alert, alert_id in zip(batch.new_alerts, ids, strict=True):
+        alert.id = alert_id
 
 
 ALERT_EVENT = {"new_alert": ("a_new", "a_merge"), "updated": ("a_update",), "recovered": ("a_update",)}
@@ -322,7 +357,7 @@ async def _alert_webhooks(session: AsyncSession, results: list[IngestResult], no
 
 
 async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | None) -> IngestResult:
-    session, now = batch.session, batch.now
+    now = batch.now
     if cid is None:
         return IngestResult(ev.alert_key, "unrouted")
     channel = await batch.channel(cid)
@@ -340,12 +375,13 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
 
     if alert is None:
         severity = ev.event_status.value
-        alert = Alert(
-            channel_id=cid, integration_id=ref.id, alert_key=ev.alert_key, title=ev.title,
-            title_rule=ev.title_rule, description=ev.description, severity=severity, status=severity,
-            progress=Progress.TRIGGERED.value, labels=dict(ev.labels),
+        alert = _AlertRow(
+            id=None, incident_id=None, title=ev.title, description=ev.description, severity=severity,
+            status=severity, progress=Progress.TRIGGERED.value, labels=dict(ev.labels), event_cnt=0,
+            last_time=event_time, end_time=None, close_time=None, updated_at=now,
+            channel_id=cid, integration_id=ref.id, alert_key=ev.alert_key, title_rule=ev.title_rule,
             images=[{"src": i.src, "alt": i.alt, "href": i.href} for i in ev.images],
-            event_cnt=0, start_time=event_time, last_time=event_time, created_at=now, updated_at=now,
+            start_time=event_time, created_at=now,
         )
         batch.alerts[(cid, ev.alert_key)] = alert
         alert.muted_by = await _muted(batch, channel, rules, ev.alert_key, subj)
@@ -358,7 +394,7 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
             outcome = "new_alert"
             if cid in batch.active:  # later alerts of this batch may be inhibited by this one
                 batch.active[cid].append(noise.ActiveAlert(subj, now))
-        session.add(alert)  # after _incident_for: its flush must not insert the alert without incident_id
+        batch.new_alerts.append(alert)
     else:
         incident = await batch.incident(alert.incident_id) if alert.incident_id else None
         outcome = "updated"
@@ -447,7 +483,7 @@ def _group_of(channel: Channel, alert_key: str, title: str, description: str, se
     return group_key(parse_rule(channel.grouping), GroupSubject(alert_key, title, description, severity, labels))
 
 
-async def _incident_for(batch: _Batch, channel: Channel, alert: Alert) -> Incident:
+async def _incident_for(batch: _Batch, channel: Channel, alert: _AlertRow) -> Incident:
     """Attach a new alert to the open incident of its group, or open a new incident."""
     session, now = batch.session, batch.now
     rule = parse_rule(channel.grouping)

@@ -1,0 +1,89 @@
+"""ingest_batch on both databases: the plain-SQL alert rows keep their ids and their writes straight."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+
+from sqlalchemy import func, select
+
+from core.db import make_engine, make_sessionmaker
+from core.ingest import IntegrationRef, ingest_batch
+from core.models import Alert, Channel, Integration, StoredEvent
+from core.types import AlertEvent, EventStatus
+
+T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
+
+
+async def _world(db_url):
+    engine = make_engine(db_url)
+    sessions = make_sessionmaker(engine)
+    async with sessions() as s:
+        ch = Channel(name="prod", grouping={"method": "p", "equals": [["labels.service"]]})
+        s.add(ch)
+        await s.flush()
+        integ = Integration(name="i", type="standard", channel_id=ch.id, key="k", key_hash="h")
+        s.add(integ)
+        await s.commit()
+        return engine, sessions, IntegrationRef(integ.id, "standard", ch.id)
+
+
+def _ev(key: str, status: EventStatus = EventStatus.CRITICAL, n: int = 0) -> AlertEvent:
+    return AlertEvent(status, f"{key} down", key, description=f"event {n}", labels={"service": f"svc-{n % 3}"})
+
+
+async def test_every_new_alert_of_a_batch_gets_its_own_id(db_url):
+    engine, sessions, ref = await _world(db_url)
+    keys = [f"k{i}" for i in range(60)]
+    random.Random(7).shuffle(keys)
+    # A key seen twice in the batch: the second event repeats the alert the first created.
+    items = [(ref, _ev(k, n=i)) for i, k in enumerate(keys)] + [(ref, _ev(keys[0], EventStatus.WARNING, n=99))]
+    async with sessions() as s:
+        results = await ingest_batch(s, items, T0)
+        await s.commit()
+    async with sessions() as s:
+        by_id = {a.id: a for a in (await s.execute(select(Alert))).scalars()}
+        events = (await s.execute(select(StoredEvent).order_by(StoredEvent.id))).scalars().all()
+    assert len(by_id) == 60
+    for (_, ev), r in zip(items, results, strict=True):
+        assert by_id[r.alert_id].alert_key == ev.alert_key
+    assert by_id[results[0].alert_id].event_cnt == 2 and by_id[results[0].alert_id].status == "Warning"
+    assert [by_id[e.alert_id].alert_key for e in events] == [ev.alert_key for _, ev in items]
+    await engine.dispose()
+
+
+async def test_a_new_alert_recovered_and_raised_again_in_one_batch_is_two_alerts(db_url):
+    engine, sessions, ref = await _world(db_url)
+    items = [(ref, _ev("a")), (ref, _ev("b")), (ref, _ev("a", EventStatus.OK)), (ref, _ev("a", n=3))]
+    async with sessions() as s:
+        results = await ingest_batch(s, items, T0)
+        await s.commit()
+    assert [r.outcome for r in results] == ["new_alert", "new_alert", "recovered", "new_alert"]
+    async with sessions() as s:
+        rows = {a.id: a for a in (await s.execute(select(Alert))).scalars()}
+    first, again = rows[results[0].alert_id], rows[results[3].alert_id]
+    assert first.id != again.id and first.alert_key == again.alert_key == "a"
+    assert (first.progress, first.status, first.event_cnt) == ("Closed", "Ok", 2)
+    assert (again.progress, again.status, again.event_cnt) == ("Triggered", "Critical", 1)
+    assert rows[results[1].alert_id].alert_key == "b"
+    await engine.dispose()
+
+
+async def test_repeats_of_known_alerts_update_them_in_place(db_url):
+    engine, sessions, ref = await _world(db_url)
+    async with sessions() as s:
+        await ingest_batch(s, [(ref, _ev(k)) for k in ("a", "b")], T0)
+        await s.commit()
+    async with sessions() as s:
+        later = T0.replace(minute=5)
+        results = await ingest_batch(s, [(ref, _ev("a", EventStatus.WARNING, n=4)), (ref, _ev("b", EventStatus.OK)),
+                                         (ref, _ev("a", EventStatus.INFO, n=5))], later)
+        await s.commit()
+    assert [r.outcome for r in results] == ["updated", "recovered", "updated"]
+    async with sessions() as s:
+        rows = {a.alert_key: a for a in (await s.execute(select(Alert))).scalars()}
+        assert await s.scalar(select(func.count()).select_from(Alert)) == 2
+    a, b = rows["a"], rows["b"]
+    assert (a.event_cnt, a.status, a.severity, a.description, a.updated_at) == (3, "Info", "Critical", "event 5", later)
+    assert (b.progress, b.status, b.end_time) == ("Closed", "Ok", later)
+    await engine.dispose()
