@@ -177,6 +177,10 @@ class _Batch:
         self.flaps: dict[tuple[int, str], FlapState] = {}
         self.result_alerts: list[_AlertRow | None] = []
         self.new_alerts: list[_AlertRow] = []
+        # Incident id -> events this batch added to it: one UPDATE for all of them at the end.
+        self.incident_events: dict[int, int] = {}
+        # Severity of the incidents of alerts that only repeat, read without loading the incident.
+        self.severities: dict[int, str] = {}
 
     async def channel(self, channel_id: int) -> Channel | None:
         if channel_id not in self.channels:
@@ -258,6 +262,22 @@ class _Batch:
             for incident in rows.scalars():
                 self.incidents[incident.id] = incident
 
+    async def prefetch_severities(self, ids: set[int]) -> None:
+        """The severity of each incident, without loading it: a repeat only needs to compare with it."""
+        missing = sorted(ids - self.incidents.keys())
+        conn = await self.session.connection()
+        table = Incident.__table__
+        for i in range(0, len(missing), 500):
+            rows = await conn.execute(select(table.c.id, table.c.severity).where(table.c.id.in_(missing[i:i + 500])))
+            self.severities.update((incident_id, severity) for incident_id, severity in rows)
+
+    async def incident_severity(self, incident_id: int) -> str:
+        if incident_id in self.incidents:  # loaded: it may have changed in this batch
+            return self.incidents[incident_id].severity
+        if incident_id not in self.severities:
+            return (await self.incident(incident_id)).severity
+        return self.severities[incident_id]
+
     async def incident(self, incident_id: int) -> Incident:
         if incident_id not in self.incidents:
             self.incidents[incident_id] = await incidents.get(self.session, incident_id)
@@ -284,7 +304,11 @@ async def ingest_batch(
                 wanted.add((cid, _group_of(channel, ev.alert_key, ev.title, ev.description,
                                            ev.event_status.value, ev.labels)[0]))
     await batch.prefetch_incidents(wanted)
-    await batch.prefetch_incident_ids({a.incident_id for a in batch.alerts.values() if a is not None and a.incident_id})
+    # Incidents are loaded only where an alert recovers (the incident may close); repeats need a severity.
+    recovering = [batch.alerts.get((cid, ev.alert_key)) for _, ev, cid in routed
+                  if cid is not None and ev.event_status is EventStatus.OK]
+    await batch.prefetch_incident_ids({a.incident_id for a in recovering if a is not None and a.incident_id})
+    await batch.prefetch_severities({a.incident_id for a in batch.alerts.values() if a is not None and a.incident_id})
     results = []
     with session.no_autoflush:
         for ref, ev, cid in routed:
@@ -295,6 +319,7 @@ async def ingest_batch(
     # One flush for the rest (incidents, timeline...), then one multi-row INSERT each for the new
     # alerts and the raw events.
     await session.flush()
+    await _count_incident_events(session, batch)
     await _insert_new_alerts(session, batch)
     if batch.stored:
         await (await session.connection()).execute(
@@ -320,6 +345,17 @@ async def _update_known_alerts(session: AsyncSession, batch: _Batch) -> None:
     stmt = update(table).where(table.c.id == bindparam("_id")).values(
         {c: bindparam(c) for c in _ALERT_UPDATE_COLUMNS})
     await (await session.connection()).execute(stmt, rows)
+
+
+async def _count_incident_events(session: AsyncSession, batch: _Batch) -> None:
+    """Add the batch's events to their incidents in place (`n = n + k`: no read, and no lost count)."""
+    if not batch.incident_events:
+        return
+    table = Incident.__table__
+    stmt = update(table).where(table.c.id == bindparam("_id")).values(
+        alert_event_cnt=table.c.alert_event_cnt + bindparam("_n"), last_time=bindparam("_now"))
+    await (await session.connection()).execute(
+        stmt, [{"_id": i, "_n": n, "_now": batch.now} for i, n in batch.incident_events.items()])
 
 
 async def _insert_new_alerts(session: AsyncSession, batch: _Batch) -> None:
@@ -396,8 +432,8 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
                 batch.active[cid].append(noise.ActiveAlert(subj, now))
         batch.new_alerts.append(alert)
     else:
-        incident = await batch.incident(alert.incident_id) if alert.incident_id else None
         outcome = "updated"
+    incident_id = alert.incident_id
 
     alert.event_cnt += 1
     alert.last_time = max(alert.last_time or event_time, event_time)
@@ -406,9 +442,8 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
     if ev.description and ev.description != alert.description:
         alert.description = ev.description
     alert.updated_at = now
-    if incident is not None:
-        incident.alert_event_cnt += 1
-        incident.last_time = now
+    if incident_id is not None:
+        batch.incident_events[incident_id] = batch.incident_events.get(incident_id, 0) + 1
     if ev.event_status is EventStatus.OK:
         # Recovery keeps the alert's labels and only adds new keys (Flashduty semantics).
         alert.labels = {**ev.labels, **alert.labels}
@@ -419,8 +454,8 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         if rules.flapping.enabled:
             state = await batch.flap_state(cid, ev.alert_key)
             state.changes, _ = noise.flap(state.changes, now, rules.flapping)
-        if incident is not None:
-            await _on_alert_recovered(batch, channel, incident)
+        if incident_id is not None:
+            await _on_alert_recovered(batch, channel, await batch.incident(incident_id))
     else:
         if alert.labels != ev.labels:
             alert.labels = dict(ev.labels)
@@ -429,7 +464,9 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         severity = _max_severity(alert.severity, ev.event_status.value)
         if severity != alert.severity:
             alert.severity = severity
-        if incident is not None and Severity(alert.severity).rank > Severity(incident.severity).rank:
+        if incident_id is not None and (
+                Severity(alert.severity).rank > Severity(await batch.incident_severity(incident_id)).rank):
+            incident = await batch.incident(incident_id)
             incident.severity = alert.severity
             if incident.status != EventStatus.OK.value:
                 incident.status = alert.severity
@@ -437,7 +474,7 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         "integration_id": ref.id, "event_status": ev.event_status.value, "title": ev.title,
         "description": ev.description, "labels": dict(ev.labels), "event_time": event_time, "received_at": now,
     }))
-    return IngestResult(ev.alert_key, outcome, None, incident.id if incident else None, cid)
+    return IngestResult(ev.alert_key, outcome, None, incident_id, cid)
 
 
 async def _muted(batch: _Batch, channel: Channel, rules: _ChannelNoise, alert_key: str,
