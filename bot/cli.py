@@ -45,10 +45,23 @@ def serve(args: argparse.Namespace) -> None:
         settings = settings.model_copy(update={"admin_token": secrets.token_urlsafe(24)})
         print("No VIGIL_ADMIN_TOKEN set: using a one-off admin token for this run.")
     print(_banner(settings), flush=True)
+    app = create_app(settings)
+    app.on_startup.append(_freeze_heap)  # after the app's own start-up (its cleanup contexts run first)
     # A deep accept queue: when many alert sources (re)connect at once, an overflowing backlog drops
     # their SYNs and each waits a full second to retry (aiohttp's default is 128).
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None, loop=_loop(),
-                backlog=LISTEN_BACKLOG)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, loop=_loop(), backlog=LISTEN_BACKLOG)
+
+
+async def _freeze_heap(_app: object) -> None:
+    """Move everything start-up allocated (modules, models, compiled SQL) out of the garbage collector's sight.
+
+    Those objects live as long as the process, yet every full collection would walk them again;
+    under load that is several percent of the CPU an event costs.
+    """
+    import gc
+
+    gc.collect()
+    gc.freeze()
 
 
 def _loop() -> asyncio.AbstractEventLoop:

@@ -284,10 +284,18 @@ class _Batch:
         return self.incidents[incident_id]
 
 
+LAST_EVENT_AT_RESOLUTION = timedelta(seconds=1)
+
+
 async def ingest_batch(
-    session: AsyncSession, items: list[tuple[IntegrationRef, AlertEvent]], now: datetime
+    session: AsyncSession, items: list[tuple[IntegrationRef, AlertEvent]], now: datetime,
+    *, marked: dict[int, datetime] | None = None,
 ) -> list[IngestResult]:
-    """Apply events in order within the caller's transaction; the caller commits."""
+    """Apply events in order within the caller's transaction; the caller commits.
+
+    `marked` (integration id -> the last_event_at this caller last wrote) lets a steady stream
+    skip rewriting an integration's last_event_at more than once a second.
+    """
     batch = _Batch(session, now)
     routed = [(ref, ev, route(ref, ev)) for ref, ev in items]
     channel_ids = sorted({cid for _, _, cid in routed if cid is not None})
@@ -328,10 +336,14 @@ async def ingest_batch(
                for r, alert in zip(results, batch.result_alerts)]
     await _alert_webhooks(session, results, now)
     touched = {ref.id for ref, _ in items}
-    await session.execute(
-        update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
-        .execution_options(synchronize_session=False)
-    )
+    if marked is not None:
+        touched = {i for i in touched if i not in marked or now - marked[i] >= LAST_EVENT_AT_RESOLUTION}
+        marked.update(dict.fromkeys(touched, now))
+    if touched:
+        await session.execute(
+            update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
+            .execution_options(synchronize_session=False)
+        )
     return results
 
 
@@ -400,10 +412,11 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
     if channel is None or channel.status != "enabled":
         return IngestResult(ev.alert_key, "unrouted", channel_id=cid)
     rules = await batch.noise_rules(channel)
-    subj = subject(title=ev.title, description=ev.description, severity=ev.event_status.value,
-                   status=ev.event_status.value, labels=ev.labels, integration_id=ref.id, channel_id=cid)
-    if rules.drops and noise.dropped_by(rules.drops, subj) is not None:
-        return IngestResult(ev.alert_key, "dropped", channel_id=cid)
+    subj = None  # what rules match against: built only when a rule will look at it
+    if rules.drops:
+        subj = _event_subject(ref, ev, cid)
+        if noise.dropped_by(rules.drops, subj) is not None:
+            return IngestResult(ev.alert_key, "dropped", channel_id=cid)
     event_time = ev.event_time or now
     alert = batch.alerts.get((cid, ev.alert_key))
     if alert is None and ev.event_status is EventStatus.OK:
@@ -420,6 +433,7 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
             start_time=event_time, created_at=now,
         )
         batch.alerts[(cid, ev.alert_key)] = alert
+        subj = subj or _event_subject(ref, ev, cid)
         alert.muted_by = await _muted(batch, channel, rules, ev.alert_key, subj)
         if alert.muted_by:
             incident = None  # stored and marked, but it neither opens nor joins an incident: nobody is paged
@@ -475,6 +489,11 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         "description": ev.description, "labels": dict(ev.labels), "event_time": event_time, "received_at": now,
     }))
     return IngestResult(ev.alert_key, outcome, None, incident_id, cid)
+
+
+def _event_subject(ref: IntegrationRef, ev: AlertEvent, cid: int) -> dict[str, Any]:
+    return subject(title=ev.title, description=ev.description, severity=ev.event_status.value,
+                   status=ev.event_status.value, labels=ev.labels, integration_id=ref.id, channel_id=cid)
 
 
 async def _muted(batch: _Batch, channel: Channel, rules: _ChannelNoise, alert_key: str,
@@ -582,6 +601,7 @@ class IngestWriter:
         self._queue: list[tuple[IntegrationRef, list[AlertEvent], asyncio.Future[list[IngestResult]]]] = []
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._marked: dict[int, datetime] = {}  # see ingest_batch
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._loop(), name="vigil-ingest-writer")
@@ -632,7 +652,7 @@ class IngestWriter:
 
     async def _apply(self, items: list[tuple[IntegrationRef, AlertEvent]]) -> list[IngestResult]:
         async with self.sessionmaker() as session:
-            results = await ingest_batch(session, items, self.now())
+            results = await ingest_batch(session, items, self.now(), marked=self._marked)
             await session.commit()
             return results
 

@@ -7,6 +7,7 @@ request is valid.
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import Any
 
@@ -32,6 +33,13 @@ LATENCY = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
 )
 LIMITER = web.AppKey("ingest_limiter", RateLimiter)
+
+
+@functools.cache
+def _events(fmt: str, outcome: str) -> Any:
+    """EVENTS.labels(...) takes a lock and builds a key on every call; formats and outcomes are few."""
+    return EVENTS.labels(fmt, outcome)
+
 CACHE_TTL = 5.0  # seconds an integration lookup is reused; edits through the API also clear it
 
 
@@ -83,7 +91,7 @@ async def push_alert(request: web.Request) -> web.Response:
         return error(request, 404, "RouteNotFound", f"unknown alert format {fmt!r}; one of {', '.join(PARSERS)}")
     integration = await _integration(request)
     if isinstance(integration, web.Response):
-        EVENTS.labels(fmt, "unauthorized").inc()
+        _events(fmt, "unauthorized").inc()
         return integration
     if integration.type != fmt:
         return error(request, 400, "InvalidParameter",
@@ -93,19 +101,19 @@ async def push_alert(request: web.Request) -> web.Response:
         body = await _json_body(request)
         evs = parser(body, request.query, utcnow())
     except _Bad as exc:
-        EVENTS.labels(fmt, "rejected").inc()
+        _events(fmt, "rejected").inc()
         return error(request, exc.status, exc.code, str(exc))
     except InvalidParameter as exc:
-        EVENTS.labels(fmt, "rejected").inc()
+        _events(fmt, "rejected").inc()
         return error(request, 400, "InvalidParameter", str(exc))
     ref = IntegrationRef(integration.id, integration.type, integration.channel_id, integration.routing or {})
     try:
         results = await request.app[WRITER].submit(ref, evs)
     except Exception:
-        EVENTS.labels(fmt, "failed").inc()
+        _events(fmt, "failed").inc()
         return error(request, 500, "InternalError", "the event could not be stored; retry")
     for r in results:
-        EVENTS.labels(fmt, r.outcome).inc()
+        _events(fmt, r.outcome).inc()
     LATENCY.observe(time.perf_counter() - started)
     if fmt == "standard" and len(results) == 1:
         return ok(request, {"alert_key": results[0].alert_key})

@@ -87,3 +87,27 @@ async def test_repeats_of_known_alerts_update_them_in_place(db_url):
     assert (a.event_cnt, a.status, a.severity, a.description, a.updated_at) == (3, "Info", "Critical", "event 5", later)
     assert (b.progress, b.status, b.end_time) == ("Closed", "Ok", later)
     await engine.dispose()
+
+
+async def test_last_event_at_is_rewritten_at_most_once_a_second_for_a_steady_stream(db_url):
+    from datetime import timedelta
+
+    engine, sessions, ref = await _world(db_url)
+    marked: dict = {}
+
+    async def push(at):
+        async with sessions() as s:
+            await ingest_batch(s, [(ref, _ev("a"))], at, marked=marked)
+            await s.commit()
+        async with sessions() as s:
+            return (await s.get(Integration, ref.id)).last_event_at
+
+    assert await push(T0) == T0
+    assert await push(T0 + timedelta(milliseconds=400)) == T0  # within the second: not rewritten
+    assert await push(T0 + timedelta(seconds=1)) == T0 + timedelta(seconds=1)
+    async with sessions() as s:  # without `marked` (a one-off caller) every batch writes it
+        await ingest_batch(s, [(ref, _ev("a"))], T0 + timedelta(seconds=1, milliseconds=10))
+        await s.commit()
+    async with sessions() as s:
+        assert (await s.get(Integration, ref.id)).last_event_at == T0 + timedelta(seconds=1, milliseconds=10)
+    await engine.dispose()
