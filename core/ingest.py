@@ -16,7 +16,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core import events, incidents, jobs, noise
@@ -33,6 +34,7 @@ from core.models import (
     Integration,
     SilenceRule,
     StoredEvent,
+    Webhook,
 )
 from core.types import AlertEvent, EventStatus, Progress, Severity
 
@@ -157,6 +159,18 @@ _ALERT_UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "descr
 _ALERT_INSERT_COLUMNS = tuple(f for f in _AlertRow.__slots__ if f != "id")  # type: ignore[attr-defined]
 
 
+INGEST_LOCK = 7391  # first key of PostgreSQL's advisory lock (INGEST_LOCK, channel id)
+_ALERT_WEBHOOKS_EXIST = select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled").exists()
+
+
+def _one_of(session: AsyncSession, column: Any, values: list[Any]) -> Any:
+    """`column IN (values)`; on PostgreSQL `column = ANY(array)`, whose text does not change with the
+    number of values, so asyncpg prepares it once instead of once per batch size."""
+    if session.bind.dialect.name == "postgresql":
+        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
+    return column.in_(values)
+
+
 def _subject_of(alert: Alert) -> dict[str, Any]:
     return subject(title=alert.title, description=alert.description, severity=alert.severity, status=alert.status,
                    labels=alert.labels, integration_id=alert.integration_id, channel_id=alert.channel_id)
@@ -168,6 +182,7 @@ class _Batch:
     def __init__(self, session: AsyncSession, now: datetime) -> None:
         self.session, self.now = session, now
         self.channels: dict[int, Channel | None] = {}
+        self.alert_webhooks: bool | None = None  # whether alert webhooks exist, once a channel is loaded
         self.alerts: dict[tuple[int, str], _AlertRow | None] = {}
         self.incidents: dict[int, Incident] = {}
         self.open_by_group: dict[tuple[int, str], Incident | None] = {}
@@ -186,6 +201,26 @@ class _Batch:
         if channel_id not in self.channels:
             self.channels[channel_id] = await self.session.get(Channel, channel_id)
         return self.channels[channel_id]
+
+    async def load_channels(self, channel_ids: list[int]) -> None:
+        """Load the batch's channels, one statement each, which also carries what the batch needs first.
+
+        On PostgreSQL the statement takes the channel's ingest lock: it serialises ingest per channel
+        across processes, and taking the locks in id order keeps two processes from waiting on each
+        other in a cycle. The first statement also asks whether alert webhooks exist. Each of these
+        would otherwise be a round trip of its own.
+        """
+        lock = self.session.bind.dialect.name == "postgresql"
+        for n, cid in enumerate(channel_ids):
+            stmt = select(Channel).where(Channel.id == cid)
+            if lock:
+                stmt = stmt.add_columns(func.pg_advisory_xact_lock(INGEST_LOCK, Channel.id))
+            if n == 0:
+                stmt = stmt.add_columns(_ALERT_WEBHOOKS_EXIST)
+            row = (await self.session.execute(stmt)).first()
+            self.channels[cid] = row[0] if row is not None else None
+            if n == 0:
+                self.alert_webhooks = row is not None and bool(row[-1])
 
     async def noise_rules(self, channel: Channel) -> _ChannelNoise:
         if channel.id not in self.rules:
@@ -223,18 +258,23 @@ class _Batch:
         for cid, key in keys:
             by_channel.setdefault(cid, []).append(key)
         conn = await self.session.connection()
-        table = Alert.__table__
+        table, incident = Alert.__table__, Incident.__table__
         for cid, akeys in by_channel.items():
             for i in range(0, len(akeys), 500):
+                # With each alert, its incident's severity: all a repeat needs of the incident.
                 rows = await conn.execute(
-                    select(table.c.alert_key, *(table.c[f] for f in _LOADED_COLUMNS)).where(
+                    select(incident.c.severity, table.c.alert_key, *(table.c[f] for f in _LOADED_COLUMNS))
+                    .outerjoin(incident, incident.c.id == table.c.incident_id)
+                    .where(
                         table.c.channel_id == cid,
-                        table.c.alert_key.in_(akeys[i:i + 500]),
+                        _one_of(self.session, table.c.alert_key, akeys[i:i + 500]),
                         table.c.progress == Progress.TRIGGERED.value,
                     )
                 )
-                for key, *values in rows:
-                    self.alerts[(cid, key)] = _AlertRow(*values, channel_id=cid, alert_key=key)
+                for severity, key, *values in rows:
+                    alert = self.alerts[(cid, key)] = _AlertRow(*values, channel_id=cid, alert_key=key)
+                    if alert.incident_id is not None and severity is not None:
+                        self.severities[alert.incident_id] = severity
 
     async def prefetch_incidents(self, keys: set[tuple[int, str]]) -> None:
         """One query for the open incidents of every group this batch may add alerts to."""
@@ -247,7 +287,7 @@ class _Batch:
             for i in range(0, len(gkeys), 500):
                 rows = await self.session.execute(
                     select(Incident).where(
-                        Incident.channel_id == cid, Incident.group_key.in_(gkeys[i:i + 500]),
+                        Incident.channel_id == cid, _one_of(self.session, Incident.group_key, gkeys[i:i + 500]),
                         Incident.progress != Progress.CLOSED.value, Incident.merged_into_id.is_(None),
                     ).order_by(Incident.id)
                 )
@@ -258,18 +298,10 @@ class _Batch:
     async def prefetch_incident_ids(self, ids: set[int]) -> None:
         missing = sorted(ids - self.incidents.keys())
         for i in range(0, len(missing), 500):
-            rows = await self.session.execute(select(Incident).where(Incident.id.in_(missing[i:i + 500])))
+            rows = await self.session.execute(
+                select(Incident).where(_one_of(self.session, Incident.id, missing[i:i + 500])))
             for incident in rows.scalars():
                 self.incidents[incident.id] = incident
-
-    async def prefetch_severities(self, ids: set[int]) -> None:
-        """The severity of each incident, without loading it: a repeat only needs to compare with it."""
-        missing = sorted(ids - self.incidents.keys())
-        conn = await self.session.connection()
-        table = Incident.__table__
-        for i in range(0, len(missing), 500):
-            rows = await conn.execute(select(table.c.id, table.c.severity).where(table.c.id.in_(missing[i:i + 500])))
-            self.severities.update((incident_id, severity) for incident_id, severity in rows)
 
     async def incident_severity(self, incident_id: int) -> str:
         if incident_id in self.incidents:  # loaded: it may have changed in this batch
@@ -299,10 +331,7 @@ async def ingest_batch(
     batch = _Batch(session, now)
     routed = [(ref, ev, route(ref, ev)) for ref, ev in items]
     channel_ids = sorted({cid for _, _, cid in routed if cid is not None})
-    if session.bind.dialect.name == "postgresql":
-        # Serialise ingest per channel across processes, in a fixed order (no deadlocks).
-        for cid in channel_ids:
-            await session.execute(text("SELECT pg_advisory_xact_lock(7391, :c)"), {"c": cid})
+    await batch.load_channels(channel_ids)
     await batch.prefetch_alerts({(cid, ev.alert_key) for _, ev, cid in routed if cid is not None})
     wanted = set()
     for _, ev, cid in routed:  # groups of the alerts this batch will create
@@ -316,7 +345,6 @@ async def ingest_batch(
     recovering = [batch.alerts.get((cid, ev.alert_key)) for _, ev, cid in routed
                   if cid is not None and ev.event_status is EventStatus.OK]
     await batch.prefetch_incident_ids({a.incident_id for a in recovering if a is not None and a.incident_id})
-    await batch.prefetch_severities({a.incident_id for a in batch.alerts.values() if a is not None and a.incident_id})
     results = []
     with session.no_autoflush:
         for ref, ev, cid in routed:
@@ -334,7 +362,7 @@ async def ingest_batch(
             insert(StoredEvent.__table__), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
     results = [replace(r, alert_id=alert.id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
-    await _alert_webhooks(session, results, now)
+    await _alert_webhooks(batch, results)
     touched = {ref.id for ref, _ in items}
     if marked is not None:
         touched = {i for i in touched if i not in marked or now - marked[i] >= LAST_EVENT_AT_RESOLUTION}
@@ -393,11 +421,15 @@ async def _insert_new_alerts(session: AsyncSession, batch: _Batch) -> None:
 ALERT_EVENT = {"new_alert": ("a_new", "a_merge"), "updated": ("a_update",), "recovered": ("a_update",)}
 
 
-async def _alert_webhooks(session: AsyncSession, results: list[IngestResult], now: datetime) -> None:
+async def _alert_webhooks(batch: _Batch, results: list[IngestResult]) -> None:
     """One job per batch carries the alert events (a_new, a_merge, a_update) to alert webhooks, if any exist."""
+    session, now = batch.session, batch.now
     if not any(r.outcome in ALERT_EVENT for r in results):
         return
-    if not await incidents.alert_webhooks_exist(session):
+    exist = batch.alert_webhooks
+    if exist is None:
+        exist = await incidents.alert_webhooks_exist(session)
+    if not exist:
         return
     items = [[r.alert_id, kind, r.channel_id, r.incident_id] for r in results if r.outcome in ALERT_EVENT
              for kind in ALERT_EVENT[r.outcome]]
