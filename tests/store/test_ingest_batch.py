@@ -111,3 +111,40 @@ async def test_last_event_at_is_rewritten_at_most_once_a_second_for_a_steady_str
     async with sessions() as s:
         assert (await s.get(Integration, ref.id)).last_event_at == T0 + timedelta(seconds=1, milliseconds=10)
     await engine.dispose()
+
+
+async def test_two_processes_ingesting_one_channel_on_postgresql_never_duplicate_an_alert(db_url):
+    """Web processes share a PostgreSQL database: the channel's ingest lock serialises their batches."""
+    import asyncio
+
+    import pytest
+
+    from core.ingest import IngestWriter
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("one SQLite database has one writing process")
+    engine, sessions, ref = await _world(db_url)
+    other = make_engine(db_url)
+    writers = [IngestWriter(sessions), IngestWriter(make_sessionmaker(other))]
+    for w in writers:
+        w.start()
+    try:
+        # Both processes see the same 40 new keys at once, in opposite orders.
+        keys = [f"k{i}" for i in range(40)]
+        await asyncio.gather(*[w.submit(ref, [_ev(k, n=i) for i, k in enumerate(order)])
+                               for w, order in zip(writers, (keys, keys[::-1]), strict=True)
+                               for _ in range(3)])
+    finally:
+        for w in writers:
+            await w.stop()
+    async with sessions() as s:
+        alerts = (await s.execute(select(Alert))).scalars().all()
+        from core.models import Incident
+
+        incidents = (await s.execute(select(Incident))).scalars().all()
+    assert sorted(a.alert_key for a in alerts) == sorted(keys)
+    assert all(a.event_cnt == 6 for a in alerts)
+    assert sorted(i.group_key for i in incidents) == sorted({i.group_key for i in incidents})  # one per group
+    assert sum(i.alert_event_cnt for i in incidents) == 240
+    await other.dispose()
+    await engine.dispose()
