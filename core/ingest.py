@@ -16,11 +16,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import any_, bindparam, func, insert, select, update
-from sqlalchemy.dialects import postgresql
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
 from core import events, incidents, jobs, noise
+from core import ingest_sql as sql
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
 from core.grouping import GroupSubject, group_key, parse_rule, window_open
@@ -31,10 +31,7 @@ from core.models import (
     FlapState,
     Incident,
     InhibitRule,
-    Integration,
     SilenceRule,
-    StoredEvent,
-    Webhook,
 )
 from core.types import AlertEvent, EventStatus, Progress, Severity
 
@@ -151,24 +148,8 @@ class _AlertRow:
     created_at: datetime | None = None
 
 
-_LOADED_COLUMNS = ("id", "incident_id", "title", "description", "severity", "status", "progress", "labels",
-                   "event_cnt", "last_time", "end_time", "close_time", "updated_at")
-# Every column an event may change on an alert that already exists (see _apply).
-_ALERT_UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "description", "labels", "status",
-                         "severity", "progress", "end_time", "close_time")
 _ALERT_INSERT_COLUMNS = tuple(f for f in _AlertRow.__slots__ if f != "id")  # type: ignore[attr-defined]
-
-
-INGEST_LOCK = 7391  # first key of PostgreSQL's advisory lock (INGEST_LOCK, channel id)
-_ALERT_WEBHOOKS_EXIST = select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled").exists()
-
-
-def _one_of(session: AsyncSession, column: Any, values: list[Any]) -> Any:
-    """`column IN (values)`; on PostgreSQL `column = ANY(array)`, whose text does not change with the
-    number of values, so asyncpg prepares it once instead of once per batch size."""
-    if session.bind.dialect.name == "postgresql":
-        return column == any_(bindparam(None, list(values), type_=postgresql.ARRAY(column.type)))
-    return column.in_(values)
+assert _AlertRow.__slots__[:len(sql.LOADED_COLUMNS)] == sql.LOADED_COLUMNS  # type: ignore[attr-defined]
 
 
 def _subject_of(alert: Alert) -> dict[str, Any]:
@@ -179,8 +160,9 @@ def _subject_of(alert: Alert) -> dict[str, Any]:
 class _Batch:
     """Per-transaction caches so a batch of N events costs far fewer than N round trips."""
 
-    def __init__(self, session: AsyncSession, now: datetime) -> None:
-        self.session, self.now = session, now
+    def __init__(self, session: AsyncSession, conn: AsyncConnection, now: datetime) -> None:
+        self.session, self.conn, self.now = session, conn, now
+        self.pg = session.bind.dialect.name == "postgresql"
         self.channels: dict[int, Channel | None] = {}
         self.alert_webhooks: bool | None = None  # whether alert webhooks exist, once a channel is loaded
         self.alerts: dict[tuple[int, str], _AlertRow | None] = {}
@@ -203,21 +185,14 @@ class _Batch:
         return self.channels[channel_id]
 
     async def load_channels(self, channel_ids: list[int]) -> None:
-        """Load the batch's channels, one statement each, which also carries what the batch needs first.
+        """Load the batch's channels (see ingest_sql.CHANNEL for what else the statement does).
 
-        On PostgreSQL the statement takes the channel's ingest lock: it serialises ingest per channel
-        across processes, and taking the locks in id order keeps two processes from waiting on each
-        other in a cycle. The first statement also asks whether alert webhooks exist. Each of these
-        would otherwise be a round trip of its own.
+        On PostgreSQL, loading a channel takes its ingest lock, which serialises ingest per channel
+        across processes; taking the locks in id order keeps two processes from waiting on each
+        other in a cycle.
         """
-        lock = self.session.bind.dialect.name == "postgresql"
         for n, cid in enumerate(channel_ids):
-            stmt = select(Channel).where(Channel.id == cid)
-            if lock:
-                stmt = stmt.add_columns(func.pg_advisory_xact_lock(INGEST_LOCK, Channel.id))
-            if n == 0:
-                stmt = stmt.add_columns(_ALERT_WEBHOOKS_EXIST)
-            row = (await self.session.execute(stmt)).first()
+            row = (await self.session.execute(sql.CHANNEL[self.pg, n == 0], {"cid": cid})).first()
             self.channels[cid] = row[0] if row is not None else None
             if n == 0:
                 self.alert_webhooks = row is not None and bool(row[-1])
@@ -257,20 +232,9 @@ class _Batch:
         by_channel: dict[int, list[str]] = {}
         for cid, key in keys:
             by_channel.setdefault(cid, []).append(key)
-        conn = await self.session.connection()
-        table, incident = Alert.__table__, Incident.__table__
         for cid, akeys in by_channel.items():
             for i in range(0, len(akeys), 500):
-                # With each alert, its incident's severity: all a repeat needs of the incident.
-                rows = await conn.execute(
-                    select(incident.c.severity, table.c.alert_key, *(table.c[f] for f in _LOADED_COLUMNS))
-                    .outerjoin(incident, incident.c.id == table.c.incident_id)
-                    .where(
-                        table.c.channel_id == cid,
-                        _one_of(self.session, table.c.alert_key, akeys[i:i + 500]),
-                        table.c.progress == Progress.TRIGGERED.value,
-                    )
-                )
+                rows = await self.conn.execute(sql.LOAD_ALERTS[self.pg], {"cid": cid, "keys": akeys[i:i + 500]})
                 for severity, key, *values in rows:
                     alert = self.alerts[(cid, key)] = _AlertRow(*values, channel_id=cid, alert_key=key)
                     if alert.incident_id is not None and severity is not None:
@@ -285,12 +249,7 @@ class _Batch:
             by_channel.setdefault(cid, []).append(key)
         for cid, gkeys in by_channel.items():
             for i in range(0, len(gkeys), 500):
-                rows = await self.session.execute(
-                    select(Incident).where(
-                        Incident.channel_id == cid, _one_of(self.session, Incident.group_key, gkeys[i:i + 500]),
-                        Incident.progress != Progress.CLOSED.value, Incident.merged_into_id.is_(None),
-                    ).order_by(Incident.id)
-                )
+                rows = await self.session.execute(sql.OPEN_INCIDENTS[self.pg], {"cid": cid, "keys": gkeys[i:i + 500]})
                 for incident in rows.scalars():  # ascending: the newest open incident of a group wins
                     self.open_by_group[(cid, incident.group_key)] = incident
                     self.incidents[incident.id] = incident
@@ -298,8 +257,7 @@ class _Batch:
     async def prefetch_incident_ids(self, ids: set[int]) -> None:
         missing = sorted(ids - self.incidents.keys())
         for i in range(0, len(missing), 500):
-            rows = await self.session.execute(
-                select(Incident).where(_one_of(self.session, Incident.id, missing[i:i + 500])))
+            rows = await self.session.execute(sql.INCIDENTS_BY_ID[self.pg], {"ids": missing[i:i + 500]})
             for incident in rows.scalars():
                 self.incidents[incident.id] = incident
 
@@ -328,7 +286,7 @@ async def ingest_batch(
     `marked` (integration id -> the last_event_at this caller last wrote) lets a steady stream
     skip rewriting an integration's last_event_at more than once a second.
     """
-    batch = _Batch(session, now)
+    batch = _Batch(session, await session.connection(), now)
     routed = [(ref, ev, route(ref, ev)) for ref, ev in items]
     channel_ids = sorted({cid for _, _, cid in routed if cid is not None})
     await batch.load_channels(channel_ids)
@@ -351,15 +309,14 @@ async def ingest_batch(
             n = len(batch.stored)
             results.append(await _apply(batch, ref, ev, cid))
             batch.result_alerts.append(batch.stored[-1][0] if len(batch.stored) > n else None)
-    await _update_known_alerts(session, batch)
+    await _update_known_alerts(batch)
     # One flush for the rest (incidents, timeline...), then one multi-row INSERT each for the new
     # alerts and the raw events.
     await session.flush()
-    await _count_incident_events(session, batch)
-    await _insert_new_alerts(session, batch)
+    await _count_incident_events(batch)
+    await _insert_new_alerts(batch)
     if batch.stored:
-        await (await session.connection()).execute(
-            insert(StoredEvent.__table__), [{**row, "alert_id": alert.id} for alert, row in batch.stored])
+        await batch.conn.execute(sql.INSERT_EVENTS, [{**row, "alert_id": alert.id} for alert, row in batch.stored])
     results = [replace(r, alert_id=alert.id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
     await _alert_webhooks(batch, results)
@@ -368,52 +325,36 @@ async def ingest_batch(
         touched = {i for i in touched if i not in marked or now - marked[i] >= LAST_EVENT_AT_RESOLUTION}
         marked.update(dict.fromkeys(touched, now))
     if touched:
-        await session.execute(
-            update(Integration).where(Integration.id.in_(touched)).values(last_event_at=now)
-            .execution_options(synchronize_session=False)
-        )
+        await batch.conn.execute(sql.MARK_INTEGRATIONS[batch.pg], {"ids": sorted(touched), "now": now})
     return results
 
 
-async def _update_known_alerts(session: AsyncSession, batch: _Batch) -> None:
+async def _update_known_alerts(batch: _Batch) -> None:
     """Write the batch's changes to alerts that already existed, as one executemany over a fixed column set."""
     known = {a.id: a for a, _ in batch.stored if a.id is not None}
-    if not known:
-        return
-    rows = [{"_id": a.id, **{c: getattr(a, c) for c in _ALERT_UPDATE_COLUMNS}} for a in known.values()]
-    table = Alert.__table__
-    stmt = update(table).where(table.c.id == bindparam("_id")).values(
-        {c: bindparam(c) for c in _ALERT_UPDATE_COLUMNS})
-    await (await session.connection()).execute(stmt, rows)
+    if known:
+        await batch.conn.execute(sql.UPDATE_ALERTS, [
+            {"_id": a.id, **{c: getattr(a, c) for c in sql.UPDATE_COLUMNS}} for a in known.values()])
 
 
-async def _count_incident_events(session: AsyncSession, batch: _Batch) -> None:
-    """Add the batch's events to their incidents in place (`n = n + k`: no read, and no lost count)."""
-    if not batch.incident_events:
-        return
-    table = Incident.__table__
-    stmt = update(table).where(table.c.id == bindparam("_id")).values(
-        alert_event_cnt=table.c.alert_event_cnt + bindparam("_n"), last_time=bindparam("_now"))
-    await (await session.connection()).execute(
-        stmt, [{"_id": i, "_n": n, "_now": batch.now} for i, n in batch.incident_events.items()])
+async def _count_incident_events(batch: _Batch) -> None:
+    """Add the batch's events to their incidents in place."""
+    if batch.incident_events:
+        await batch.conn.execute(sql.COUNT_INCIDENT_EVENTS, [
+            {"_id": i, "_n": n, "_now": batch.now} for i, n in batch.incident_events.items()])
 
 
-async def _insert_new_alerts(session: AsyncSession, batch: _Batch) -> None:
+async def _insert_new_alerts(batch: _Batch) -> None:
     """One multi-row INSERT for the batch's new alerts, which learn their ids from RETURNING."""
     if not batch.new_alerts:
         return
-    table = Alert.__table__
     rows = [{c: getattr(a, c) for c in _ALERT_INSERT_COLUMNS} for a in batch.new_alerts]
-    if session.bind.dialect.name == "sqlite":
-        # SQLAlchemy cannot ask SQLite to return rows in parameter order, and would insert row by
-        # row instead. SQLite numbers an INTEGER PRIMARY KEY max(rowid)+1 for each row in VALUES order
-        # (no other writer can interleave: SQLite has one), so the sorted ids are the rows' ids in order.
-        result = await (await session.connection()).execute(insert(table).returning(table.c.id), rows)
-        ids = sorted(alert_id for (alert_id,) in result.all())
-    else:
-        result = await (await session.connection()).execute(
-            insert(table).returning(table.c.id, sort_by_parameter_order=True), rows)
-        ids = [alert_id for (alert_id,) in result.all()]
+    result = await batch.conn.execute(sql.INSERT_ALERTS[batch.pg], rows)
+    ids = [alert_id for (alert_id,) in result.all()]
+    if not batch.pg:
+        # SQLite numbers an INTEGER PRIMARY KEY max(rowid)+1 for each row in VALUES order, and no other
+        # writer can interleave (SQLite has one): the sorted ids are the rows' ids, in order.
+        ids.sort()
     for alert, alert_id in zip(batch.new_alerts, ids, strict=True):
         alert.id = alert_id
 

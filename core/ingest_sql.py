@@ -1,0 +1,81 @@
+"""The statements of ingest's hot path, built once.
+
+Building a SQLAlchemy statement and its cache key costs more than running it on SQLite, and ingest
+runs the same few statements for every batch: they are built here at import and take their values
+as bound parameters. Where PostgreSQL differs, a statement comes in two flavours, picked by `pg`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects import postgresql
+
+from core.models import Alert, Channel, Incident, Integration, StoredEvent, Webhook
+from core.types import Progress
+
+ALERT, INCIDENT = Alert.__table__, Incident.__table__  # type: ignore[attr-defined]
+
+INGEST_LOCK = 7391  # first key of PostgreSQL's advisory lock (INGEST_LOCK, channel id)
+
+# What ingest reads of an alert that exists, and what an event may change on it.
+LOADED_COLUMNS = ("id", "incident_id", "title", "description", "severity", "status", "progress", "labels",
+                  "event_cnt", "last_time", "end_time", "close_time", "updated_at")
+UPDATE_COLUMNS = ("event_cnt", "last_time", "updated_at", "title", "description", "labels", "status",
+                  "severity", "progress", "end_time", "close_time")
+
+
+def one_of(column: Any, name: str, pg: bool) -> Any:
+    """`column IN :name`; on PostgreSQL `column = ANY(:name)`, whose text does not change with the
+    number of values, so asyncpg prepares it once instead of once per batch size."""
+    if pg:
+        return column == any_(bindparam(name, type_=postgresql.ARRAY(column.type)))
+    return column.in_(bindparam(name, expanding=True))
+
+
+def _channel(pg: bool, first: bool) -> Any:
+    """A channel by :cid. On PostgreSQL it also takes the channel's ingest lock, and the batch's first
+    channel also says whether alert webhooks exist: each would otherwise be a round trip of its own."""
+    stmt = select(Channel).where(Channel.id == bindparam("cid"))
+    if pg:
+        stmt = stmt.add_columns(func.pg_advisory_xact_lock(INGEST_LOCK, Channel.id))
+    if first:
+        stmt = stmt.add_columns(
+            select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled").exists())
+    return stmt
+
+
+CHANNEL = {(pg, first): _channel(pg, first) for pg in (False, True) for first in (False, True)}
+
+# Open alerts of channel :cid among :keys, each with its incident's severity (all a repeat needs of it).
+LOAD_ALERTS = {pg: select(INCIDENT.c.severity, ALERT.c.alert_key, *(ALERT.c[f] for f in LOADED_COLUMNS))
+               .outerjoin(INCIDENT, INCIDENT.c.id == ALERT.c.incident_id)
+               .where(ALERT.c.channel_id == bindparam("cid"), one_of(ALERT.c.alert_key, "keys", pg),
+                      ALERT.c.progress == Progress.TRIGGERED.value)
+               for pg in (False, True)}
+
+# Open, unmerged incidents of channel :cid whose group is among :keys, oldest first.
+OPEN_INCIDENTS = {pg: select(Incident).where(
+    Incident.channel_id == bindparam("cid"), one_of(Incident.group_key, "keys", pg),
+    Incident.progress != Progress.CLOSED.value, Incident.merged_into_id.is_(None)).order_by(Incident.id)
+    for pg in (False, True)}
+
+INCIDENTS_BY_ID = {pg: select(Incident).where(one_of(Incident.id, "ids", pg)) for pg in (False, True)}
+
+UPDATE_ALERTS = update(ALERT).where(ALERT.c.id == bindparam("_id")).values({c: bindparam(c) for c in UPDATE_COLUMNS})
+
+# `n = n + k`: no read, and no count lost to a concurrent writer.
+COUNT_INCIDENT_EVENTS = update(INCIDENT).where(INCIDENT.c.id == bindparam("_id")).values(
+    alert_event_cnt=INCIDENT.c.alert_event_cnt + bindparam("_n"), last_time=bindparam("_now"))
+
+# SQLAlchemy cannot ask SQLite for RETURNING rows in parameter order (it would insert row by row),
+# so on SQLite the ids come unordered and ingest sorts them (see core.ingest._insert_new_alerts).
+INSERT_ALERTS = {False: insert(ALERT).returning(ALERT.c.id),
+                 True: insert(ALERT).returning(ALERT.c.id, sort_by_parameter_order=True)}
+
+INSERT_EVENTS = insert(StoredEvent.__table__)  # type: ignore[attr-defined]
+
+MARK_INTEGRATIONS = {pg: update(Integration).where(one_of(Integration.id, "ids", pg))
+                     .values(last_event_at=bindparam("now")).execution_options(synchronize_session=False)
+                     for pg in (False, True)}
