@@ -132,7 +132,7 @@ def bot_sender(
             if not wants(config, Severity(incident.severity), event_type):
                 return "filtered"
             message = await message_for(session, row.type, incident, event_type, base_url)
-            if not await take_slot(session, row, d.id, now()):
+            if not await take_slot(session, row, d.id, now):
                 raise DeliveryQueued(f"{row.type} bot at its rate limit: queued")
         return await send(config, message, http) or "sent"
 
@@ -143,7 +143,7 @@ def _event_type(delivery_event: str) -> str:
     return "i_new" if delivery_event == "escalation" else delivery_event
 
 
-async def take_slot(session: AsyncSession, bot: Bot, delivery_id: int, now: datetime) -> bool:
+async def take_slot(session: AsyncSession, bot: Bot, delivery_id: int, clock: Callable[[], datetime]) -> bool:
     """Book a post for this delivery now (True), or hold it in the bot's queue for the `bot_queue` job.
 
     It goes now only when nothing is queued for the bot and the limit leaves room (see
@@ -152,6 +152,9 @@ async def take_slot(session: AsyncSession, bot: Bot, delivery_id: int, now: date
     """
     limiter = LIMITS[bot.type]
     await _lock(session, bot.id)
+    # The time after the lock: a slot booked at a time read before waiting for it could sit closer
+    # to the post the lock's holder is making than the limit allows.
+    now = clock()
     d = await session.get(Delivery, delivery_id, populate_existing=True)
     sent = await _post_times(session, bot.id, now, limiter.horizon)
     if (
@@ -189,9 +192,10 @@ async def take_slot(session: AsyncSession, bot: Bot, delivery_id: int, now: date
 @jobs.job(FLUSH_JOB)
 async def flush(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
     """Post what one bot's rate limit allows now from its queue, and come back for the rest."""
-    bot_id, now = args["bot_id"], ctx.now()
+    bot_id = args["bot_id"]
     async with ctx.sessionmaker() as session:
         await _lock(session, bot_id)
+        now = ctx.now()  # after the lock, as in take_slot
         row = await session.get(Bot, bot_id)
         queued = await _queued(session, bot_id)
         if row is None or row.status != "enabled":

@@ -22,6 +22,7 @@ from core.clock import utcnow
 from core.ingest import IntegrationRef
 from core.models import ChangeRecord, Integration
 from core.secrets import digest, same
+from core.storable import storable_json, storable_query
 from webhooks import change
 from webhooks.errors import InvalidParameter
 from webhooks.ratelimit import RateLimiter
@@ -72,7 +73,7 @@ async def _json_body(request: web.Request) -> Any:
     if len(raw) > request.app[SETTINGS].max_body_bytes:
         raise _Bad(413, "RequestEntityTooLarge", "request body is too large")
     try:
-        return orjson.loads(raw)
+        return storable_json(raw, orjson.loads(raw))
     except orjson.JSONDecodeError as exc:
         raise _Bad(400, "InvalidParameter", f"body is not valid JSON: {exc}") from None
 
@@ -99,7 +100,7 @@ async def push_alert(request: web.Request) -> web.Response:
                      f"/event/push/alert/{integration.type}")
     try:
         body = await _json_body(request)
-        evs = parser(body, request.query, utcnow())
+        evs = parser(body, storable_query(request.query), utcnow())
     except _Bad as exc:
         _events(fmt, "rejected").inc()
         return error(request, exc.status, exc.code, str(exc))
@@ -127,7 +128,7 @@ async def push_change(request: web.Request) -> web.Response:
         return integration
     try:
         body = await _json_body(request)
-        changes = change.parse(body, request.query, utcnow())
+        changes = change.parse(body, storable_query(request.query), utcnow())
     except _Bad as exc:
         return error(request, exc.status, exc.code, str(exc))
     except InvalidParameter as exc:

@@ -26,6 +26,7 @@ from core.clock import utcnow
 from core.errors import VigilError
 from core.models import ApiToken
 from core.secrets import digest, same
+from core.storable import storable_json, storable_query
 from core.types import Role
 
 log = logging.getLogger("vigil.api")
@@ -146,7 +147,7 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             if not principal.can(ep.need):
                 return error(request, 403, "AccessDenied", f"this token's role ({principal.role.value}) cannot do this")
             try:
-                query = ep.query.model_validate(dict(request.query)) if ep.query else None
+                query = ep.query.model_validate(dict(storable_query(request.query))) if ep.query else None
             except ValidationError as exc:
                 return error(request, 400, "InvalidParameter", _validation_message(exc, "query"))
             body = None
@@ -155,9 +156,11 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
                 if raw.strip() and request.content_type != "application/json":
                     return error(request, 400, "InvalidContentType", "Content-Type must be application/json")
                 try:
-                    data = _integral(orjson.loads(raw if raw.strip() else b"{}"))
+                    data = _integral(storable_json(raw, orjson.loads(raw if raw.strip() else b"{}")))
                 except orjson.JSONDecodeError as exc:
                     return error(request, 400, "InvalidParameter", f"body is not valid JSON: {exc}")
+                except _OutOfRange as exc:
+                    return error(request, 400, "InvalidParameter", str(exc))
                 try:
                     # Strict JSON validation (`false` is not 0, "5" is not 5); 5.0 is 5 as in JSON Schema.
                     body = ep.body.model_validate_json(orjson.dumps(data), strict=True)
@@ -176,13 +179,24 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     return handle
 
 
-def _integral(value: Any) -> Any:
+INT64 = 2**63 - 1  # what both databases store in an integer column
+
+
+class _OutOfRange(ValueError):
+    pass
+
+
+def _integral(value: Any, path: str = "body") -> Any:
+    """5.0 becomes 5 (JSON Schema's integers); an integer no database column can hold is refused here,
+    naming its field, instead of failing in the database."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 - 1 <= value <= INT64:
+        raise _OutOfRange(f"{path} is out of range (integers are at most 64-bit)")
     if isinstance(value, list):
-        return [_integral(v) for v in value]
+        return [_integral(v, f"{path}[{i}]") for i, v in enumerate(value)]
     if isinstance(value, dict):
-        return {k: _integral(v) for k, v in value.items()}
+        return {k: _integral(v, f"{path}.{k}") for k, v in value.items()}
     return value
 
 

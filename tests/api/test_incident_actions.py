@@ -117,6 +117,9 @@ async def test_snooze_wakes_by_itself(app):
     ("comment", {"comment": "x" * 1025}, "comment"),
     ("reassign", {"member_ids": []}, "member_ids"),
     ("reassign", {"member_ids": [999]}, "unknown member 999"),
+    # Found by the Open API fuzzer: an integer past 64 bits reached the database as a 500.
+    ("unack", {"member_id": 16925694658703282176}, "body.member_id is out of range"),
+    ("reassign", {"member_ids": [1, 2**63]}, "body.member_ids[1] is out of range"),
 ])
 async def test_bad_action_bodies(app, path, body, message):
     iid, _ = await open_incident(app)

@@ -261,3 +261,32 @@ async def test_metrics_count_events(app):
     assert 'vigil_events_received_total{format="standard",outcome="new_alert"}' in text
     assert "vigil_ingest_latency_seconds_bucket" in text
     assert "vigil_incidents_opened_total" in text
+
+
+async def test_nul_characters_become_replacement_characters_in_every_text_field(app):
+    """PostgreSQL text cannot hold U+0000: it is stored as U+FFFD, on both databases alike."""
+    _, key = await app.channel_with_integration()
+    await app.push(key, event(key="k\x00", title="disk\x00 full", description="d\x00",
+                              labels={"host": "db\x001"}))
+    await app.push(key, event(key="k\x00", title="disk\x00 full", status="Warning"))  # the same alert
+    [inc] = await incidents(app)
+    assert inc["title"] == "disk\ufffd full" and inc["description"] == "d\ufffd"
+    assert inc["labels"] == {"host": "db\ufffd1"}
+    detail = await app.get(f"/incidents/{inc['incident_id']}")
+    assert [(a["alert_key"], a["event_cnt"]) for a in detail["alerts"]] == [("k\ufffd", 2)]
+
+
+async def test_nul_characters_in_changes_and_the_open_api_are_stored_as_replacement_characters(app):
+    cid, key = await app.channel_with_integration()
+    resp = await app.client.post("/event/push/change/standard", params={"integration_key": key},
+                                 json={"title": "dep\x00loy", "change_status": "Done", "change_key": "c\x001"})
+    assert resp.status == 200 and (await resp.json())["data"]["change_key"] == "c\ufffd1"
+    ch = await app.post("/channels", {"name": "a\x00b"})
+    assert ch["name"] == "a\ufffdb"
+    await app.push(key, event())
+    # query overrides too: ?title_rule= renders the title
+    resp = await app.client.post("/event/push/alert/standard", json=event(key="q"),
+                                 params={"integration_key": key, "title_rule": "over\x00ride"})
+    assert resp.status == 200
+    titles = sorted(i["title"] for i in await incidents(app))
+    assert titles == ["disk full on db-1", "over\ufffdride"]

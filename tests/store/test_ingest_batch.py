@@ -148,3 +148,29 @@ async def test_two_processes_ingesting_one_channel_on_postgresql_never_duplicate
     assert sum(i.alert_event_cnt for i in incidents) == 240
     await other.dispose()
     await engine.dispose()
+
+
+async def test_the_writer_replaces_its_connection_when_the_database_dropped_it(db_url):
+    """The writer keeps one connection; after a database restart the next batch still commits."""
+    import pytest
+    from sqlalchemy import text
+
+    from core.ingest import IngestWriter
+
+    if not db_url.startswith("postgresql"):
+        pytest.skip("an SQLite connection is a file handle: nothing drops it")
+    engine, sessions, ref = await _world(db_url)
+    writer = IngestWriter(sessions)
+    writer.start()
+    try:
+        [first] = await writer.submit(ref, [_ev("a")])
+        async with engine.connect() as admin:  # what a restart does to every open connection
+            await admin.execute(text("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                     "WHERE datname = current_database() AND pid <> pg_backend_pid()"))
+        [second] = await writer.submit(ref, [_ev("a", n=1)])
+    finally:
+        await writer.stop()
+    assert (first.outcome, second.outcome) == ("new_alert", "updated")
+    async with sessions() as s:
+        assert (await s.execute(select(Alert.event_cnt))).scalar_one() == 2
+    await engine.dispose()
