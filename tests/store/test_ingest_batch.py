@@ -174,3 +174,25 @@ async def test_the_writer_replaces_its_connection_when_the_database_dropped_it(d
     async with sessions() as s:
         assert (await s.execute(select(Alert.event_cnt))).scalar_one() == 2
     await engine.dispose()
+
+
+async def test_many_small_batches_queued_at_once_apply_in_arrival_order(db_url):
+    """Many small batches queued at once apply in the order their requests arrived."""
+    import asyncio
+
+    from core.ingest import IngestWriter
+
+    engine, sessions, ref = await _world(db_url)
+    writer = IngestWriter(sessions, max_batch=3)  # small batches: many of them queued
+    writer.start()
+    try:
+        # a raised, a recovered, a raised again...: any reordering leaves an alert open or ignores one.
+        statuses = [EventStatus.CRITICAL if i % 2 == 0 else EventStatus.OK for i in range(60)]
+        results = await asyncio.gather(*[writer.submit(ref, [_ev("a", s, n=i)]) for i, s in enumerate(statuses)])
+    finally:
+        await writer.stop()
+    assert [r.outcome for [r] in results] == ["new_alert", "recovered"] * 30
+    async with sessions() as s:
+        alerts = (await s.execute(select(Alert))).scalars().all()
+    assert len(alerts) == 30 and {a.progress for a in alerts} == {"Closed"}
+    await engine.dispose()
