@@ -3,7 +3,10 @@
 Prints, for SQLite and PostgreSQL: sustained events/s at full load, and p50/p99 latency at a fixed
 1,000 events/s. Targets (issue 2): >= 3,000 events/s on one process; p99 < 50 ms at 1,000 events/s.
 
-    uv run python bench/ingest.py [--seconds 10] [--concurrency 64] [--db sqlite|postgresql|both]
+    uv run python bench/ingest.py [--seconds 10] [--concurrency 64,128] [--db sqlite|postgresql|both]
+
+Full load runs once per concurrency level: group commit gathers more events per transaction when
+more requests wait, which matters most on PostgreSQL, where a batch costs round trips.
 """
 
 from __future__ import annotations
@@ -90,19 +93,20 @@ def pct(values: list[float], p: float) -> float:
     return statistics.quantiles(values, n=100)[int(p) - 1] * 1000 if len(values) > 1 else float("nan")
 
 
-async def run(kind: str, base: str, seconds: float, concurrency: int) -> None:
+async def run(kind: str, base: str, seconds: float, levels: list[int]) -> None:
     await wait_ready(base)
     url = await setup(base)
-    await flood(url, 1.0, concurrency)  # warm-up
-    cpu0 = cpu_seconds(SERVER_PIDS[base])
-    n, lat, errors = await flood(url, seconds, concurrency)
-    cpu = cpu_seconds(SERVER_PIDS[base]) - cpu0
-    print(f"{kind:10s} full load   : {n / seconds:8.0f} events/s  p50 {pct(lat, 50):6.1f} ms  "
-          f"p99 {pct(lat, 99):6.1f} ms  errors {errors}  (concurrency {concurrency}, {seconds:.0f}s)")
-    # The load generator shares this machine's cores: what the server itself spends per event tells
-    # what one Vigil process sustains when it has a core to itself.
-    print(f"{'':10s} server CPU  : {cpu / seconds * 100:5.0f}% of a core, {cpu / n * 1e6:.0f} us per event "
-          f"= {n / cpu:.0f} events per CPU-second")
+    await flood(url, 1.0, levels[0])  # warm-up
+    for concurrency in levels:
+        cpu0 = cpu_seconds(SERVER_PIDS[base])
+        n, lat, errors = await flood(url, seconds, concurrency)
+        cpu = cpu_seconds(SERVER_PIDS[base]) - cpu0
+        print(f"{kind:10s} full load   : {n / seconds:8.0f} events/s  p50 {pct(lat, 50):6.1f} ms  "
+              f"p99 {pct(lat, 99):6.1f} ms  errors {errors}  (concurrency {concurrency}, {seconds:.0f}s)")
+        # The load generator shares this machine's cores: what the server itself spends per event tells
+        # what one Vigil process sustains when it has a core to itself.
+        print(f"{'':10s} server CPU  : {cpu / seconds * 100:5.0f}% of a core, {cpu / n * 1e6:.0f} us per event "
+              f"= {n / cpu:.0f} events per CPU-second")
     lat, errors = await paced(url, seconds, 1000)
     print(f"{kind:10s} 1000/s paced: p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  errors {errors}")
 
@@ -110,12 +114,12 @@ async def run(kind: str, base: str, seconds: float, concurrency: int) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=10)
-    ap.add_argument("--concurrency", type=int, default=64)
+    ap.add_argument("--concurrency", default="64,128", help="comma-separated levels for the full-load runs")
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     args = ap.parse_args()
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
         with database(kind) as url, vigil(url) as base:
-            asyncio.run(run(kind, base, args.seconds, args.concurrency))
+            asyncio.run(run(kind, base, args.seconds, [int(c) for c in args.concurrency.split(",")]))
 
 
 if __name__ == "__main__":
