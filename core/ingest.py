@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -311,14 +312,12 @@ async def ingest_batch(
             n = len(batch.stored)
             results.append(await _apply(batch, ref, ev, cid))
             batch.result_alerts.append(batch.stored[-1][0] if len(batch.stored) > n else None)
-    await _update_known_alerts(batch)
-    # One flush for the rest (incidents, timeline...), then one multi-row INSERT each for the new
-    # alerts and the raw events.
+    known = list({id(a): a for a, _ in batch.stored if a.id is not None}.values())  # before new ones get ids
+    # The ORM flushes the rest (incidents, timeline...); new alerts go in one multi-row INSERT, then
+    # the repeated alerts, incident counts and raw events are written.
     await session.flush()
-    await _count_incident_events(batch)
     await _insert_new_alerts(batch)
-    if batch.stored:
-        await batch.conn.execute(sql.INSERT_EVENTS, [{**row, "alert_id": alert.id} for alert, row in batch.stored])
+    await _write_rows(batch, known)
     results = [replace(r, alert_id=alert.id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
     await _alert_webhooks(batch, results)
@@ -331,19 +330,32 @@ async def ingest_batch(
     return results
 
 
-async def _update_known_alerts(batch: _Batch) -> None:
-    """Write the batch's changes to alerts that already existed, as one executemany over a fixed column set."""
-    known = {a.id: a for a, _ in batch.stored if a.id is not None}
+async def _write_rows(batch: _Batch, known: list[_AlertRow]) -> None:
+    """Repeated alerts (a fixed column set), events added to incidents (in place: `n = n + k`, no read,
+    no count lost to a concurrent writer) and the raw events: one statement on PostgreSQL, three
+    executemany on SQLite, whose statements cost no round trip."""
+    counted = batch.incident_events
+    events = [{**row, "alert_id": alert.id} for alert, row in batch.stored]
+    if not events:
+        return
+    if batch.pg:
+        params: dict[str, Any] = {"now": batch.now}
+        params.update({f"k_{c}": [_pg_value(c, getattr(a, c)) for a in known] for c in ("id", *sql.UPDATE_COLUMNS)})
+        params.update(c_id=list(counted), c_n=list(counted.values()))
+        params.update({f"e_{c}": [_pg_value(c, e[c]) for e in events] for c in events[0]})
+        await batch.conn.execute(sql.WRITE_ROWS_PG, params)
+        return
     if known:
         await batch.conn.execute(sql.UPDATE_ALERTS, [
-            {"_id": a.id, **{c: getattr(a, c) for c in sql.UPDATE_COLUMNS}} for a in known.values()])
-
-
-async def _count_incident_events(batch: _Batch) -> None:
-    """Add the batch's events to their incidents in place."""
-    if batch.incident_events:
+            {"_id": a.id, **{c: getattr(a, c) for c in sql.UPDATE_COLUMNS}} for a in known])
+    if counted:
         await batch.conn.execute(sql.COUNT_INCIDENT_EVENTS, [
-            {"_id": i, "_n": n, "_now": batch.now} for i, n in batch.incident_events.items()])
+            {"_id": i, "_n": n, "_now": batch.now} for i, n in counted.items()])
+    await batch.conn.execute(sql.INSERT_EVENTS, events)
+
+
+def _pg_value(column: str, value: Any) -> Any:
+    return json.dumps(value) if column == "labels" else value
 
 
 async def _insert_new_alerts(batch: _Batch) -> None:

@@ -85,7 +85,16 @@ async def test_repeats_of_known_alerts_update_them_in_place(db_url):
         assert await s.scalar(select(func.count()).select_from(Alert)) == 2
     a, b = rows["a"], rows["b"]
     assert (a.event_cnt, a.status, a.severity, a.description, a.updated_at) == (3, "Info", "Critical", "event 5", later)
+    assert a.labels == {"service": "svc-2"} and a.last_time == later  # JSON and times survive the write
     assert (b.progress, b.status, b.end_time) == ("Closed", "Ok", later)
+    async with sessions() as s:
+        from core.models import Incident
+
+        [incident] = (await s.execute(select(Incident))).scalars().all()
+        events = (await s.execute(select(StoredEvent).order_by(StoredEvent.id))).scalars().all()
+    assert (incident.alert_event_cnt, incident.last_time) == (5, later)
+    assert [(e.event_status, e.labels, e.received_at) for e in events[2:]] == [
+        ("Warning", {"service": "svc-1"}, later), ("Ok", {"service": "svc-0"}, later), ("Info", {"service": "svc-2"}, later)]
     await engine.dispose()
 
 
