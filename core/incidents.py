@@ -10,11 +10,12 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import events, jobs
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
+from core.ingest_sql import INGEST_LOCK
 from core.models import Alert, Incident, Member, TimelineEntry, Webhook
 from core.types import Progress, Role, Severity
 
@@ -187,10 +188,23 @@ async def wake(session: AsyncSession, incident_id: int, actor_id: int | None, *,
 async def close(session: AsyncSession, incident_id: int, actor_id: int | None, *, now: datetime,
                 source: str = "api", root_cause: str = "", resolution: str = "") -> Incident:
     """Close the incident and all its active alerts (no further events merge into them)."""
+    await _hold_ingest(session, incident_id)
     incident = await _begin(session, incident_id, Action.CLOSE, actor_id)
     await _close(session, incident, actor_id, now=now, source=source,
                  detail={"root_cause": root_cause[:1024], "resolution": resolution[:1024]})
     return incident
+
+
+async def _hold_ingest(session: AsyncSession, incident_id: int) -> None:
+    """Closing closes the incident's alerts, and an ingest batch writes back the alerts it has read: on
+    PostgreSQL, wait out a batch of the incident's channel and keep the next one out until this commits.
+    Taken before the incident's row lock, in ingest's own order (channel, then incident rows), so the
+    two never wait on each other. (On SQLite a batch holds the write gate from its start.)"""
+    if session.bind.dialect.name != "postgresql":
+        return
+    channel_id = await session.scalar(select(Incident.channel_id).where(Incident.id == incident_id))
+    if channel_id is not None:
+        await session.execute(select(func.pg_advisory_xact_lock(INGEST_LOCK, channel_id)))
 
 
 async def _close(session: AsyncSession, incident: Incident, actor_id: int | None, *, now: datetime,

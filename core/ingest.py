@@ -292,6 +292,8 @@ async def ingest_batch(
     batch = _Batch(session, await session.connection(), now)
     routed = [(ref, ev, route(ref, ev)) for ref, ev in items]
     channel_ids = sorted({cid for _, _, cid in routed if cid is not None})
+    if not batch.pg:
+        await batch.conn.execute(sql.TAKE_WRITE_GATE)
     await batch.load_channels(channel_ids)
     await batch.prefetch_alerts({(cid, ev.alert_key) for _, ev, cid in routed if cid is not None})
     wanted = set()

@@ -46,6 +46,10 @@ def _channel(pg: bool, first: bool) -> Any:
     return stmt
 
 
+# SQLite: a write that changes nothing, so the batch holds the write gate (core/db_sqlite.py) from its
+# first read: nothing another task commits meanwhile can be overwritten by what the batch read.
+TAKE_WRITE_GATE = text("UPDATE channel SET id = id WHERE 0")
+
 CHANNEL = {(pg, first): _channel(pg, first) for pg in (False, True) for first in (False, True)}
 
 # Open alerts of channel :cid among :keys, each with its incident's severity (all a repeat needs of it).

@@ -205,3 +205,48 @@ async def test_many_small_batches_queued_at_once_apply_in_arrival_order(db_url):
         alerts = (await s.execute(select(Alert))).scalars().all()
     assert len(alerts) == 30 and {a.progress for a in alerts} == {"Closed"}
     await engine.dispose()
+
+
+async def test_a_close_racing_an_ingest_batch_leaves_its_alerts_closed(db_url, monkeypatch):
+    """A close committed between a batch's read of an alert and its write must not be undone by it."""
+    import asyncio
+    from datetime import timedelta
+
+    from core import incidents
+    from core.ingest import _Batch
+
+    engine, sessions, ref = await _world(db_url)
+    async with sessions() as s:
+        [first] = await ingest_batch(s, [(ref, _ev("a"))], T0)
+        await s.commit()
+    read, go_on = asyncio.Event(), asyncio.Event()
+    prefetch = _Batch.prefetch_alerts
+
+    async def prefetch_then_pause(self, keys):
+        await prefetch(self, keys)
+        read.set()
+        await go_on.wait()
+
+    monkeypatch.setattr(_Batch, "prefetch_alerts", prefetch_then_pause)
+
+    async def repeat() -> None:
+        async with sessions() as s:
+            await ingest_batch(s, [(ref, _ev("a", EventStatus.WARNING, n=1))], T0 + timedelta(minutes=1))
+            await s.commit()
+
+    async def close() -> None:
+        async with sessions() as s:
+            await incidents.close(s, first.incident_id, None, now=T0 + timedelta(minutes=2))
+            await s.commit()
+
+    batch = asyncio.create_task(repeat())
+    await read.wait()  # the batch holds alert "a" as Triggered, not yet written back
+    closing = asyncio.create_task(close())
+    await asyncio.sleep(0.3)
+    assert not closing.done(), "the close waits for the batch under way"
+    go_on.set()
+    await asyncio.gather(batch, closing)
+    async with sessions() as s:
+        alert = (await s.execute(select(Alert))).scalar_one()
+    assert (alert.progress, alert.event_cnt) == ("Closed", 2)
+    await engine.dispose()
