@@ -10,13 +10,13 @@ import enum
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import events, jobs
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
-from core.ingest_sql import INGEST_LOCK
-from core.models import Alert, Incident, Member, TimelineEntry, Webhook
+from core.ingest_sql import ALERT_WEBHOOKS_EXIST, ingest_lock
+from core.models import Alert, Incident, Member, TimelineEntry
 from core.types import Progress, Role, Severity
 
 SNOOZE_MAX_MINUTES = 1440
@@ -204,7 +204,7 @@ async def _hold_ingest(session: AsyncSession, incident_id: int) -> None:
         return
     channel_id = await session.scalar(select(Incident.channel_id).where(Incident.id == incident_id))
     if channel_id is not None:
-        await session.execute(select(func.pg_advisory_xact_lock(INGEST_LOCK, channel_id)))
+        await session.execute(select(ingest_lock(channel_id)))
 
 
 async def _close(session: AsyncSession, incident: Incident, actor_id: int | None, *, now: datetime,
@@ -340,8 +340,7 @@ ALERT_WEBHOOK_CHUNK = 1000  # alerts per alert_webhooks job when a merge moves m
 
 async def alert_webhooks_exist(session: AsyncSession) -> bool:
     """Whether any enabled alert webhook exists (else alert events are not even collected)."""
-    return (await session.execute(select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled")
-                                  .limit(1))).first() is not None
+    return bool(await session.scalar(select(ALERT_WEBHOOKS_EXIST)))
 
 
 async def timeline(session: AsyncSession, incident_id: int) -> list[TimelineEntry]:

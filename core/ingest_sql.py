@@ -34,15 +34,23 @@ def one_of(column: Any, name: str, pg: bool) -> Any:
     return column.in_(bindparam(name, expanding=True))
 
 
-def _channel(pg: bool, first: bool) -> Any:
-    """A channel by :cid. On PostgreSQL it also takes the channel's ingest lock, and the batch's first
-    channel also says whether alert webhooks exist: each would otherwise be a round trip of its own."""
+def ingest_lock(channel_id: Any) -> Any:
+    """PostgreSQL: take the channel's ingest lock until the transaction ends (serialises ingest per
+    channel across processes, and whatever else must not interleave with a batch)."""
+    return func.pg_advisory_xact_lock(INGEST_LOCK, channel_id)
+
+
+ALERT_WEBHOOKS_EXIST = select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled").exists()
+
+
+def _channel(pg: bool, ask: bool) -> Any:
+    """A channel by :cid. On PostgreSQL it also takes the channel's ingest lock, and with `ask` it also
+    says whether alert webhooks exist: each would otherwise be a round trip of its own."""
     stmt = select(Channel).where(Channel.id == bindparam("cid"))
     if pg:
-        stmt = stmt.add_columns(func.pg_advisory_xact_lock(INGEST_LOCK, Channel.id))
-    if first:
-        stmt = stmt.add_columns(
-            select(Webhook.id).where(Webhook.kind == "alert", Webhook.status == "enabled").exists())
+        stmt = stmt.add_columns(ingest_lock(Channel.id))
+    if ask:
+        stmt = stmt.add_columns(ALERT_WEBHOOKS_EXIST)
     return stmt
 
 
@@ -50,7 +58,7 @@ def _channel(pg: bool, first: bool) -> Any:
 # first read: nothing another task commits meanwhile can be overwritten by what the batch read.
 TAKE_WRITE_GATE = text("UPDATE channel SET id = id WHERE 0")
 
-CHANNEL = {(pg, first): _channel(pg, first) for pg in (False, True) for first in (False, True)}
+CHANNEL = {(pg, ask): _channel(pg, ask) for pg in (False, True) for ask in (False, True)}
 
 # Open alerts of channel :cid among :keys, each with its incident's severity (all a repeat needs of it).
 LOAD_ALERTS = {pg: select(INCIDENT.c.severity, ALERT.c.alert_key, *(ALERT.c[f] for f in LOADED_COLUMNS))

@@ -34,4 +34,4 @@ def storable_query(query: Mapping[str, str]) -> Mapping[str, str]:
     """A query string's values made storable (the mapping itself when none needs it)."""
     if not any(NUL in v for v in query.values()):
         return query
-    return {k.replace(NUL, REPLACEMENT): v.replace(NUL, REPLACEMENT) for k, v in query.items()}
+    return storable(dict(query))

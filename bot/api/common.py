@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
 
-from bot.api.framework import Page, page_of
+from bot.api.framework import Page, fits_int64, page_of
 from core.errors import NotFound
 
 T = TypeVar("T", bound=SQLModel)
@@ -20,16 +20,9 @@ def ts(value: datetime | None) -> int:
     return int(value.timestamp()) if value else 0
 
 
-# Ids are 64-bit integers in both databases: a larger number names nothing (and SQLite cannot even bind it).
-MAX_ID = 2**63 - 1
-
-
-def _storable(id_: int) -> bool:
-    return -MAX_ID - 1 <= id_ <= MAX_ID
-
-
 async def get_or_404(session: AsyncSession, model: type[T], id_: int, what: str) -> T:
-    row = await session.get(model, id_) if _storable(id_) else None
+    # A larger id names nothing (and SQLite cannot even bind it).
+    row = await session.get(model, id_) if fits_int64(id_) else None
     if row is None:
         raise NotFound(f"{what} {id_} not found")
     return row
@@ -39,7 +32,7 @@ async def require_ids(session: AsyncSession, model: type[SQLModel], ids: list[in
     """Raise NotFound naming `field` if any referenced id does not exist."""
     if not ids:
         return
-    storable = [i for i in ids if _storable(i)]
+    storable = [i for i in ids if fits_int64(i)]
     found = set((await session.execute(select(model.id).where(model.id.in_(storable))))  # type: ignore[attr-defined]
                 .scalars()) if storable else set()
     for i in ids:

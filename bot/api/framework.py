@@ -179,7 +179,11 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
     return handle
 
 
-INT64 = 2**63 - 1  # what both databases store in an integer column
+INT64 = 2**63 - 1  # the largest integer both databases store in an integer column (ids included)
+
+
+def fits_int64(value: int) -> bool:
+    return -INT64 - 1 <= value <= INT64
 
 
 class _OutOfRange(ValueError):
@@ -191,7 +195,7 @@ def _integral(value: Any, path: str = "body") -> Any:
     naming its field, instead of failing in the database."""
     if isinstance(value, float) and value.is_integer() and abs(value) < 2**53:
         return int(value)
-    if isinstance(value, int) and not isinstance(value, bool) and not -INT64 - 1 <= value <= INT64:
+    if isinstance(value, int) and not isinstance(value, bool) and not fits_int64(value):
         raise _OutOfRange(f"{path} is out of range (integers are at most 64-bit)")
     if isinstance(value, list):
         return [_integral(v, f"{path}[{i}]") for i, v in enumerate(value)]
