@@ -123,8 +123,8 @@ class _AlertRow:
 
     Most events repeat an alert already open (dedup), and every alert is born in ingest. Loading,
     tracking and flushing an ORM object for each cost more than everything else an event does, so
-    alerts that exist are loaded with only the columns an event may change and written back in one
-    executemany, and the batch's new alerts are inserted in one multi-row INSERT.
+    alerts that exist are loaded with only the columns an event may change and written back together
+    (_write_rows), and the batch's new alerts are inserted in one multi-row INSERT.
     """
 
     id: int | None
@@ -167,7 +167,7 @@ class _Batch:
         self.session, self.conn, self.now = session, conn, now
         self.pg = session.bind.dialect.name == "postgresql"
         self.channels: dict[int, Channel | None] = {}
-        self.alert_webhooks: bool | None = None  # whether alert webhooks exist, once a channel is loaded
+        self.alert_webhooks: bool | None = None  # whether alert webhooks exist (told by load_channels)
         self.alerts: dict[tuple[int, str], _AlertRow | None] = {}
         self.incidents: dict[int, Incident] = {}
         self.open_by_group: dict[tuple[int, str], Incident | None] = {}
@@ -194,11 +194,12 @@ class _Batch:
         across processes; taking the locks in id order keeps two processes from waiting on each
         other in a cycle.
         """
-        for n, cid in enumerate(channel_ids):
-            row = (await self.session.execute(sql.CHANNEL[self.pg, n == 0], {"cid": cid})).first()
+        for cid in channel_ids:
+            ask = self.alert_webhooks is None  # until a channel row has carried the answer
+            row = (await self.session.execute(sql.CHANNEL[self.pg, ask], {"cid": cid})).first()
             self.channels[cid] = row[0] if row is not None else None
-            if n == 0:
-                self.alert_webhooks = row is not None and bool(row[-1])
+            if ask and row is not None:
+                self.alert_webhooks = bool(row[-1])
 
     async def noise_rules(self, channel: Channel) -> _ChannelNoise:
         if channel.id not in self.rules:
@@ -380,17 +381,13 @@ ALERT_EVENT = {"new_alert": ("a_new", "a_merge"), "updated": ("a_update",), "rec
 
 async def _alert_webhooks(batch: _Batch, results: list[IngestResult]) -> None:
     """One job per batch carries the alert events (a_new, a_merge, a_update) to alert webhooks, if any exist."""
-    session, now = batch.session, batch.now
-    if not any(r.outcome in ALERT_EVENT for r in results):
-        return
-    exist = batch.alert_webhooks
-    if exist is None:
-        exist = await incidents.alert_webhooks_exist(session)
-    if not exist:
+    # Every such outcome has a channel that exists, so load_channels has answered.
+    if not batch.alert_webhooks or not any(r.outcome in ALERT_EVENT for r in results):
         return
     items = [[r.alert_id, kind, r.channel_id, r.incident_id] for r in results if r.outcome in ALERT_EVENT
              for kind in ALERT_EVENT[r.outcome]]
-    await jobs.schedule(session, "alert_webhooks", {"items": items, "at": now.isoformat()}, due_at=now)
+    await jobs.schedule(batch.session, "alert_webhooks", {"items": items, "at": batch.now.isoformat()},
+                        due_at=batch.now)
 
 
 async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | None) -> IngestResult:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import func, select
+import pytest
+from sqlalchemy import func, select, text
 
+from core import incidents
 from core.db import make_engine, make_sessionmaker
-from core.ingest import IntegrationRef, ingest_batch
-from core.models import Alert, Channel, Integration, StoredEvent
+from core.ingest import IngestWriter, IntegrationRef, _Batch, ingest_batch
+from core.models import Alert, Channel, Incident, Integration, Job, StoredEvent, Webhook
 from core.types import AlertEvent, EventStatus
 
 T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
@@ -88,8 +91,6 @@ async def test_repeats_of_known_alerts_update_them_in_place(db_url):
     assert a.labels == {"service": "svc-2"} and a.last_time == later  # JSON and times survive the write
     assert (b.progress, b.status, b.end_time) == ("Closed", "Ok", later)
     async with sessions() as s:
-        from core.models import Incident
-
         [incident] = (await s.execute(select(Incident))).scalars().all()
         events = (await s.execute(select(StoredEvent).order_by(StoredEvent.id))).scalars().all()
     assert (incident.alert_event_cnt, incident.last_time) == (5, later)
@@ -99,8 +100,6 @@ async def test_repeats_of_known_alerts_update_them_in_place(db_url):
 
 
 async def test_last_event_at_is_rewritten_at_most_once_a_second_for_a_steady_stream(db_url):
-    from datetime import timedelta
-
     engine, sessions, ref = await _world(db_url)
     marked: dict = {}
 
@@ -124,12 +123,6 @@ async def test_last_event_at_is_rewritten_at_most_once_a_second_for_a_steady_str
 
 async def test_two_processes_ingesting_one_channel_on_postgresql_never_duplicate_an_alert(db_url):
     """Web processes share a PostgreSQL database: the channel's ingest lock serialises their batches."""
-    import asyncio
-
-    import pytest
-
-    from core.ingest import IngestWriter
-
     if not db_url.startswith("postgresql"):
         pytest.skip("one SQLite database has one writing process")
     engine, sessions, ref = await _world(db_url)
@@ -148,24 +141,17 @@ async def test_two_processes_ingesting_one_channel_on_postgresql_never_duplicate
             await w.stop()
     async with sessions() as s:
         alerts = (await s.execute(select(Alert))).scalars().all()
-        from core.models import Incident
-
-        incidents = (await s.execute(select(Incident))).scalars().all()
+        opened = (await s.execute(select(Incident))).scalars().all()
     assert sorted(a.alert_key for a in alerts) == sorted(keys)
     assert all(a.event_cnt == 6 for a in alerts)
-    assert sorted(i.group_key for i in incidents) == sorted({i.group_key for i in incidents})  # one per group
-    assert sum(i.alert_event_cnt for i in incidents) == 240
+    assert sorted(i.group_key for i in opened) == sorted({i.group_key for i in opened})  # one per group
+    assert sum(i.alert_event_cnt for i in opened) == 240
     await other.dispose()
     await engine.dispose()
 
 
 async def test_the_writer_replaces_its_connection_when_the_database_dropped_it(db_url):
     """The writer keeps one connection; after a database restart the next batch still commits."""
-    import pytest
-    from sqlalchemy import text
-
-    from core.ingest import IngestWriter
-
     if not db_url.startswith("postgresql"):
         pytest.skip("an SQLite connection is a file handle: nothing drops it")
     engine, sessions, ref = await _world(db_url)
@@ -187,10 +173,6 @@ async def test_the_writer_replaces_its_connection_when_the_database_dropped_it(d
 
 async def test_many_small_batches_queued_at_once_apply_in_arrival_order(db_url):
     """Many small batches queued at once apply in the order their requests arrived."""
-    import asyncio
-
-    from core.ingest import IngestWriter
-
     engine, sessions, ref = await _world(db_url)
     writer = IngestWriter(sessions, max_batch=3)  # small batches: many of them queued
     writer.start()
@@ -209,12 +191,6 @@ async def test_many_small_batches_queued_at_once_apply_in_arrival_order(db_url):
 
 async def test_a_close_racing_an_ingest_batch_leaves_its_alerts_closed(db_url, monkeypatch):
     """A close committed between a batch's read of an alert and its write must not be undone by it."""
-    import asyncio
-    from datetime import timedelta
-
-    from core import incidents
-    from core.ingest import _Batch
-
     engine, sessions, ref = await _world(db_url)
     async with sessions() as s:
         [first] = await ingest_batch(s, [(ref, _ev("a"))], T0)
@@ -249,4 +225,21 @@ async def test_a_close_racing_an_ingest_batch_leaves_its_alerts_closed(db_url, m
     async with sessions() as s:
         alert = (await s.execute(select(Alert))).scalar_one()
     assert (alert.progress, alert.event_cnt) == ("Closed", 2)
+    await engine.dispose()
+
+
+async def test_alert_webhooks_hear_a_batch_whose_first_channel_is_gone(db_url):
+    """Whether alert webhooks exist rides on a channel's row: a deleted channel must not answer "no"."""
+    engine, sessions, ref = await _world(db_url)
+    async with sessions() as s:
+        s.add(Webhook(name="alerts", kind="alert", url="http://127.0.0.1:9/x"))
+        await s.commit()
+    gone = IntegrationRef(ref.id, "standard", 0)  # routes to a channel id below every real one
+    async with sessions() as s:
+        results = await ingest_batch(s, [(gone, _ev("x")), (ref, _ev("a"))], T0)
+        await s.commit()
+    assert [r.outcome for r in results] == ["unrouted", "new_alert"]
+    async with sessions() as s:
+        jobs = (await s.execute(select(Job).where(Job.name == "alert_webhooks"))).scalars().all()
+    assert [item[1] for job in jobs for item in job.args["items"]] == ["a_new", "a_merge"]
     await engine.dispose()
