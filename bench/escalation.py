@@ -135,7 +135,7 @@ async def virtual(url: str, n: int, n_rules: int) -> None:
                 due = await jobs.sweep(s, clock[0], timedelta(0), limit=5000)
             if not due:
                 break
-            for job_id, _ in due:
+            for job_id, *_ in due:
                 await jobs.run_job(ctx, job_id)
         clock[0] += timedelta(seconds=WAIT_S)
     elapsed = time.perf_counter() - started

@@ -7,9 +7,14 @@ needs it (an escalation step, a delivery, a domain event to fan out). Runners on
 holds, so a job lost from Redis or a killed worker delays work by seconds, never drops it.
 
 Exactly-once start: a runner must *claim* a row (pending -> running, one UPDATE with a
-lease) before running it, so two workers racing on the same id never both run it. A
-worker that dies mid-job leaves a lease that expires; the sweeper then hands the row
-out again, so job functions must be idempotent against their own domain state.
+lease) before running it, so two workers racing on the same id never both run it. The lease
+is short (LEASE) and the process running the job renews it while it runs (`Leases`); a worker
+that dies mid-job stops renewing, its lease expires within seconds, and the sweeper hands the
+row out again, so job functions must be idempotent against their own domain state.
+
+Correctness never rests on the queue's own bookkeeping: arq only carries wake-ups, under an arq
+id that names the row *and* its attempt (`arq_id`), so a dead worker's stale arq entry (held by
+arq for its job timeout) never hides the row's next offer.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -31,9 +36,20 @@ from core.models import Job
 
 log = logging.getLogger("vigil.jobs")
 
-LEASE = timedelta(seconds=60)
+# A running job's claim lasts LEASE unless renewed; its process renews every RENEW_EVERY, so a
+# killed worker's jobs are handed out again LEASE + one sweep interval after it died.
+LEASE = timedelta(seconds=10)
+RENEW_EVERY = 2.5
 MAX_ATTEMPTS = 8
 ARQ_FUNCTION = "run_job"
+
+
+class Wake(NamedTuple):
+    """A job row to trigger: its id, when it is due, and its attempts so far (which names its arq offer)."""
+
+    id: str
+    due_at: datetime | None
+    attempts: int = 0
 
 
 @dataclass
@@ -87,7 +103,7 @@ async def schedule(
     )
     res = await session.execute(stmt)
     if res.rowcount:
-        session.info.setdefault("vigil_jobs", []).append((job_id, due_at))
+        session.info.setdefault("vigil_jobs", []).append(Wake(job_id, due_at, 0))
     return job_id
 
 
@@ -157,19 +173,28 @@ async def mark_failed(session: AsyncSession, claimed: Claimed, error: str, now: 
         values["state"] = "failed"
     else:
         values.update(state="pending", due_at=now + backoff(claimed.attempts))
-        session.info.setdefault("vigil_jobs", []).append((claimed.id, values["due_at"]))
+        session.info.setdefault("vigil_jobs", []).append(Wake(claimed.id, values["due_at"], claimed.attempts))
     await session.execute(
         update(Job).where(Job.id == claimed.id).values(**values).execution_options(synchronize_session=False)
     )
 
 
-async def run_job(ctx: JobContext, job_id: str) -> bool:
-    """Claim and run one job, recording its outcome at once; returns whether this call ran it."""
+async def run_job(ctx: JobContext, job_id: str, leases: Leases | None = None) -> bool:
+    """Claim and run one job, recording its outcome at once; returns whether this call ran it.
+
+    With `leases`, the claim is renewed while the job runs (a slow provider must not let it expire).
+    """
     async with ctx.sessionmaker() as session:
         claimed = await claim(session, job_id, ctx.now())
         if claimed is None:
             return False
-        error = await execute(ctx, claimed)
+        if leases is not None:
+            leases.hold(claimed.id)
+        try:
+            error = await execute(ctx, claimed)
+        finally:
+            if leases is not None:
+                leases.release(claimed.id)
         if error:
             await mark_failed(session, claimed, error, ctx.now())
         else:
@@ -178,21 +203,77 @@ async def run_job(ctx: JobContext, job_id: str) -> bool:
         return True
 
 
-async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit: int = 1000) -> list[tuple[str, datetime]]:
-    """Release expired leases and list pending jobs due before now + horizon."""
-    await session.execute(
+class Leases:
+    """The job rows this process is running, whose leases it renews every RENEW_EVERY seconds.
+
+    One UPDATE per tick for all of them. Only rows still `running` are renewed, so a row the
+    sweeper already released (this process stalled past its lease) is not taken back.
+    """
+
+    def __init__(self, ctx: JobContext, every: float = RENEW_EVERY) -> None:
+        self.ctx, self.every = ctx, every
+        self._held: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+
+    def hold(self, job_id: str) -> None:
+        self._held.add(job_id)
+
+    def release(self, job_id: str) -> None:
+        self._held.discard(job_id)
+
+    async def renew(self) -> int:
+        ids = list(self._held)
+        if not ids:
+            return 0
+        now = self.ctx.now()
+        async with self.ctx.sessionmaker() as session:
+            res = await session.execute(
+                update(Job).where(Job.id.in_(ids), Job.state == "running")
+                .values(locked_until=now + LEASE).execution_options(synchronize_session=False))
+            await session.commit()
+        return int(res.rowcount or 0)
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.every)
+            try:
+                await self.renew()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the database may be briefly away; the lease still has a few seconds
+                log.exception("could not renew %d job leases", len(self._held))
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop(), name="vigil-leases")
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+
+async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit: int = 1000) -> list[Wake]:
+    """Release expired leases and list pending jobs due before now + horizon (oldest first)."""
+    released = await session.execute(
         update(Job)
         .where(Job.state == "running", Job.locked_until < now)
         .values(state="pending", locked_until=None, updated_at=now)
+        .returning(Job.id)
+        .execution_options(synchronize_session=False)
     )
+    lost = released.scalars().all()
     await session.commit()
+    if lost:
+        log.warning("%d job leases expired (their worker died or stalled); handing them out again: %s",
+                    len(lost), ", ".join(lost[:10]))
     rows = await session.execute(
-        select(Job.id, Job.due_at)
+        select(Job.id, Job.due_at, Job.attempts)
         .where(Job.state == "pending", Job.due_at <= now + horizon)
         .order_by(Job.due_at)
         .limit(limit)
     )
-    return [(r[0], r[1]) for r in rows]
+    return [Wake(r[0], r[1], r[2]) for r in rows]
 
 
 def priority(job_id: str) -> int:
@@ -214,15 +295,15 @@ def priority(job_id: str) -> int:
 class Runner(Protocol):
     """Triggers job rows; `wake` is called after a commit that added or rescheduled jobs."""
 
-    def wake(self, jobs: list[tuple[str, datetime]]) -> None: ...
+    def wake(self, jobs: list[Wake]) -> None: ...
 
     async def start(self) -> None: ...
 
     async def stop(self) -> None: ...
 
 
-def attach_runner(sessionmaker: async_sessionmaker[AsyncSession], runner: Runner) -> None:
-    """Make every commit through `sessionmaker` wake `runner` for the jobs it wrote."""
+def attach_runner(sessionmaker: async_sessionmaker[AsyncSession], runner: Runner) -> Callable[[], None]:
+    """Make every commit through `sessionmaker` wake `runner` for the jobs it wrote; returns the undo."""
     sync_cls = sessionmaker.kw["sync_session_class"]
 
     def _after_commit(sync_session: Any) -> None:
@@ -230,17 +311,23 @@ def attach_runner(sessionmaker: async_sessionmaker[AsyncSession], runner: Runner
         if jobs:
             runner.wake(jobs)
 
-    def _after_rollback(sync_session: Any) -> None:
+    def _after_rollback(sync_session: Any, _transaction: Any) -> None:
         sync_session.info.pop("vigil_jobs", None)
 
     event.listen(sync_cls, "after_commit", _after_commit)
-    event.listen(sync_cls, "after_soft_rollback", lambda s, _t: _after_rollback(s))
+    event.listen(sync_cls, "after_soft_rollback", _after_rollback)
+
+    def detach() -> None:
+        event.remove(sync_cls, "after_commit", _after_commit)
+        event.remove(sync_cls, "after_soft_rollback", _after_rollback)
+
+    return detach
 
 
 class Sweeper:
     """Periodically hands every due job row to `trigger` (both runners use it)."""
 
-    def __init__(self, ctx: JobContext, trigger: Callable[[list[tuple[str, datetime]]], Any], interval: float) -> None:
+    def __init__(self, ctx: JobContext, trigger: Callable[[list[Wake]], Any], interval: float) -> None:
         self.ctx, self.trigger, self.interval = ctx, trigger, interval
         self._task: asyncio.Task[None] | None = None
 
@@ -300,14 +387,15 @@ class InProcessRunner:
         self._pump_task: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
         self.sweeper = Sweeper(ctx, self.wake, sweep_interval)
+        self.leases = Leases(ctx)
 
-    def wake(self, jobs: list[tuple[str, datetime]]) -> None:
+    def wake(self, jobs: list[Wake]) -> None:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return  # committed outside a loop (e.g. a CLI script): the sweeper will pick it up
         now = self.ctx.now()
-        for job_id, due_at in jobs:
+        for job_id, due_at, _attempts in jobs:
             delay = (due_at - now).total_seconds() if due_at else 0.0
             old = self._timers.pop(job_id, None)
             if old:
@@ -349,6 +437,7 @@ class InProcessRunner:
                 continue
             for c in claimed:
                 self._inflight.add(c.id)
+                self.leases.hold(c.id)  # claimed work waiting for a slot keeps its lease too
                 task = asyncio.create_task(self._run(c))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
@@ -385,6 +474,7 @@ class InProcessRunner:
             log.exception("runner failed on %s", claimed.id)
         finally:
             self._inflight.discard(claimed.id)
+            self.leases.release(claimed.id)
             if len(self._inflight) < self.concurrency * 2:
                 self._room.set()
 
@@ -414,9 +504,11 @@ class InProcessRunner:
     async def start(self) -> None:
         self._pump_task = asyncio.create_task(self._pump(), name="vigil-jobs")
         self.sweeper.start()
+        self.leases.start()
 
     async def stop(self) -> None:
         await self.sweeper.stop()
+        await self.leases.stop()
         for t in self._timers.values():
             t.cancel()
         self._timers.clear()
@@ -446,43 +538,62 @@ class InProcessRunner:
 
 
 class ArqRunner:
-    """Hands jobs to arq on Redis (web side of a distributed deployment); `vigil worker` runs them."""
+    """Hands jobs to arq on Redis; `vigil worker` runs them. `vigil serve` owns a pool from `redis_url`;
+    a worker passes its own arq pool, so jobs its jobs create are queued at once, not at the next sweep."""
 
-    def __init__(self, redis_url: str) -> None:
+    def __init__(self, redis_url: str = "", pool: Any = None) -> None:
         self.redis_url = redis_url
-        self.pool: Any = None
+        self.pool: Any = pool
+        self._own_pool = pool is None
         self._pending: set[asyncio.Task[Any]] = set()
 
     async def start(self) -> None:
-        from arq import create_pool
-        from arq.connections import RedisSettings
+        if self.pool is None:
+            from arq import create_pool
+            from arq.connections import RedisSettings
 
-        self.pool = await create_pool(RedisSettings.from_dsn(self.redis_url))
+            self.pool = await create_pool(RedisSettings.from_dsn(self.redis_url))
 
     async def stop(self) -> None:
         await asyncio.gather(*self._pending, return_exceptions=True)
-        if self.pool is not None:
+        if self.pool is not None and self._own_pool:
             await self.pool.aclose()
 
-    def wake(self, jobs: list[tuple[str, datetime]]) -> None:
-        task = asyncio.ensure_future(enqueue_arq(self.pool, jobs))
+    def wake(self, jobs: list[Wake]) -> None:
+        task = asyncio.ensure_future(self._enqueue(jobs))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
+    async def _enqueue(self, jobs: list[Wake]) -> None:
+        try:
+            await enqueue_arq(self.pool, jobs)
+        except Exception:  # Redis away: the rows are durable and the sweeper offers them again
+            log.exception("could not queue %d jobs on arq; the sweeper will", len(jobs))
 
-async def enqueue_arq(pool: Any, jobs: list[tuple[str, datetime]]) -> None:
-    """Enqueue rows on arq with the row id as arq job id, so a row is queued at most once."""
-    # arq refuses a second job with the same id while one is queued: free dedup. Concurrent, because
-    # each enqueue is a few Redis round trips and a burst of pages must not queue behind them. Deferred
-    # a hair past due, as a worker starting early would find the row not yet due and leave it to a sweep.
+
+def arq_id(job: Wake) -> str:
+    """The arq job id of one offer of a row: the row id and its attempts so far.
+
+    arq refuses an id it still holds, and after a worker dies it holds that id for its job timeout.
+    The next offer of the same row (after a failure, or after its lease expired) has a new attempts
+    count, so it is never refused because of an old one; the row's claim keeps it exactly-once.
+    """
+    return f"{job.id}@{job.attempts}"
+
+
+async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
+    """Enqueue row offers on arq (the argument is the row id; `arq_id` dedups repeated offers)."""
+    # Concurrent, because each enqueue is a few Redis round trips and a burst of pages must not queue
+    # behind them. Deferred a hair past due, as a worker starting early would find the row not yet due
+    # and leave it to a sweep.
     for i in range(0, len(jobs), 50):
-        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, job_id, _job_id=job_id,
-                                                _defer_until=due_at + timedelta(milliseconds=5) if due_at else None)
-                               for job_id, due_at in jobs[i:i + 50]])
+        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, j.id, _job_id=arq_id(j),
+                                                _defer_until=j.due_at + timedelta(milliseconds=5) if j.due_at else None)
+                               for j in jobs[i:i + 50]])
 
 
-async def enqueue_missing(pool: Any, jobs: list[tuple[str, datetime]]) -> None:
-    """The sweeper's enqueue: only rows arq does not hold, checked in one pipeline.
+async def enqueue_missing(pool: Any, jobs: list[Wake]) -> None:
+    """The sweeper's enqueue: only offers arq does not hold, checked in one pipeline.
 
     Re-offering every due row each tick would cost a backlog of N jobs N enqueue attempts a tick,
     which is how a backlog used to feed itself.
@@ -492,35 +603,46 @@ async def enqueue_missing(pool: Any, jobs: list[tuple[str, datetime]]) -> None:
     from arq.constants import job_key_prefix
 
     async with pool.pipeline(transaction=False) as pipe:
-        for job_id, _ in jobs:
-            pipe.exists(job_key_prefix + job_id)
+        for j in jobs:
+            pipe.exists(job_key_prefix + arq_id(j))
         held = await pipe.execute()
     await enqueue_arq(pool, [j for j, h in zip(jobs, held, strict=True) if not h])
 
 
 def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) -> dict[str, Any]:
-    """Keyword arguments for arq.Worker: one function (`run_job`) plus a sweeper started with it."""
+    """Keyword arguments for arq.Worker: one function (`run_job`) plus, started with it, a sweeper,
+    the renewal of this worker's leases, and a runner so jobs created here are queued at once."""
     from arq.connections import RedisSettings
     from arq.worker import func
 
+    leases = Leases(ctx)
+
     async def run_job_arq(_arq_ctx: dict[str, Any], job_id: str) -> None:
-        await run_job(ctx, job_id)
+        await run_job(ctx, job_id, leases)
 
     async def on_startup(arq_ctx: dict[str, Any]) -> None:
+        runner = ArqRunner(pool=arq_ctx["redis"])
+        arq_ctx["detach"] = attach_runner(ctx.sessionmaker, runner)
+        arq_ctx["runner"] = runner
         sweeper = Sweeper(ctx, lambda due: enqueue_missing(arq_ctx["redis"], due), sweep_interval)
         arq_ctx["sweeper"] = sweeper
         sweeper.start()
+        leases.start()
 
     async def on_shutdown(arq_ctx: dict[str, Any]) -> None:
         if "sweeper" in arq_ctx:
             await arq_ctx["sweeper"].stop()
+        await leases.stop()
+        if "detach" in arq_ctx:
+            arq_ctx["detach"]()
+            await arq_ctx["runner"].stop()
 
     return {
         "functions": [func(run_job_arq, name=ARQ_FUNCTION, max_tries=1)],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,
-        "keep_result": 0,  # frees the arq job id at once, so a rescheduled row can be queued again
+        "keep_result": 0,  # frees the arq job id at once
         "max_jobs": 20,
         "handle_signals": False,
         "poll_delay": 0.05,

@@ -102,7 +102,7 @@ async def drain(*contexts: jobs.JobContext) -> None:
     """Run every job due now, including those they schedule for now; with several contexts, concurrently."""
     for _ in range(100):
         async with contexts[0].sessionmaker() as s:
-            due = [job_id for job_id, _ in await jobs.sweep(s, contexts[0].now(), timedelta(0))]
+            due = [j.id for j in await jobs.sweep(s, contexts[0].now(), timedelta(0))]
         if not due:
             return
         await asyncio.gather(*(jobs.run_job(contexts[i % len(contexts)], j) for i, j in enumerate(due)))

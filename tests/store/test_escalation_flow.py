@@ -70,7 +70,7 @@ async def drain(ctx) -> int:
             due = await jobs.sweep(s, ctx.now(), timedelta(0))
         if not due:
             return ran
-        for job_id, _ in due:
+        for job_id, *_ in due:
             ran += await jobs.run_job(ctx, job_id)
     raise AssertionError("jobs keep scheduling themselves now: a loop")
 
@@ -140,7 +140,7 @@ async def test_ack_between_planning_and_sending_cancels_the_page(world):
     # run only the fan-out and the escalation step, not the delivery
     for _ in range(4):
         async with ctx.sessionmaker() as s:
-            due = [j for j, _ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("deliver:")]
+            due = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("deliver:")]
         for j in due:
             await jobs.run_job(ctx, j)
     await act(ctx, incidents.ack, iid, ann)
@@ -269,11 +269,11 @@ async def test_killed_worker_mid_escalation_pages_exactly_once(world):
     # fan-out runs; then a worker claims the escalation step and dies before finishing it
     for _ in range(3):
         async with ctx.sessionmaker() as s:
-            due = [j for j, _ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("escalate:")]
+            due = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("escalate:")]
         for j in due:
             await jobs.run_job(ctx, j)
     async with ctx.sessionmaker() as s:
-        [step] = [j for j, _ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("escalate:")]
+        [step] = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("escalate:")]
         assert await jobs.claim(s, step, clock()) is not None
     await drain(ctx)
     assert p["im"].sent == []  # the step is leased by the dead worker

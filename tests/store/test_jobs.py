@@ -166,7 +166,7 @@ async def test_job_lost_from_redis_is_done_after_sweep(ctx, redis, redis_url):
     jobs.attach_runner(ctx.sessionmaker, runner)
     jid = await add(ctx, "lost")
     await asyncio.sleep(0.1)
-    assert await redis.exists(f"arq:job:{jid}")  # enqueued on commit
+    assert await redis.exists(f"arq:job:{jid}@0")  # enqueued on commit, as the row's first offer
     await redis.flushdb()  # Redis loses it
     await runner.stop()
     await _run_workers(ctx, redis_url, 1, lambda: bool(RAN))
@@ -191,6 +191,92 @@ async def test_two_workers_never_run_a_job_twice(ctx, redis, redis_url):
     await _run_workers(ctx, redis_url, 2, lambda: len(RAN) >= 30)
     await asyncio.sleep(0.2)
     assert sorted(RAN) == sorted(f"j{i}" for i in range(30))
+
+
+@jobs.job("test_chain")
+async def chain(ctx, args):
+    """A job that schedules a follow-up, as an escalation step schedules deliveries."""
+    async with ctx.sessionmaker() as s:
+        await jobs.schedule(s, "test_record", {"tag": args["tag"] + "-next"}, due_at=ctx.now())
+        await s.commit()
+    RAN.append(args["tag"])
+
+
+async def test_a_job_created_by_a_worker_is_queued_at_once(ctx, redis, redis_url):
+    async with ctx.sessionmaker() as s:
+        jid = await jobs.schedule(s, "test_chain", {"tag": "first"}, due_at=utcnow())
+        await s.commit()
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await jobs.enqueue_arq(pool, [jobs.Wake(jid, None, 0)])
+    await pool.aclose()
+    from arq.worker import Worker
+
+    # The sweeper ticks once a minute here: only the worker's own runner can queue the follow-up.
+    worker = Worker(**{**jobs.arq_worker_settings(ctx, redis_url, 60.0), "burst": False})
+    task = asyncio.create_task(worker.async_run())
+    try:
+        for _ in range(100):
+            if "first-next" in RAN:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    assert RAN == ["first", "first-next"]
+
+
+@jobs.job("test_slow")
+async def slow(ctx, args):
+    await asyncio.sleep(args["seconds"])
+    RAN.append(args["tag"])
+
+
+async def test_a_running_job_keeps_its_lease_and_is_not_handed_out_twice(ctx):
+    async with ctx.sessionmaker() as s:
+        jid = await jobs.schedule(s, "test_slow", {"tag": "slow", "seconds": 0.6}, due_at=utcnow())
+        await s.commit()
+    clock = [utcnow()]
+    ctx.now = lambda: clock[0]
+    leases = jobs.Leases(ctx, every=0.05)
+    leases.start()
+    try:
+        running = asyncio.create_task(jobs.run_job(ctx, jid, leases))
+        for _ in range(10):  # the job runs for "minutes" of virtual time while its lease is renewed
+            await asyncio.sleep(0.05)
+            clock[0] += jobs.LEASE / 2
+            async with ctx.sessionmaker() as s:
+                assert await jobs.sweep(s, clock[0], timedelta(0)) == []  # nothing to hand out again
+        assert await running is True
+    finally:
+        await leases.stop()
+    assert RAN == ["slow"]
+    assert (await state(ctx, jid)).state == "done"
+
+
+async def test_an_expired_lease_is_offered_under_a_new_arq_id(ctx, redis, redis_url):
+    """A dead worker's arq entry lives on for arq's job timeout; the row's next offer must not wait for it."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    jid = await add(ctx, "orphan")
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await jobs.enqueue_arq(pool, [jobs.Wake(jid, None, 0)])
+    async with ctx.sessionmaker() as s:
+        assert await jobs.claim(s, jid, utcnow()) is not None  # the worker took it ... and was killed
+    later = utcnow() + jobs.LEASE + timedelta(seconds=1)
+    async with ctx.sessionmaker() as s:
+        due = await jobs.sweep(s, later, timedelta(0))
+    assert due == [jobs.Wake(jid, due[0].due_at, 1)]
+    await jobs.enqueue_missing(pool, due)
+    assert await redis.exists(f"arq:job:{jid}@0")  # the stale offer is still there ...
+    assert await redis.exists(f"arq:job:{jid}@1")  # ... and the new one was not refused because of it
+    await pool.aclose()
+    await _run_workers(ctx, redis_url, 1, lambda: bool(RAN))
+    assert RAN == ["orphan"]
 
 
 @pytest.mark.parametrize(("job_id", "rank"), [
