@@ -293,7 +293,7 @@ def _record(
         d.state, d.provider_message_id = "sent", outcome
         kind = "delivery_sent"
         detail["provider_message_id"] = outcome
-    elif (delay := retry_in(d, outcome)) is not None:
+    elif (delay := retry_in(d, outcome, now)) is not None:
         d.last_error, d.next_attempt_at = str(outcome)[:2000], now + timedelta(seconds=delay)
         kind, retry_at = "delivery_retry", d.next_attempt_at
         detail.update(error=d.last_error, retry_in_seconds=delay)

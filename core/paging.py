@@ -17,11 +17,13 @@ Decisions come from core/escalation.py and core/notify.py (pure); this module on
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -34,19 +36,22 @@ from core.models import (
     Delivery,
     EscalationRule,
     Incident,
+    Job,
     Member,
     Schedule,
     Team,
     Template,
     TimelineEntry,
 )
-from core.notify import DEFAULT_FALLBACK, media_for, next_fallback
+from core.notify import DEFAULT_FALLBACK, RetryPolicy, after_failure, media_for, next_fallback
 from core.templates import TemplateSet, incident_context
 from core.types import Progress
 
 log = logging.getLogger("vigil.paging")
 
-MAX_DELIVERY_ATTEMPTS = 4
+DELIVERIES_FAILED = Counter("vigil_deliveries_failed_total", "Deliveries given up on a medium", ["medium"])
+PAGES_UNDELIVERABLE = Counter("vigil_pages_undeliverable_total",
+                              "Pages to a member that no medium could deliver (the next level is paged at once)")
 PAGE_EVENTS = frozenset({"i_new", "i_reopen", "i_assign", "i_wake", "escalation"})
 
 
@@ -415,49 +420,113 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, incident: Inciden
                 url)
 
 
-def retry_in(d: Delivery, exc: DeliveryError) -> float | None:
-    """Seconds until a failed delivery's next attempt (backoff, or the provider's Retry-After if longer);
-    None when it must not be retried (a permanent error, or its attempts are used up)."""
-    if not exc.retryable or d.attempts >= MAX_DELIVERY_ATTEMPTS:
-        return None
-    return max(jobs.backoff(d.attempts).total_seconds(), exc.retry_after or 0)
+def _failing_for(d: Delivery, now: datetime) -> timedelta:
+    return now - d.created_at if d.created_at else timedelta(0)
+
+
+def retry_in(d: Delivery, exc: DeliveryError, now: datetime, policy: RetryPolicy = RetryPolicy()) -> float | None:
+    """Seconds until a failed delivery's next attempt (jittered backoff, or the provider's Retry-After if
+    longer); None when it must not be retried (a permanent error, or its time budget is spent)."""
+    return after_failure(policy, attempts=d.attempts, failing_for=_failing_for(d, now), retryable=exc.retryable,
+                         retry_after=exc.retry_after, jitter=random.random()).retry_in
 
 
 async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, incident: Incident,
                   member: Member | None, exc: DeliveryError, now: datetime) -> None:
+    """Record a failed attempt: retry within the time budget, hand over to the member's next medium once
+    this one has failed for a while (or for good), and when no medium is left, escalate at once."""
     d.last_error = str(exc)[:2000]
     d.updated_at = now
-    delay = retry_in(d, exc)
-    if delay is not None:
-        d.next_attempt_at = now + timedelta(seconds=delay)
+    policy: RetryPolicy = ctx.services.get("retry_policy") or RetryPolicy()
+    plan = after_failure(policy, attempts=d.attempts, failing_for=_failing_for(d, now), retryable=exc.retryable,
+                         retry_after=exc.retry_after, jitter=random.random())
+    if plan.retry_in is not None:
+        d.next_attempt_at = now + timedelta(seconds=plan.retry_in)
         events.note(session, incident.id, "delivery_retry", now=now, detail={
             "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "attempt": d.attempts,
-            "error": d.last_error, "retry_in_seconds": delay})
+            "error": d.last_error, "retry_in_seconds": plan.retry_in})
         await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=d.next_attempt_at,
                             job_id=f"deliver:{d.id}:{d.attempts}")
-        await session.commit()
-        return
-    d.state = "failed"
-    events.note(session, incident.id, "delivery_failed", now=now, detail={
-        "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
-        "attempt": d.attempts, "error": d.last_error})
-    if member is not None:
-        tried = (await session.execute(select(Delivery.medium).where(
-            Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
-            Delivery.loop == d.loop, Delivery.event_type == d.event_type))).scalars().all()
-        medium = next_fallback(d.medium, tried, member.fallback or DEFAULT_FALLBACK)
-        if medium is not None and _still_wanted(incident, d) is None:
-            gen = int((incident.escalation_snapshot or {}).get("gen", 0))
-            nd = await _new_delivery(session, incident, member, medium, now, event_type=d.event_type, level=d.level,
-                                     loop=d.loop, key=f"{incident.id}:{gen}:{d.level}:{d.loop}:{member.id}:{medium}",
-                                     fallback_from=d.id)
-            if nd is not None:
-                events.note(session, incident.id, "fallback", now=now, detail={
-                    "person_id": member.id, "from": d.medium, "to": medium, "reason": d.last_error})
-        elif medium is None:
-            events.note(session, incident.id, "delivery_exhausted", now=now, detail={
-                "person_id": member.id, "reason": "every medium of the fallback chain failed"})
+    else:
+        d.state = "failed"
+        DELIVERIES_FAILED.labels(d.medium).inc()
+        events.note(session, incident.id, "delivery_failed", now=now, detail={
+            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+            "attempt": d.attempts, "error": d.last_error, "retryable": exc.retryable})
+    if member is not None and plan.hand_over and _still_wanted(incident, d) is None:
+        await _hand_over(session, incident, d, member, now, still_retrying=plan.retry_in is not None)
+        if d.state == "failed":
+            await _undeliverable_check(session, incident, d, member, now)
     await session.commit()
+
+
+async def _hand_over(session: AsyncSession, incident: Incident, d: Delivery, member: Member, now: datetime, *,
+                     still_retrying: bool) -> None:
+    """Start the member's next medium for this page, once per failing delivery (its own failures continue
+    the chain), while `d` may still be retrying."""
+    if (await session.execute(select(Delivery.id).where(Delivery.fallback_from_id == d.id))).first():
+        return
+    tried = (await session.execute(select(Delivery.medium).where(
+        Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
+        Delivery.loop == d.loop, Delivery.event_type == d.event_type))).scalars().all()
+    medium = next_fallback(d.medium, tried, member.fallback or DEFAULT_FALLBACK)
+    if medium is None:
+        return
+    gen = int((incident.escalation_snapshot or {}).get("gen", 0))
+    nd = await _new_delivery(session, incident, member, medium, now, event_type=d.event_type, level=d.level,
+                             loop=d.loop, key=f"{incident.id}:{gen}:{d.level}:{d.loop}:{member.id}:{medium}",
+                             fallback_from=d.id)
+    if nd is not None:
+        events.note(session, incident.id, "fallback", now=now, detail={
+            "person_id": member.id, "from": d.medium, "to": medium, "reason": d.last_error,
+            "from_still_retrying": still_retrying})
+
+
+async def _undeliverable_check(session: AsyncSession, incident: Incident, d: Delivery, member: Member,
+                               now: datetime) -> None:
+    """If nothing of this member's page was sent and nothing is left to try, say so loudly and escalate now."""
+    await session.flush()
+    alive = (await session.execute(select(Delivery.id).where(
+        Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
+        Delivery.loop == d.loop, Delivery.event_type == d.event_type,
+        Delivery.state.in_(("pending", "sent"))).limit(1))).first()
+    if alive:
+        return
+    media = (await session.execute(select(Delivery.medium).where(
+        Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
+        Delivery.loop == d.loop, Delivery.event_type == d.event_type))).scalars().all()
+    PAGES_UNDELIVERABLE.inc()
+    log.warning("page undeliverable: incident %s, member %s (%s), level %s: every medium failed (%s); last error: %s",
+                incident.id, member.id, member.name, d.level, ", ".join(media), d.last_error)
+    detail: dict[str, Any] = {"person_id": member.id, "person_name": member.name, "layer_idx": d.level,
+                              "media": list(media), "reason": "every medium of the fallback chain failed",
+                              "error": d.last_error}
+    await _escalate_now(session, incident, d, now, detail)
+    events.note(session, incident.id, "page_undeliverable", now=now, detail=detail)
+
+
+async def _escalate_now(session: AsyncSession, incident: Incident, d: Delivery, now: datetime,
+                        detail: dict[str, Any]) -> None:
+    """Bring the incident's next escalation step forward to now, if it is the step after the failed page's."""
+    detail["escalated"] = False
+    if d.event_type not in ("escalation", "i_wake"):
+        return  # a reassignment or a subscription page has no "next level"
+    incident = await incidents.get(session, incident.id, lock=True)
+    snap = _snapshot(incident)
+    if snap is None or incident.escalation_state != "running":
+        return  # stopped (acknowledged, closed) or finished: nothing further to page
+    rule, gen = snap
+    upcoming = Position(incident.escalation_level, incident.escalation_loop)
+    if upcoming != next_level(rule, Position(d.level, d.loop)):
+        return  # escalation already moved on past this page
+    detail.update(escalated=True, to_layer_idx=upcoming.level)
+    if incident.escalation_due_at is not None and incident.escalation_due_at <= now:
+        return  # already due
+    incident.escalation_due_at = now
+    job_id = _step_job_id(incident.id, gen, upcoming)
+    await session.execute(update(Job).where(Job.id == job_id, Job.state == "pending")
+                          .values(due_at=now, updated_at=now).execution_options(synchronize_session=False))
+    session.info.setdefault("vigil_jobs", []).append(jobs.Wake(job_id, now, 0))
 
 
 def register() -> None:

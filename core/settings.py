@@ -26,6 +26,10 @@ class Settings(BaseSettings):
     ingest_rate_per_second: int = 100
     ingest_rate_per_minute: int = 1000
     sweep_interval_seconds: float = 2.0
+    delivery_retry_budget_seconds: float = Field(
+        default=600.0, gt=0, description="How long a failing delivery keeps retrying its provider (time, not count)")
+    delivery_handover_seconds: float = Field(
+        default=60.0, ge=0, description="After this long failing, the member's next medium is paged as well")
     log_level: str = "INFO"
     # Media providers, as JSON: {"provider": "email" | "twilio_sms" | "aliyun_sms" | "http_sms" | "twilio_voice",
     # ...that provider's settings}. Unset = that medium is not available (pages fall back past it).

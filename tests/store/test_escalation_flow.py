@@ -37,8 +37,13 @@ class Provider:
 
     def __init__(self, medium: str) -> None:
         self.medium, self.sent, self.failures = medium, [], []
+        self.broken: dict[int, DeliveryError] = {}  # member id -> the error every send to them raises
+        self.calls = 0
 
     async def __call__(self, recipient, page) -> str:
+        self.calls += 1
+        if recipient.member_id in self.broken:
+            raise self.broken[recipient.member_id]
         if self.failures:
             raise self.failures.pop(0)
         self.sent.append((recipient.member_id, page.incident_id, page.event_type))
@@ -193,7 +198,7 @@ async def test_manual_escalate_jumps_a_level_now(world):
     assert len(p["im"].sent) == 2  # the old level-1 timer was superseded, not run twice
 
 
-async def test_fallback_im_to_sms_to_email_with_retries(world):
+async def test_a_failing_medium_keeps_retrying_while_the_next_one_takes_over(world):
     ctx, clock, p = world
     (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
     p["im"].failures = [DeliveryError("ann has no linked chat account", retryable=False)]
@@ -203,16 +208,61 @@ async def test_fallback_im_to_sms_to_email_with_retries(world):
     for _ in range(8):
         clock.advance(seconds=40)
         await drain(ctx)
-    assert p["email"].sent == [(ann, iid, "escalation")]
+    # The permanent IM error hands over to SMS at once; SMS rides out its outage (time budget, not a
+    # count of attempts) and, having failed for a minute, also hands over to e-mail.
+    assert p["sms"].sent == [(ann, iid, "escalation")] and p["email"].sent == [(ann, iid, "escalation")]
     async with ctx.sessionmaker() as s:
         ds = (await s.execute(select(Delivery).order_by(Delivery.id))).scalars().all()
-    assert [(d.medium, d.state, d.attempts) for d in ds] == [("im", "failed", 1), ("sms", "failed", 4),
+    assert [(d.medium, d.state, d.attempts) for d in ds] == [("im", "failed", 1), ("sms", "sent", 5),
                                                               ("email", "sent", 1)]
+    assert ds[2].fallback_from_id == ds[1].id and ds[1].fallback_from_id == ds[0].id
     kinds = [k for k, _ in await timeline(ctx, iid)]
-    assert kinds.count("delivery_retry") == 3 and kinds.count("fallback") == 2
-    assert kinds.count("delivery_failed") == 2 and kinds.count("delivery_sent") == 1
-    retry = next(d for k, d in await timeline(ctx, iid) if k == "delivery_retry")
-    assert retry["retry_in_seconds"] >= 30  # Retry-After honoured
+    assert kinds.count("delivery_retry") == 4 and kinds.count("fallback") == 2
+    assert kinds.count("delivery_failed") == 1 and kinds.count("delivery_sent") == 2
+    retries = [d for k, d in await timeline(ctx, iid) if k == "delivery_retry"]
+    assert all(r["retry_in_seconds"] >= 30 for r in retries)  # Retry-After honoured
+    handover = [d for k, d in await timeline(ctx, iid) if k == "fallback"][1]
+    assert handover["from"] == "sms" and handover["to"] == "email" and handover["from_still_retrying"]
+
+
+async def test_a_short_outage_is_ridden_out_without_losing_the_page(world):
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0], "media": ["sms"]}])
+    outage_end = clock() + timedelta(seconds=40)  # 500s for 20 s, then 429s for 20 s
+    p["sms"].failures = [DeliveryError("gateway 500", retryable=True)] * 6 + \
+        [DeliveryError("gateway 429", retryable=True, retry_after=1)] * 100
+    iid = await alert(ctx, ref)
+    while not p["sms"].sent:
+        await drain(ctx)
+        clock.advance(seconds=0.5)
+        if clock() >= outage_end:
+            p["sms"].failures.clear()
+        assert clock() < outage_end + timedelta(seconds=11), "the page is more than ~10 s late after the outage"
+    assert p["sms"].sent == [(ann, iid, "escalation")]
+
+
+async def test_a_page_no_medium_can_deliver_escalates_at_once(world):
+    ctx, clock, p = world
+    (ann, bob, _), ref = await setup(ctx, levels=[{"who": [0], "wait_minutes": 30}, {"who": [1]}])
+    p["im"].broken[ann] = DeliveryError("slack 503", retryable=True)
+    p["sms"].broken[ann] = DeliveryError("not a mobile number", retryable=False)
+    p["email"].broken[ann] = DeliveryError("mailbox does not exist", retryable=False)
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    start = clock()
+    while not p["im"].sent:
+        clock.advance(seconds=10)
+        await drain(ctx)
+        assert clock() - start < timedelta(minutes=11)  # the retry budget (10 min), not the level's 30 min
+    assert p["im"].sent == [(bob, iid, "escalation")]
+    entries = await timeline(ctx, iid)
+    [undeliverable] = [d for k, d in entries if k == "page_undeliverable"]
+    assert undeliverable["person_id"] == ann and undeliverable["escalated"] and undeliverable["to_layer_idx"] == 1
+    assert sorted(undeliverable["media"]) == ["email", "im", "sms"]
+    assert clock() - start >= timedelta(minutes=9)  # IM kept retrying through its budget first
+    from core.paging import PAGES_UNDELIVERABLE
+
+    assert PAGES_UNDELIVERABLE._value.get() >= 1
 
 
 async def test_every_medium_failing_is_recorded(world):
@@ -223,7 +273,7 @@ async def test_every_medium_failing_is_recorded(world):
     iid = await alert(ctx, ref)
     await drain(ctx)
     kinds = [k for k, _ in await timeline(ctx, iid)]
-    assert kinds.count("delivery_failed") == 3 and "delivery_exhausted" in kinds
+    assert kinds.count("delivery_failed") == 3 and "page_undeliverable" in kinds
 
 
 async def test_empty_level_falls_through_at_once_and_is_recorded(world):
