@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 from sqlalchemy import inspect
 
-from bot import health, im_routes, services, voice
+from bot import health, im_routes, services
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
     bots,
     channels,
@@ -37,6 +37,7 @@ from bot.keys import (
     SETTINGS,
     WRITER,
 )
+from bot.media import voice_callback
 from core import jobs, migrate
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
@@ -92,7 +93,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     app.cleanup_ctx.append(im_routes.http_session)
     app.cleanup_ctx.append(lifecycle)
     ingest_routes.setup(app)
-    voice.setup(app)
+    voice_callback.setup(app)
     im_routes.setup(app)
     framework.setup(app)
     openapi.setup(app)

@@ -21,7 +21,7 @@ from bot import bot_sender, card_sync
 from bot.adapters import ADAPTERS
 from bot.adapters.base import Adapter
 from bot.im_sender import im_sender
-from bot.media_setup import build_senders
+from bot.media.senders import build_senders
 from core import jobs, paging
 from core.crypto import unseal
 from core.db import make_engine, make_sessionmaker

@@ -1,4 +1,5 @@
-"""Root fixtures: databases (SQLite and PostgreSQL), Redis, and a running Vigil app.
+"""Root fixtures: databases (SQLite and PostgreSQL), Redis, a running Vigil app, and for the outbound-HTTP
+tests (chat adapters, media providers) a client session and a secret-leak checker.
 
 PostgreSQL and Redis tests skip when the service is absent, unless VIGIL_REQUIRE_SERVICES=1
 (set by .ci/run), which turns a missing service into a failure.
@@ -7,17 +8,24 @@ PostgreSQL and Redis tests skip when the service is absent, unless VIGIL_REQUIRE
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import shutil
 import socket
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import unquote
 
+import aiohttp
 import pytest
 from sqlmodel import SQLModel
 
 from tests.kit import PG_ADMIN_URL, REDIS_URL, Api, service_up
+
+if TYPE_CHECKING:
+    from core.errors import DeliveryError
 
 REQUIRE = os.environ.get("VIGIL_REQUIRE_SERVICES") == "1"
 DATABASES = ["sqlite", "postgresql"]
@@ -120,3 +128,22 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as s:
+        yield s
+
+
+def _assert_no_secret(error: DeliveryError, *secrets: str) -> None:
+    assert secrets, "name at least one secret to look for"
+    for shown in (str(error), repr(error), repr(error.args)):
+        for text, secret in itertools.product((shown, unquote(shown)), secrets):
+            assert secret not in text, f"secret leaked into error: {text}"
+
+
+@pytest.fixture
+def assert_no_secret() -> Callable[..., None]:
+    """A checker: neither the message nor the repr of a DeliveryError may carry any given secret."""
+    return _assert_no_secret

@@ -11,7 +11,7 @@ from email import policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from bot.adapters.twilio import twilio_signature
+from bot.media.twilio import twilio_signature
 from tests.conftest import free_port
 from tests.fakes.twilio import FakeTwilio
 from tests.kit import Api, until

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.adapters._http import DETAIL_LIMIT, Reply, error_for_status, redact, send_request
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import Contact, Medium, Message
+from bot.media.base import Contact, Medium, Message
 
 API_VERSION = "2017-05-25"
 # Codes that may succeed later (https://help.aliyun.com/document_detail/101346.html): per-number

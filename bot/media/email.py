@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, m
 
 from bot.adapters._http import DETAIL_LIMIT, redact
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import Contact, Medium, Message
+from bot.media.base import Contact, Medium, Message
 
 
 class EmailConfig(BaseModel):

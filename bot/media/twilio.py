@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.adapters._http import Reply, error_for_status, send_request
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import E164, Contact, Medium, Message
+from bot.media.base import E164, Contact, Medium, Message
 
 # https://www.twilio.com/docs/sms/api/message-resource: a body may span up to 1600 characters.
 SMS_LIMIT = 1600

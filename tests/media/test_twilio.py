@@ -9,8 +9,8 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import Contact, Message
-from bot.adapters.twilio import (
+from bot.media.base import Contact, Message
+from bot.media.twilio import (
     TwilioConfig,
     TwilioSmsProvider,
     TwilioVoiceProvider,

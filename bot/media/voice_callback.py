@@ -10,9 +10,9 @@ from aiohttp import web
 
 from bot import clicks
 from bot.adapters.base import ActionEvent
-from bot.adapters.twilio import parse_keypad, twiml_say, verify_twilio_signature
 from bot.keys import SESSIONS, SETTINGS
-from bot.media_setup import read_action_token
+from bot.media.senders import read_action_token
+from bot.media.twilio import parse_keypad, twiml_say, verify_twilio_signature
 from core.clock import utcnow
 from core.types import Platform
 

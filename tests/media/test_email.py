@@ -21,9 +21,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from bot.adapters.email import EmailConfig, EmailProvider
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import Contact, Message
+from bot.media.base import Contact, Message
+from bot.media.email import EmailConfig, EmailProvider
 
 LOGIN = "vigil"
 PASSWORD = "smtp-pass-Xy7Qw9Lk3"

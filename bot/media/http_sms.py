@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 
 from bot.adapters._http import DETAIL_LIMIT, error_for_status, redact, send_request
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import Contact, Medium, Message
+from bot.media.base import Contact, Medium, Message
 
 _MISSING = object()
 

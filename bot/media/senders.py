@@ -9,7 +9,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.adapters.media import Contact, MediaProvider, Message, build_provider
+from bot.media.base import Contact, MediaProvider, Message, build_provider
 from core.errors import DeliveryError
 from core.paging import Page, Recipient, Sender
 from core.settings import Settings

@@ -7,9 +7,9 @@ import socket
 
 import pytest
 
-from bot.adapters.aliyun_sms import AliyunSmsConfig, AliyunSmsProvider, canonical_query, rpc_signature
 from bot.adapters.errors import DeliveryError
-from bot.adapters.media import Contact
+from bot.media.aliyun_sms import AliyunSmsConfig, AliyunSmsProvider, canonical_query, rpc_signature
+from bot.media.base import Contact
 
 
 def config(running, **overrides) -> AliyunSmsConfig:

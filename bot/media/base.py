@@ -85,10 +85,10 @@ def build_provider(
 def _registry() -> dict[str, type[MediaProvider]]:
     # The registry imports every provider module, and they import this one, so it is built on first
     # use rather than at import time; `PROVIDERS` below exposes it as a plain dict (PEP 562).
-    from bot.adapters.aliyun_sms import AliyunSmsProvider
-    from bot.adapters.email import EmailProvider
-    from bot.adapters.http_sms import HttpSmsProvider
-    from bot.adapters.twilio import TwilioSmsProvider, TwilioVoiceProvider
+    from bot.media.aliyun_sms import AliyunSmsProvider
+    from bot.media.email import EmailProvider
+    from bot.media.http_sms import HttpSmsProvider
+    from bot.media.twilio import TwilioSmsProvider, TwilioVoiceProvider
 
     classes: list[type[MediaProvider]] = [
         EmailProvider,
