@@ -583,30 +583,47 @@ def arq_id(job: Wake) -> str:
 
 async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
     """Enqueue row offers on arq (the argument is the row id; `arq_id` dedups repeated offers)."""
+    await _offer(pool, [(j, arq_id(j)) for j in jobs])
+
+
+async def _offer(pool: Any, offers: list[tuple[Wake, str]]) -> None:
     # Concurrent, because each enqueue is a few Redis round trips and a burst of pages must not queue
     # behind them. Deferred a hair past due, as a worker starting early would find the row not yet due
     # and leave it to a sweep.
-    for i in range(0, len(jobs), 50):
-        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, j.id, _job_id=arq_id(j),
+    for i in range(0, len(offers), 50):
+        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, j.id, _job_id=offer_id,
                                                 _defer_until=j.due_at + timedelta(milliseconds=5) if j.due_at else None)
-                               for j in jobs[i:i + 50]])
+                               for j, offer_id in offers[i:i + 50]])
 
 
-async def enqueue_missing(pool: Any, jobs: list[Wake]) -> None:
-    """The sweeper's enqueue: only offers arq does not hold, checked in one pipeline.
+async def enqueue_missing(pool: Any, jobs: list[Wake], now: datetime | None = None) -> None:
+    """The sweeper's enqueue: offers arq does not hold, and offers a dead worker took but never started.
 
     Re-offering every due row each tick would cost a backlog of N jobs N enqueue attempts a tick,
-    which is how a backlog used to feed itself.
+    which is how a backlog used to feed itself; so a row whose offer simply waits in arq's queue is
+    left alone. But an arq worker takes jobs (marks them in progress) before it claims their rows, and
+    one killed in between leaves offers that arq hides from every other worker for its job timeout:
+    a due row whose offer is "in progress" yet still unclaimed after LEASE is offered again, under an
+    id that changes once per LEASE, so each such row costs at most one extra offer per lease period.
     """
     if not jobs:
         return
-    from arq.constants import job_key_prefix
+    from arq.constants import in_progress_key_prefix, job_key_prefix
 
+    now = now or utcnow()
     async with pool.pipeline(transaction=False) as pipe:
         for j in jobs:
             pipe.exists(job_key_prefix + arq_id(j))
-        held = await pipe.execute()
-    await enqueue_arq(pool, [j for j, h in zip(jobs, held, strict=True) if not h])
+            pipe.exists(in_progress_key_prefix + arq_id(j))
+        found = await pipe.execute()
+    offers = []
+    for j, held, taken in zip(jobs, found[::2], found[1::2], strict=True):
+        overdue = (now - j.due_at).total_seconds() if j.due_at else 0.0
+        if not held:
+            offers.append((j, arq_id(j)))
+        elif taken and overdue > LEASE.total_seconds():
+            offers.append((j, f"{arq_id(j)}#{int(overdue // LEASE.total_seconds())}"))
+    await _offer(pool, offers)
 
 
 def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) -> dict[str, Any]:

@@ -279,6 +279,25 @@ async def test_an_expired_lease_is_offered_under_a_new_arq_id(ctx, redis, redis_
     assert RAN == ["orphan"]
 
 
+async def test_an_offer_a_dead_worker_took_but_never_started_is_made_again(ctx, redis, redis_url):
+    """arq marks a job in progress before our claim; a worker killed in between hides the offer for 5 min."""
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    jid = await add(ctx, "taken", due=utcnow() - jobs.LEASE - timedelta(seconds=1))
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await jobs.enqueue_arq(pool, [jobs.Wake(jid, None, 0)])
+    async with ctx.sessionmaker() as s:
+        due = await jobs.sweep(s, utcnow(), timedelta(0))
+    await jobs.enqueue_missing(pool, due)
+    assert await redis.keys(f"arq:job:{jid}*") == [f"arq:job:{jid}@0".encode()]  # merely queued: left alone
+    await redis.set(f"arq:in-progress:{jid}@0", b"1", px=300_000)  # the dead worker's mark
+    await jobs.enqueue_missing(pool, due)
+    await jobs.enqueue_missing(pool, due)  # the next tick of the same lease period adds nothing more
+    assert sorted(await redis.keys(f"arq:job:{jid}*")) == [f"arq:job:{jid}@0".encode(), f"arq:job:{jid}@0#1".encode()]
+    await pool.aclose()
+
+
 @pytest.mark.parametrize(("job_id", "rank"), [
     ("deliver:17:0", 0),              # a planned page goes out first
     ("deliver:17:3", 0),              # its retries too
