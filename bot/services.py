@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 from typing import Any
 
 from aiohttp import ClientSession
@@ -26,6 +27,7 @@ from core import jobs, paging
 from core.crypto import unseal
 from core.db import make_engine, make_sessionmaker
 from core.models import ImApp
+from core.notify import RetryPolicy
 from core.settings import Settings
 from core.types import Platform
 from webhooks import outgoing as outgoing_webhooks
@@ -49,6 +51,8 @@ def job_context(settings: Settings, sessions: async_sessionmaker[AsyncSession],
     base_url = settings.resolved_base_url()
     return jobs.JobContext(sessions, services={
         "base_url": base_url,
+        "retry_policy": RetryPolicy(budget=timedelta(seconds=settings.delivery_retry_budget_seconds),
+                                    handover_after=timedelta(seconds=settings.delivery_handover_seconds)),
         "adapters": adapters,
         "senders": {"im": im_sender(adapters, sessions, base_url)},
     })
