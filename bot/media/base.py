@@ -1,24 +1,18 @@
 """The media-provider contract: who to reach (Contact), what to say (Message), and how (MediaProvider).
 
 SMS, voice and email providers sit behind `MediaProvider`; IM direct messages go through the IM
-adapters, but `Medium.IM` names them so delivery rows use one vocabulary.
+adapters, but `Medium.IM` names them so delivery rows use one vocabulary. The providers import this
+module; bot/media/registry.py imports the providers.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from typing import ClassVar, Protocol
 
 from pydantic import BaseModel
-
-if TYPE_CHECKING:
-    import aiohttp
-
-    # Built lazily by __getattr__ below; declared here for type checkers.
-    PROVIDERS: dict[str, type[MediaProvider]]
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
 
@@ -67,40 +61,3 @@ class MediaProvider(Protocol):
     async def send(self, to: Contact, message: Message) -> str:
         """Deliver `message` to `to` and return the provider's message id."""
         ...
-
-
-def build_provider(
-    name: str, config: Mapping[str, Any] | BaseModel, session: aiohttp.ClientSession | None = None
-) -> MediaProvider:
-    """Validate `config` with the named provider's model and construct the provider."""
-    registry = _registry()
-    try:
-        cls = registry[name]
-    except KeyError:
-        raise ValueError(f"unknown media provider {name!r}; known: {', '.join(sorted(registry))}") from None
-    model = config if isinstance(config, cls.config_model) else cls.config_model.model_validate(config)
-    return cls(model, session)  # type: ignore[call-arg]
-
-
-def _registry() -> dict[str, type[MediaProvider]]:
-    # The registry imports every provider module, and they import this one, so it is built on first
-    # use rather than at import time; `PROVIDERS` below exposes it as a plain dict (PEP 562).
-    from bot.media.aliyun_sms import AliyunSmsProvider
-    from bot.media.email import EmailProvider
-    from bot.media.http_sms import HttpSmsProvider
-    from bot.media.twilio import TwilioSmsProvider, TwilioVoiceProvider
-
-    classes: list[type[MediaProvider]] = [
-        EmailProvider,
-        TwilioSmsProvider,
-        TwilioVoiceProvider,
-        AliyunSmsProvider,
-        HttpSmsProvider,
-    ]
-    return {cls.name: cls for cls in classes}
-
-
-def __getattr__(name: str) -> Any:
-    if name == "PROVIDERS":
-        return _registry()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -9,7 +9,8 @@ from typing import Any
 
 import aiohttp
 
-from bot.media.base import Contact, MediaProvider, Message, build_provider
+from bot.media.base import Contact, MediaProvider, Message
+from bot.media.registry import build_provider
 from core.errors import DeliveryError
 from core.paging import Page, Recipient, Sender
 from core.settings import Settings

@@ -11,8 +11,9 @@ import pytest
 
 from bot.adapters._http import is_retryable_status, parse_retry_after, redact
 from bot.adapters.errors import DeliveryError
-from bot.media.base import PROVIDERS, Contact, Medium, Message, build_provider
+from bot.media.base import Contact, Medium, Message
 from bot.media.http_sms import HttpSmsConfig, HttpSmsProvider, json_path
+from bot.media.registry import PROVIDERS, build_provider
 
 JSON_BODY = '{"to": {{ to.phone|tojson }}, "text": {{ message.text|tojson }}, "ref": {{ message.incident_id|tojson }}}'
 
@@ -242,7 +243,7 @@ def test_json_path(path, expected):
     assert json_path(document, path) == expected
 
 
-# The registry and factory in bot/media/base.py, exercised with each provider's minimal config.
+# The registry and factory in bot/media/registry.py, exercised with each provider's minimal config.
 MINIMAL = {
     "email": {"host": "smtp.example.com", "from_addr": "vigil@example.com"},
     "twilio_sms": {"account_sid": "AC1", "auth_token": "t", "from_number": "+15005550006"},
