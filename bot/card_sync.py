@@ -28,14 +28,18 @@ log = logging.getLogger("vigil.card_sync")
 async def update_cards(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
     """Update every recorded card of the incident named by the event."""
     adapters: dict[Platform, Adapter] = ctx.services.get("adapters", {})
+    if args["kind"] == events.I_NEW or not any(a.supports_update for a in adapters.values()):
+        return  # a new incident has no card yet; without an adapter that updates cards there is nothing to do
     base_url = ctx.services.get("base_url", "")
     async with ctx.sessionmaker() as session:
+        # Cards first: most events of most incidents have none, and then the incident is never loaded.
+        refs = (await session.execute(select(CardRef).where(CardRef.incident_id == args["incident_id"]))
+                ).scalars().all()
+        if not refs:
+            return
         try:
             incident = await incidents.get(session, args["incident_id"])
         except NotFound:
-            return
-        refs = (await session.execute(select(CardRef).where(CardRef.incident_id == incident.id))).scalars().all()
-        if not refs:
             return
         card = await incident_card(session, incident, base_url, ctx.now())
         rendered: dict[Platform, dict] = {}

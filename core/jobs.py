@@ -107,6 +107,36 @@ async def schedule(
     return job_id
 
 
+async def schedule_held(session: AsyncSession, name: str, args: dict[str, Any], *, job_id: str,
+                        now: datetime) -> Claimed | None:
+    """Add a job row already claimed by the caller, who runs it right after its commit (`run_held`).
+
+    This saves a whole queue hop where a job's first run is certain to follow at once (an incident's
+    first escalation step after its fan-out). The row is durable and leased like any claim: if the
+    caller dies before finishing, the lease expires and the sweeper hands the row out. None when the
+    id exists already (someone else owns that run).
+    """
+    stmt = (
+        _insert(session)(Job)
+        .values(id=job_id, name=name, args=args, state="running", attempts=1, last_error="", due_at=now,
+                locked_until=now + LEASE, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["id"])
+    )
+    res = await session.execute(stmt)
+    return Claimed(job_id, name, dict(args), 1) if res.rowcount else None
+
+
+async def run_held(ctx: JobContext, claimed: Claimed) -> None:
+    """Run a job the caller holds (from `schedule_held`, committed) and record its outcome."""
+    error = await execute(ctx, claimed)
+    async with ctx.sessionmaker() as session:
+        if error:
+            await mark_failed(session, claimed, error, ctx.now())
+        else:
+            await mark_done(session, [claimed.id], ctx.now())
+        await session.commit()
+
+
 def backoff(attempts: int) -> timedelta:
     """Exponential backoff between failed attempts: 2, 4, 8 ... seconds, capped at 5 minutes."""
     return timedelta(seconds=min(2**attempts, 300))

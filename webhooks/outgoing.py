@@ -91,12 +91,15 @@ async def post(http: aiohttp.ClientSession, url: str, payload: dict[str, Any], h
 async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
     """Subscriber: one `webhook_post` job per matching webhook, so each retries on its own."""
     async with ctx.sessionmaker() as session:
+        # Webhooks first: without any, the incident is never loaded and nothing is written.
+        hooks = (await session.execute(select(Webhook).where(Webhook.status == "enabled",
+                                                             Webhook.kind == "incident"))).scalars().all()
+        if not hooks:
+            return
         try:
             incident = await incidents.get(session, args["incident_id"])
         except NotFound:
             return
-        hooks = (await session.execute(select(Webhook).where(Webhook.status == "enabled",
-                                                             Webhook.kind == "incident"))).scalars().all()
         for hook in hooks:
             if hook.channel_ids and incident.channel_id not in hook.channel_ids:
                 continue

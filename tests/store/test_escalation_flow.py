@@ -312,23 +312,38 @@ async def test_no_rule_matches_is_recorded(world):
     assert "escalation_none" in [k for k, _ in await timeline(ctx, iid)]
 
 
-async def test_killed_worker_mid_escalation_pages_exactly_once(world):
+async def test_killed_worker_mid_fan_out_pages_exactly_once(world):
     ctx, clock, p = world
     (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
     iid = await alert(ctx, ref)
-    # fan-out runs; then a worker claims the escalation step and dies before finishing it
-    for _ in range(3):
-        async with ctx.sessionmaker() as s:
-            due = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("escalate:")]
-        for j in due:
-            await jobs.run_job(ctx, j)
+    # a worker claims the fan-out (which runs the first escalation step itself) and dies
     async with ctx.sessionmaker() as s:
-        [step] = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("escalate:")]
-        assert await jobs.claim(s, step, clock()) is not None
+        [fan_out] = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("incident_event:")]
+        assert await jobs.claim(s, fan_out, clock()) is not None
     await drain(ctx)
-    assert p["im"].sent == []  # the step is leased by the dead worker
+    assert p["im"].sent == []  # the fan-out is leased by the dead worker
     clock.advance(seconds=jobs.LEASE.total_seconds() + 1)
     await drain(ctx)
     clock.advance(minutes=5)
     await drain(ctx)
     assert p["im"].sent == [(ann, iid, "escalation")]
+
+
+async def test_killed_worker_mid_escalation_pages_exactly_once(world):
+    ctx, clock, p = world
+    (ann, bob, _), ref = await setup(ctx, levels=[{"who": [0], "wait_minutes": 1}, {"who": [1]}])
+    iid = await alert(ctx, ref)
+    await drain(ctx)
+    assert p["im"].sent == [(ann, iid, "escalation")]
+    clock.advance(minutes=1)
+    # a worker claims the level-1 step and dies before finishing it
+    async with ctx.sessionmaker() as s:
+        [step] = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("escalate:")]
+        assert await jobs.claim(s, step, clock()) is not None
+    await drain(ctx)
+    assert p["im"].sent == [(ann, iid, "escalation")]  # the step is leased by the dead worker
+    clock.advance(seconds=jobs.LEASE.total_seconds() + 1)
+    await drain(ctx)
+    clock.advance(minutes=5)
+    await drain(ctx)
+    assert p["im"].sent == [(ann, iid, "escalation"), (bob, iid, "escalation")]
