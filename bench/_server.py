@@ -62,19 +62,23 @@ def cpu_seconds(pid: int) -> float:
 
 
 @contextlib.contextmanager
-def vigil(db_url: str, **env: str) -> Iterator[str]:
+def vigil(db_url: str, log: str | None = None, **env: str) -> Iterator[str]:
+    """`vigil serve` on a free port; its stderr goes to `log` (a file, appended) when given."""
     port = free_port()
+    err = open(log, "ab") if log else None  # closed below
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
         env={**os.environ, "VIGIL_DATABASE_URL": db_url, "VIGIL_ADMIN_TOKEN": ADMIN, "VIGIL_LOG_LEVEL": "WARNING",
              "VIGIL_INGEST_RATE_PER_SECOND": "1000000", "VIGIL_INGEST_RATE_PER_MINUTE": "100000000", **env},
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=err,
     )
     base = f"http://127.0.0.1:{port}"
     SERVER_PIDS[base] = proc.pid
     try:
         deadline = time.time() + 30
         while time.time() < deadline:
+            if proc.poll() is not None:
+                raise RuntimeError(f"vigil serve exited with {proc.returncode}" + (f" (see {log})" if log else ""))
             try:
                 with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     break
@@ -83,7 +87,101 @@ def vigil(db_url: str, **env: str) -> Iterator[str]:
         yield base
     finally:
         proc.terminate()
-        proc.wait(10)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        if err:
+            err.close()
+
+
+def redis_url(db: int) -> str:
+    """A Redis database of its own for a benchmark (tests use 15, bench/escalation.py 14)."""
+    return f"redis://127.0.0.1:6379/{db}"
+
+
+def flush_redis(url: str) -> None:
+    """FLUSHDB on the database of `url` (only that database number)."""
+    from redis import Redis
+
+    r = Redis.from_url(url)
+    try:
+        r.flushdb()
+    finally:
+        r.close()
+
+
+class Worker:
+    """One `vigil worker` process (arq on VIGIL_REDIS_URL) that can be killed and started again.
+
+    `cpu()` adds up the CPU of every incarnation, read from /proc (a killed one is read just before the kill).
+    """
+
+    def __init__(self, env: dict[str, str], log: str | None = None) -> None:
+        self.env = env
+        self.log = log
+        self.proc: subprocess.Popen | None = None
+        self._past_cpu = 0.0
+        self.starts = 0
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc is not None and self.proc.poll() is None else None
+
+    def start(self) -> None:
+        err = open(self.log, "ab") if self.log else None  # the child has its own copy
+        self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=self.env,
+                                     stdout=subprocess.DEVNULL, stderr=err)
+        if err:
+            err.close()
+        self.starts += 1
+
+    def _reap(self, sig: str) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            with contextlib.suppress(OSError):
+                self._past_cpu += cpu_seconds(self.proc.pid)
+            if sig == "kill":
+                self.proc.kill()
+            else:
+                self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.proc = None
+
+    def kill(self) -> None:
+        """SIGKILL (kill -9): no shutdown, no cleanup."""
+        self._reap("kill")
+
+    def stop(self) -> None:
+        self._reap("term")
+
+    def cpu(self) -> float:
+        now = 0.0
+        if self.pid is not None:
+            with contextlib.suppress(OSError):
+                now = cpu_seconds(self.pid)
+        return self._past_cpu + now
+
+
+@contextlib.contextmanager
+def workers(db_url: str, n: int, redis: str, log: str | None = None, **env: str) -> Iterator[list[Worker]]:
+    """`n` `vigil worker` processes on the database and Redis URL given."""
+    full = {**os.environ, "VIGIL_DATABASE_URL": db_url, "VIGIL_REDIS_URL": redis, "VIGIL_ADMIN_TOKEN": ADMIN,
+            "VIGIL_LOG_LEVEL": "WARNING", **env}
+    started = [Worker(full, log) for _ in range(n)]
+    try:
+        for w in started:
+            w.start()
+        yield started
+    finally:
+        for w in started:
+            w.stop()
 
 
 async def api(session: aiohttp.ClientSession, base: str, method: str, path: str, body: object = None) -> dict:
