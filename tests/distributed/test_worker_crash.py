@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+
 import pytest
 from aiohttp import web
 from sqlalchemy import func, select
