@@ -65,11 +65,33 @@ JobFn = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 REGISTRY: dict[str, JobFn] = {}
 
 
+BatchFn = Callable[[JobContext, list[dict[str, Any]]], Awaitable[None]]
+BATCHED: dict[str, BatchFn] = {}
+BATCH_SIZE = 32
+
+
 def job(name: str) -> Callable[[JobFn], JobFn]:
     """Register a job function under `name` (explicit registry: every job name is grep-able)."""
 
     def deco(fn: JobFn) -> JobFn:
         REGISTRY[name] = fn
+        return fn
+
+    return deco
+
+
+def batch_job(name: str) -> Callable[[BatchFn], BatchFn]:
+    """Register a job function that takes many jobs' args at once (a runner holding several due jobs of
+    `name` runs them in one call; alone, a job is a batch of one). It records each job's own outcome in
+    the domain (a failed send is retried by its own row), so it raises only when the whole batch failed."""
+
+    def deco(fn: BatchFn) -> BatchFn:
+        BATCHED[name] = fn
+
+        async def one(ctx: JobContext, args: dict[str, Any]) -> None:
+            await fn(ctx, [args])
+
+        REGISTRY[name] = one
         return fn
 
     return deco
@@ -105,36 +127,6 @@ async def schedule(
     if res.rowcount:
         session.info.setdefault("vigil_jobs", []).append(Wake(job_id, due_at, 0))
     return job_id
-
-
-async def schedule_held(session: AsyncSession, name: str, args: dict[str, Any], *, job_id: str,
-                        now: datetime) -> Claimed | None:
-    """Add a job row already claimed by the caller, who runs it right after its commit (`run_held`).
-
-    This saves a whole queue hop where a job's first run is certain to follow at once (an incident's
-    first escalation step after its fan-out). The row is durable and leased like any claim: if the
-    caller dies before finishing, the lease expires and the sweeper hands the row out. None when the
-    id exists already (someone else owns that run).
-    """
-    stmt = (
-        _insert(session)(Job)
-        .values(id=job_id, name=name, args=args, state="running", attempts=1, last_error="", due_at=now,
-                locked_until=now + LEASE, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["id"])
-    )
-    res = await session.execute(stmt)
-    return Claimed(job_id, name, dict(args), 1) if res.rowcount else None
-
-
-async def run_held(ctx: JobContext, claimed: Claimed) -> None:
-    """Run a job the caller holds (from `schedule_held`, committed) and record its outcome."""
-    error = await execute(ctx, claimed)
-    async with ctx.sessionmaker() as session:
-        if error:
-            await mark_failed(session, claimed, error, ctx.now())
-        else:
-            await mark_done(session, [claimed.id], ctx.now())
-        await session.commit()
 
 
 def backoff(attempts: int) -> timedelta:
@@ -182,6 +174,16 @@ async def execute(ctx: JobContext, claimed: Claimed) -> str:
         await fn(ctx, dict(claimed.args))
     except Exception as exc:  # a failing job must never take the runner down
         log.exception("job %s failed (attempt %d)", claimed.id, claimed.attempts)
+        return f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
+    return ""
+
+
+async def execute_batch(ctx: JobContext, claimed: list[Claimed]) -> str:
+    """Run claimed jobs of one batched name in one call; "" on success, else the error for all of them."""
+    try:
+        await BATCHED[claimed[0].name](ctx, [dict(c.args) for c in claimed])
+    except Exception as exc:  # a failing batch must never take the runner down
+        log.exception("batch of %d %s jobs failed", len(claimed), claimed[0].name)
         return f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
     return ""
 
@@ -320,6 +322,23 @@ def priority(job_id: str) -> int:
     if name == "escalate":  # escalate:{incident}:{gen}:{level}:{loop}
         return 1 if rest.split(":")[2:] == ["0", "0"] else 3
     return 2
+
+
+def _groups(claimed: list[Claimed]) -> list[list[Claimed]]:
+    """Claimed jobs as units of work, in claim (priority) order: jobs of a batched name together, up to
+    BATCH_SIZE, every other job alone."""
+    units: list[list[Claimed]] = []
+    open_batch: dict[str, list[Claimed]] = {}
+    for c in claimed:
+        if c.name not in BATCHED:
+            units.append([c])
+            continue
+        batch = open_batch.get(c.name)
+        if batch is None or len(batch) >= BATCH_SIZE:
+            batch = open_batch[c.name] = []
+            units.append(batch)
+        batch.append(c)
+    return units
 
 
 class Runner(Protocol):
@@ -468,7 +487,8 @@ class InProcessRunner:
             for c in claimed:
                 self._inflight.add(c.id)
                 self.leases.hold(c.id)  # claimed work waiting for a slot keeps its lease too
-                task = asyncio.create_task(self._run(c))
+            for group in _groups(claimed):
+                task = asyncio.create_task(self._run(group))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
             if len(self._inflight) >= self.concurrency * 2:
@@ -487,24 +507,29 @@ class InProcessRunner:
             raise
         return claimed
 
-    async def _run(self, claimed: Claimed) -> None:
+    async def _run(self, group: list[Claimed]) -> None:
         try:
             async with self._slots:
-                error = await execute(self.ctx, claimed)
+                if len(group) == 1:
+                    error = await execute(self.ctx, group[0])
+                else:
+                    error = await execute_batch(self.ctx, group)
                 if error:
                     async with self.ctx.sessionmaker() as session:
-                        await mark_failed(session, claimed, error, self.ctx.now())
+                        for c in group:
+                            await mark_failed(session, c, error, self.ctx.now())
                         await session.commit()
                 else:
-                    self._done.append(claimed.id)
+                    self._done.extend(c.id for c in group)
                     self._schedule_flush()
         except asyncio.CancelledError:
             raise
         except Exception:  # recording the outcome failed: the lease expires and the sweeper retries
-            log.exception("runner failed on %s", claimed.id)
+            log.exception("runner failed on %s", ", ".join(c.id for c in group))
         finally:
-            self._inflight.discard(claimed.id)
-            self.leases.release(claimed.id)
+            for c in group:
+                self._inflight.discard(c.id)
+                self.leases.release(c.id)
             if len(self._inflight) < self.concurrency * 2:
                 self._room.set()
 

@@ -16,6 +16,7 @@ Decisions come from core/escalation.py and core/notify.py (pure); this module on
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import logging
 import random
@@ -102,17 +103,13 @@ def _step_job_id(incident_id: int, gen: int, at: Position) -> str:
 
 
 async def _schedule_step(session: AsyncSession, incident: Incident, gen: int, at: Position, due: datetime,
-                         *, wake: bool = False, now: datetime | None = None) -> jobs.Claimed | None:
-    """Schedule the step at `at`; with `now` and a step due by then, the caller holds it and runs it
-    itself after committing (returned), one queue hop sooner than a runner would."""
+                         *, wake: bool = False) -> None:
     incident.escalation_level, incident.escalation_loop = at.level, at.loop
     incident.escalation_due_at = due
     incident.escalation_state = "running"
-    args = {"incident_id": incident.id, "gen": gen, "level": at.level, "loop": at.loop, "wake": wake}
-    if now is not None and due <= now:
-        return await jobs.schedule_held(session, "escalate", args, job_id=_step_job_id(incident.id, gen, at), now=now)
-    await jobs.schedule(session, "escalate", args, due_at=due, job_id=_step_job_id(incident.id, gen, at))
-    return None
+    await jobs.schedule(session, "escalate", {"incident_id": incident.id, "gen": gen, "level": at.level,
+                                              "loop": at.loop, "wake": wake},
+                        due_at=due, job_id=_step_job_id(incident.id, gen, at))
 
 
 async def channel_rules(session: AsyncSession, channel_id: int) -> list[tuple[int, int, RuleDefinition]]:
@@ -124,9 +121,10 @@ async def channel_rules(session: AsyncSession, channel_id: int) -> list[tuple[in
 
 
 async def start(session: AsyncSession, incident: Incident, now: datetime,
-                rules: list[tuple[int, int, RuleDefinition]] | None = None) -> jobs.Claimed | None:
-    """Pick the channel's first matching rule, freeze it onto the incident, schedule level 0 (returned
-    held, for the caller to run after its commit, when it is due at once)."""
+                rules: list[tuple[int, int, RuleDefinition]] | None = None) -> None:
+    """Pick the channel's first matching rule, freeze it onto the incident, and page level 0: at once, in
+    this transaction, when the rule has no delay (one queue hop and one transaction fewer per first
+    page), else by a job at its due time. `incident` must be locked."""
     if rules is None:
         rules = await channel_rules(session, incident.channel_id)
     subj = condition_subject(title=incident.title, description=incident.description, severity=incident.severity,
@@ -136,13 +134,19 @@ async def start(session: AsyncSession, incident: Incident, now: datetime,
         incident.escalation_state = "none"
         events.note(session, incident.id, "escalation_none", now=now,
                     detail={"reason": "no escalation rule of the channel matches this incident"})
-        return None
+        return
     definition = next(d for i, _, d in rules if i == rule_id)
     gen = int((incident.escalation_snapshot or {}).get("gen", 0)) + 1
     incident.escalation_rule_id = rule_id
     incident.escalation_snapshot = {"rule_id": rule_id, "definition": definition.model_dump(mode="json"), "gen": gen}
-    return await _schedule_step(session, incident, gen, Position(0, 0),
-                                now + timedelta(seconds=definition.delay_seconds), now=now)
+    due = now + timedelta(seconds=definition.delay_seconds)
+    if due > now:
+        await _schedule_step(session, incident, gen, Position(0, 0), due)
+        return
+    incident.escalation_level, incident.escalation_loop = 0, 0
+    incident.escalation_due_at, incident.escalation_state = now, "running"
+    members = await _resolve_targets(session, definition.levels[0].targets.model_dump(), now)
+    await _run_step(session, incident, Position(0, 0), members, now, woken=False)
 
 
 async def stop(session: AsyncSession, incident: Incident, now: datetime, reason: str) -> None:
@@ -175,9 +179,8 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
         except NotFound:
             return
         snap = _snapshot(incident)
-        first_step = None
         if kind in ("i_new", "i_reopen"):
-            first_step = await start(session, incident, now, rules)
+            await start(session, incident, now, rules)
         elif kind == "i_ack" and snap and snap[0].stop_on == "ack":
             await stop(session, incident, now, "acknowledged")
         elif kind in ("i_rslv", "i_merge") and incident.progress == Progress.CLOSED.value:
@@ -203,8 +206,6 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             await _schedule_step(session, incident, gen + 1,
                                  Position(incident.escalation_level, incident.escalation_loop), now, wake=True)
         await session.commit()
-    if first_step is not None:  # the first page of a new incident: no queue hop between fan-out and step
-        await jobs.run_held(ctx, first_step)
 
 
 @jobs.job("escalate")
@@ -231,37 +232,42 @@ async def escalate_step(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
         incident = await incidents.get(session, args["incident_id"], lock=True)
         if superseded(incident):
             return
-        rule, gen = _snapshot(incident)
-        woken = bool(args.get("wake"))
-        verdict = gate(rule, Progress(incident.progress), incident.snoozed_until, now)
-        if woken and verdict == "stop" and incident.progress != Progress.CLOSED.value:
-            verdict = "go"  # a snooze ended: re-notify the current level once
-        if verdict == "stop":
-            await stop(session, incident, now, "acknowledged" if incident.progress == "Processing" else "closed")
-            await session.commit()
-            return
-        if verdict == "wait":
-            incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
-            await _schedule_step(session, incident, gen + 1, at, incident.snoozed_until)
-            await session.commit()
-            return
-        step = plan_step(rule, at, now)
-        paged = await _page_members(session, incident, members, level.media, now, level=at.level, loop=at.loop,
-                                    event_type="escalation" if not woken else "i_wake")
-        bots = await _post_bots(session, incident, level.bot_ids, now, level=at.level, loop=at.loop)
-        events.note(session, incident.id, "i_notify", now=now, detail={
-            "rule_id": incident.escalation_rule_id, "layer_idx": at.level, "loop": at.loop,
-            "fire_type": "fire" if at.loop == 0 else "refire", "persons": paged, "bots": bots})
-        if not members and not level.bot_ids:
-            events.note(session, incident.id, "escalation_empty", now=now,
-                        detail={"layer_idx": at.level, "reason": "nobody is on call for this level"})
-        if step.after is None:
-            incident.escalation_state = "done"
-            incident.escalation_due_at = None
-        else:
-            due = now if (not members and not level.bot_ids and step.after.level != at.level) else step.due
-            await _schedule_step(session, incident, gen, step.after, due)
+        await _run_step(session, incident, at, members, now, woken=bool(args.get("wake")))
         await session.commit()
+
+
+async def _run_step(session: AsyncSession, incident: Incident, at: Position, members: list[Member], now: datetime,
+                    *, woken: bool) -> None:
+    """Page level `at` of a locked incident that stands there (gate first: acked, closed, snoozed), and
+    schedule the next step; the caller commits."""
+    rule, gen = _snapshot(incident)
+    level = rule.levels[at.level]
+    verdict = gate(rule, Progress(incident.progress), incident.snoozed_until, now)
+    if woken and verdict == "stop" and incident.progress != Progress.CLOSED.value:
+        verdict = "go"  # a snooze ended: re-notify the current level once
+    if verdict == "stop":
+        await stop(session, incident, now, "acknowledged" if incident.progress == "Processing" else "closed")
+        return
+    if verdict == "wait":
+        incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
+        await _schedule_step(session, incident, gen + 1, at, incident.snoozed_until)
+        return
+    step = plan_step(rule, at, now)
+    paged = await _page_members(session, incident, members, level.media, now, level=at.level, loop=at.loop,
+                                event_type="escalation" if not woken else "i_wake")
+    bots = await _post_bots(session, incident, level.bot_ids, now, level=at.level, loop=at.loop)
+    events.note(session, incident.id, "i_notify", now=now, detail={
+        "rule_id": incident.escalation_rule_id, "layer_idx": at.level, "loop": at.loop,
+        "fire_type": "fire" if at.loop == 0 else "refire", "persons": paged, "bots": bots})
+    if not members and not level.bot_ids:
+        events.note(session, incident.id, "escalation_empty", now=now,
+                    detail={"layer_idx": at.level, "reason": "nobody is on call for this level"})
+    if step.after is None:
+        incident.escalation_state = "done"
+        incident.escalation_due_at = None
+    else:
+        due = now if (not members and not level.bot_ids and step.after.level != at.level) else step.due
+        await _schedule_step(session, incident, gen, step.after, due)
 
 
 async def _members(session: AsyncSession, ids: list[int]) -> list[Member]:
@@ -363,76 +369,103 @@ def _still_wanted(incident: Incident, delivery: Delivery) -> str | None:
     return None
 
 
-@jobs.job("deliver")
-async def deliver(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """One attempt of one delivery."""
+@jobs.batch_job("deliver")
+async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
+    """One attempt of each delivery of a batch: one read of everything, the sends at once, one write.
+
+    The in-process runner hands over every due delivery it claimed together (arq, one at a time): a page
+    then costs a few statements shared by the batch instead of ten of its own.
+    """
     now = ctx.now()
+    senders: dict[str, Sender] = ctx.services.get("senders", {})
+    base_url = ctx.services.get("base_url", "")
     async with ctx.sessionmaker() as session:
-        d = await session.get(Delivery, args["delivery_id"])
-        if d is None or d.state != "pending":
-            return
-        incident = await incidents.get(session, d.incident_id)
-        reason = _still_wanted(incident, d)
-        if reason:
-            d.state, d.last_error, d.updated_at = "canceled", reason, now
-            events.note(session, incident.id, "delivery_canceled", now=now,
-                        detail={"delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "reason": reason})
-            await session.commit()
-            return
-        member = await session.get(Member, d.member_id) if d.member_id else None
-        senders: dict[str, Sender] = ctx.services.get("senders", {})
-        try:
-            sender = senders.get(d.medium)
-            if sender is None:
-                raise DeliveryError(f"no {d.medium} provider is configured", retryable=False)
-            if d.medium != "bot" and member is None:
-                raise DeliveryError("the member no longer exists", retryable=False)
-            # Group bots render their own platform's template (bot/bot_sender.py): no IM page to render here.
-            page = await _render(ctx, session, incident, d) if d.medium != "bot" else Page(
-                incident.id, d.id, d.event_type, incident.severity, None, "", None,
-                f"{ctx.services.get('base_url', '')}/incidents/{incident.id}")
-            recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone) if member \
-                else Recipient(0, f"bot {d.bot_id}", None, None, "UTC")
-            # End the read-only transaction before the network call: nothing is written yet, so no row
-            # lock or write gate is held while a provider takes its time. The attempt is recorded with
-            # its outcome in one write; a crash mid-send re-runs the job, whose own attempts are capped.
-            await session.commit()
-            provider_id = await sender(recipient, page)
-        except DeliveryQueued:
-            return  # a group bot's rate-limit queue took it over (bot/bot_sender.py) and will finish it
-        except DeliveryError as exc:
+        rows = (await session.execute(
+            select(Delivery, Incident, Member, Channel.name)
+            .join(Incident, Incident.id == Delivery.incident_id)
+            .outerjoin(Member, Member.id == Delivery.member_id)
+            .outerjoin(Channel, Channel.id == Incident.channel_id)
+            .where(Delivery.id.in_([a["delivery_id"] for a in batch]), Delivery.state == "pending"))).all()
+        media = {d.medium for d, *_ in rows if d.medium != "bot"}
+        templates = (await session.execute(select(Template).where(Template.medium.in_(media)))).scalars().all() \
+            if media else []
+        overrides = TemplateSet({(t.medium, t.event_type): t.source for t in templates})
+        work: list[tuple[Delivery, Incident, Member | None, Any]] = []
+        for d, incident, member, channel_name in rows:
+            reason = _still_wanted(incident, d)
+            if reason:
+                d.state, d.last_error, d.updated_at = "canceled", reason, now
+                events.note(session, incident.id, "delivery_canceled", now=now, detail={
+                    "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "reason": reason})
+                continue
+            work.append((d, incident, member, _prepare(session, d, incident, member, channel_name or "", senders,
+                                                       overrides, base_url, now)))
+        # End the read transaction before the network calls: no row lock or write gate is held while a
+        # provider takes its time. Each attempt is recorded with its outcome in the one write below; a
+        # crash mid-send re-runs the batch, and the pages on the wire then may reach their provider twice.
+        await session.commit()
+        outcomes = await asyncio.gather(*(_send(prepared) for _d, _i, _m, prepared in work))
+        for (d, incident, member, _prepared), outcome in zip(work, outcomes, strict=True):
+            if outcome is None:
+                continue  # a group bot's rate-limit queue took it over (bot/bot_sender.py) and will finish it
             d.attempts += 1
-            await _failed(ctx, session, d, incident, member, exc, now)
-            return
-        except Exception as exc:  # a bug in a sender must not lose the page: treat as transient
-            log.exception("sender %s crashed", d.medium)
-            d.attempts += 1
-            await _failed(ctx, session, d, incident, member, DeliveryError(f"{type(exc).__name__}", retryable=True),
-                          now)
-            return
-        d.attempts += 1
-        d.state, d.provider_message_id, d.updated_at = "sent", (provider_id or "")[:200], ctx.now()
-        events.note(session, incident.id, "delivery_sent", now=ctx.now(), detail={
-            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
-            "attempt": d.attempts, "provider_message_id": d.provider_message_id})
+            if isinstance(outcome, DeliveryError):
+                await _failed(ctx, session, d, incident, member, outcome, now)
+                continue
+            d.state, d.provider_message_id, d.updated_at = "sent", outcome[:200], ctx.now()
+            events.note(session, incident.id, "delivery_sent", now=ctx.now(), detail={
+                "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+                "attempt": d.attempts, "provider_message_id": d.provider_message_id})
         await session.commit()
 
 
-async def _render(ctx: jobs.JobContext, session: AsyncSession, incident: Incident, d: Delivery) -> Page:
-    """Render the page with the template overrides in the database (shipped defaults otherwise)."""
-    base_url = ctx.services.get("base_url", "")
+def _prepare(session: AsyncSession, d: Delivery, incident: Incident, member: Member | None, channel_name: str,
+             senders: dict[str, Sender], overrides: TemplateSet, base_url: str, now: datetime
+             ) -> tuple[Sender, Recipient, Page] | DeliveryError:
+    """The sender, recipient and rendered page of one delivery, or why it cannot be sent."""
+    sender = senders.get(d.medium)
+    if sender is None:
+        return DeliveryError(f"no {d.medium} provider is configured", retryable=False)
+    if d.medium != "bot" and member is None:
+        return DeliveryError("the member no longer exists", retryable=False)
     url = f"{base_url}/incidents/{incident.id}"
-    channel = await session.get(Channel, incident.channel_id)
+    if d.medium == "bot":  # group bots render their own platform's template (bot/bot_sender.py)
+        return sender, Recipient(0, f"bot {d.bot_id}", None, None, "UTC"), Page(
+            incident.id, d.id, d.event_type, incident.severity, None, "", None, url)
+    assert member is not None
+    return sender, Recipient(member.id, member.name, member.email, member.phone, member.time_zone), \
+        _render(session, d, incident, channel_name, overrides, base_url, now)
+
+
+async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str | DeliveryError | None:
+    """One send: the provider's message id, the error, or None when a queue took the page over."""
+    if isinstance(prepared, DeliveryError):
+        return prepared
+    sender, recipient, page = prepared
+    try:
+        return await sender(recipient, page) or ""
+    except DeliveryQueued:
+        return None
+    except DeliveryError as exc:
+        return exc
+    except Exception as exc:  # a bug in a sender must not lose the page: treat as transient
+        log.exception("sender for delivery %s crashed", page.delivery_id)
+        return DeliveryError(f"{type(exc).__name__}", retryable=True)
+
+
+def _render(session: AsyncSession, d: Delivery, incident: Incident, channel_name: str, overrides: TemplateSet,
+            base_url: str, now: datetime) -> Page:
+    """Render the page with the template overrides in the database (shipped defaults otherwise)."""
+    url = f"{base_url}/incidents/{incident.id}"
     mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                  "alert_cnt", "num", "start_time", "ack_time", "close_time")}
     mapping.update(incident_id=incident.id, incident_severity=incident.severity, detail_url=url,
-                   channel_name=channel.name if channel else "")
+                   channel_name=channel_name)
     event_type = "i_new" if d.event_type == "escalation" else d.event_type
-    rows = (await session.execute(select(Template).where(Template.medium == d.medium))).scalars().all()
-    rendered = TemplateSet({(t.medium, t.event_type): t.source for t in rows}).render(
-        d.medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url))
+    rendered = overrides.render(d.medium, event_type, incident_context(mapping, event_type=event_type,
+                                                                       base_url=base_url))
     if rendered.used_fallback:
-        events.note(session, incident.id, "template_fallback", now=ctx.now(), detail={
+        events.note(session, incident.id, "template_fallback", now=now, detail={
             "medium": d.medium, "event_type": event_type, "error": rendered.error})
     return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html,
                 url)
@@ -452,7 +485,8 @@ def retry_in(d: Delivery, exc: DeliveryError, now: datetime, policy: RetryPolicy
 async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, incident: Incident,
                   member: Member | None, exc: DeliveryError, now: datetime) -> None:
     """Record a failed attempt: retry within the time budget, hand over to the member's next medium once
-    this one has failed for a while (or for good), and when no medium is left, escalate at once."""
+    this one has failed for a while (or for good), and when no medium is left, escalate at once. The
+    caller commits."""
     d.last_error = str(exc)[:2000]
     d.updated_at = now
     policy: RetryPolicy = ctx.services.get("retry_policy") or RetryPolicy()
@@ -475,7 +509,6 @@ async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, inci
         await _hand_over(session, incident, d, member, now, still_retrying=plan.retry_in is not None)
         if d.state == "failed":
             await _undeliverable_check(session, incident, d, member, now)
-    await session.commit()
 
 
 async def _hand_over(session: AsyncSession, incident: Incident, d: Delivery, member: Member, now: datetime, *,

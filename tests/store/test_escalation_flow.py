@@ -265,6 +265,27 @@ async def test_a_page_no_medium_can_deliver_escalates_at_once(world):
     assert PAGES_UNDELIVERABLE._value.get() >= 1
 
 
+async def test_a_batch_of_deliveries_records_each_outcome_on_its_own(world):
+    ctx, clock, p = world
+    (ann, bob, cat), ref = await setup(ctx, levels=[{"who": [0, 1, 2], "media": ["sms"]}])
+    p["sms"].broken[bob] = DeliveryError("gateway 503", retryable=True)
+    iid = await alert(ctx, ref)
+    for _ in range(3):  # fan-out and first step, not the sends
+        async with ctx.sessionmaker() as s:
+            due = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if not j.startswith("deliver:")]
+        for j in due:
+            await jobs.run_job(ctx, j)
+    async with ctx.sessionmaker() as s:
+        ids = [d.id for d in (await s.execute(select(Delivery).order_by(Delivery.id))).scalars()]
+    await paging.deliver(ctx, [{"delivery_id": i} for i in ids])  # one call, as the runner batches them
+    assert sorted(p["sms"].sent) == sorted([(ann, iid, "escalation"), (cat, iid, "escalation")])
+    async with ctx.sessionmaker() as s:
+        states = {d.member_id: (d.state, d.attempts) for d in (await s.execute(select(Delivery))).scalars()}
+    assert states == {ann: ("sent", 1), bob: ("pending", 1), cat: ("sent", 1)}
+    await paging.deliver(ctx, [{"delivery_id": i} for i in ids])  # a re-run sends nothing twice
+    assert len(p["sms"].sent) == 2
+
+
 async def test_every_medium_failing_is_recorded(world):
     ctx, clock, p = world
     (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])

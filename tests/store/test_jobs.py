@@ -298,6 +298,47 @@ async def test_an_offer_a_dead_worker_took_but_never_started_is_made_again(ctx, 
     await pool.aclose()
 
 
+BATCHES: list[list[str]] = []
+
+
+@jobs.batch_job("test_batch")
+async def batch(ctx, many):
+    BATCHES.append([a["tag"] for a in many])
+
+
+async def test_the_in_process_runner_runs_due_jobs_of_a_batched_name_together(ctx):
+    BATCHES.clear()
+    runner = jobs.InProcessRunner(ctx, sweep_interval=5)
+    jobs.attach_runner(ctx.sessionmaker, runner)
+    async with ctx.sessionmaker() as s:  # committed together, as one escalation step's deliveries are
+        ids = [await jobs.schedule(s, "test_batch", {"tag": f"b{i}"}, due_at=utcnow()) for i in range(40)]
+        await jobs.schedule(s, "test_record", {"tag": "alone"}, due_at=utcnow())
+        await s.commit()
+    await runner.start()
+    try:
+        for _ in range(200):
+            if sum(map(len, BATCHES)) == 40 and RAN:
+                break
+            await asyncio.sleep(0.02)
+        await runner.drain()
+    finally:
+        await runner.stop()
+    assert sorted(t for b in BATCHES for t in b) == sorted(f"b{i}" for i in range(40))
+    assert len(BATCHES) < 40 and max(map(len, BATCHES)) <= jobs.BATCH_SIZE
+    assert RAN == ["alone"]
+    for jid in ids:
+        assert (await state(ctx, jid)).state == "done"
+
+
+async def test_a_batched_job_run_alone_is_a_batch_of_one(ctx):
+    BATCHES.clear()
+    async with ctx.sessionmaker() as s:
+        jid = await jobs.schedule(s, "test_batch", {"tag": "solo"}, due_at=utcnow())
+        await s.commit()
+    assert await jobs.run_job(ctx, jid) is True
+    assert BATCHES == [["solo"]]
+
+
 @pytest.mark.parametrize(("job_id", "rank"), [
     ("deliver:17:0", 0),              # a planned page goes out first
     ("deliver:17:3", 0),              # its retries too
