@@ -364,39 +364,45 @@ async def _schedule_flush(session: AsyncSession, bot_id: int, due: datetime) -> 
     await jobs.schedule(session, FLUSH_JOB, {"bot_id": bot_id}, due_at=due, job_id=job_id)
 
 
-async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
+async def on_event(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
     """Post later incident events (ack, close...) to the bots the incident's escalation has used."""
-    if args["kind"] in ("i_new",):
-        return  # the escalation level posts the trigger
+    later = [a for a in batch if a["kind"] != "i_new"]  # the escalation level posts the trigger
+    if not later:
+        return
     async with ctx.sessionmaker() as session:
-        try:
-            incident = await incidents.get(session, args["incident_id"])
-        except Exception:
-            return
-        snap = incident.escalation_snapshot or {}
-        bot_ids = sorted(
-            {b for lv in snap.get("definition", {}).get("levels", []) for b in lv.get("bot_ids", [])}
-        )
-        for bot_id in bot_ids:
-            key = f"{incident.id}:evt{args['entry_id']}:bot{bot_id}"
-            if (await session.execute(select(Delivery.id).where(Delivery.dedup_key == key))).first():
-                continue
-            d = Delivery(
-                dedup_key=key,
-                incident_id=incident.id,
-                bot_id=bot_id,
-                medium="bot",
-                event_type=args["kind"],
-                next_attempt_at=ctx.now(),
-                created_at=ctx.now(),
-                updated_at=ctx.now(),
-            )
-            session.add(d)
-            await session.flush()
-            await jobs.schedule(
-                session, "deliver", {"delivery_id": d.id}, due_at=ctx.now(), job_id=f"deliver:{d.id}:0"
-            )
+        for args in later:
+            await _post_event(ctx, session, args)
         await session.commit()
+
+
+async def _post_event(ctx: jobs.JobContext, session: AsyncSession, args: dict[str, Any]) -> None:
+    try:
+        incident = await incidents.get(session, args["incident_id"])
+    except Exception:
+        return
+    snap = incident.escalation_snapshot or {}
+    bot_ids = sorted(
+        {b for lv in snap.get("definition", {}).get("levels", []) for b in lv.get("bot_ids", [])}
+    )
+    for bot_id in bot_ids:
+        key = f"{incident.id}:evt{args['entry_id']}:bot{bot_id}"
+        if (await session.execute(select(Delivery.id).where(Delivery.dedup_key == key))).first():
+            continue
+        d = Delivery(
+            dedup_key=key,
+            incident_id=incident.id,
+            bot_id=bot_id,
+            medium="bot",
+            event_type=args["kind"],
+            next_attempt_at=ctx.now(),
+            created_at=ctx.now(),
+            updated_at=ctx.now(),
+        )
+        session.add(d)
+        await session.flush()
+        await jobs.schedule(
+            session, "deliver", {"delivery_id": d.id}, due_at=ctx.now(), job_id=f"deliver:{d.id}:0"
+        )
 
 
 def register() -> None:

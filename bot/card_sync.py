@@ -25,11 +25,23 @@ from core.types import Platform
 log = logging.getLogger("vigil.card_sync")
 
 
-async def update_cards(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """Update every recorded card of the incident named by the event."""
+async def update_cards(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
+    """Update every recorded card of the incidents named by the events."""
     adapters: dict[Platform, Adapter] = ctx.services.get("adapters", {})
-    if args["kind"] == events.I_NEW or not any(a.supports_update for a in adapters.values()):
-        return  # a new incident has no card yet; without an adapter that updates cards there is nothing to do
+    if not any(a.supports_update for a in adapters.values()):
+        return  # without an adapter that updates cards there is nothing to do
+    retry: DeliveryError | None = None
+    for args in {a["incident_id"]: a for a in batch if a["kind"] != events.I_NEW}.values():
+        try:  # a new incident has no card yet; one update per incident shows its latest state
+            await _update_incident_cards(ctx, adapters, args)
+        except DeliveryError as exc:
+            retry = exc
+    if retry is not None:
+        raise retry
+
+
+async def _update_incident_cards(ctx: jobs.JobContext, adapters: dict[Platform, Adapter],
+                                 args: dict[str, Any]) -> None:
     base_url = ctx.services.get("base_url", "")
     async with ctx.sessionmaker() as session:
         # Cards first: most events of most incidents have none, and then the incident is never loaded.

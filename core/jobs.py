@@ -97,7 +97,7 @@ def batch_job(name: str) -> Callable[[BatchFn], BatchFn]:
     return deco
 
 
-def _insert(session: AsyncSession) -> Any:
+def insert_for(session: AsyncSession) -> Any:
     """The dialect's INSERT, for ON CONFLICT DO NOTHING (both SQLite and PostgreSQL have it)."""
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         from sqlalchemy.dialects.postgresql import insert
@@ -118,7 +118,7 @@ async def schedule(
     job_id = job_id or f"{name}:{uuid.uuid4().hex}"
     # One statement instead of a lookup then an insert: jobs are on every hot path (events, pages).
     stmt = (
-        _insert(session)(Job)
+        insert_for(session)(Job)
         .values(id=job_id, name=name, args=args, state="pending", attempts=0, last_error="", due_at=due_at,
                 created_at=due_at, updated_at=due_at)
         .on_conflict_do_nothing(index_elements=["id"])

@@ -114,10 +114,20 @@ async def _schedule_step(session: AsyncSession, incident: Incident, gen: int, at
 
 async def channel_rules(session: AsyncSession, channel_id: int) -> list[tuple[int, int, RuleDefinition]]:
     """The channel's enabled escalation rules as (id, priority, definition)."""
+    return (await channel_rules_many(session, {channel_id})).get(channel_id, [])
+
+
+async def channel_rules_many(session: AsyncSession, channel_ids: set[int]
+                             ) -> dict[int, list[tuple[int, int, RuleDefinition]]]:
+    """Enabled escalation rules of several channels, in one query."""
     rows = (await session.execute(
-        select(EscalationRule).where(EscalationRule.channel_id == channel_id,
-                                     EscalationRule.status == "enabled"))).scalars().all()
-    return [(r.id, r.priority, RuleDefinition.model_validate(r.definition)) for r in rows]
+        select(EscalationRule.id, EscalationRule.priority, EscalationRule.channel_id, EscalationRule.definition)
+        .where(EscalationRule.channel_id.in_(channel_ids), EscalationRule.status == "enabled"))).all()
+    found: dict[int, list[tuple[int, int, RuleDefinition]]] = {}
+    for rule_id, prio, channel_id, definition in rows:
+        found.setdefault(channel_id, []).append(
+            (rule_id, prio, _definition(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS))))
+    return found
 
 
 async def start(session: AsyncSession, incident: Incident, now: datetime,
@@ -145,8 +155,13 @@ async def start(session: AsyncSession, incident: Incident, now: datetime,
         return
     incident.escalation_level, incident.escalation_loop = 0, 0
     incident.escalation_due_at, incident.escalation_state = now, "running"
-    members = await _resolve_targets(session, definition.levels[0].targets.model_dump(), now)
-    await _run_step(session, incident, Position(0, 0), members, now, woken=False)
+    targets = definition.levels[0].targets.model_dump()
+    # Who is on call is the same for every incident started in this transaction: resolved once.
+    cache = session.info.setdefault("vigil_oncall", {})
+    frozen = orjson.dumps(targets, option=orjson.OPT_SORT_KEYS)
+    if frozen not in cache:
+        cache[frozen] = await _resolve_targets(session, targets, now)
+    await _run_step(session, incident, Position(0, 0), cache[frozen], now, woken=False)
 
 
 async def stop(session: AsyncSession, incident: Incident, now: datetime, reason: str) -> None:
@@ -161,8 +176,46 @@ async def stop(session: AsyncSession, incident: Incident, now: datetime, reason:
         .values(state="canceled", last_error=reason, updated_at=now).execution_options(synchronize_session=False))
 
 
+STARTS = frozenset({"i_new", "i_reopen"})
+
+
+async def on_events(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
+    """Escalation subscriber for a batch of incident domain events, in commit order.
+
+    Incidents whose only events here are starts (new, reopened) are started together in one
+    transaction: their rules, on-call targets and first pages cost a few statements for the batch.
+    Every other event goes one by one, in order, so an incident's events never overtake each other.
+    """
+    busy = {a["incident_id"] for a in batch if a["kind"] not in STARTS}
+    starts = [a for a in batch if a["kind"] in STARTS and a["incident_id"] not in busy]
+    if starts:
+        await _start_many(ctx, starts)
+    for args in batch:
+        if not (args["kind"] in STARTS and args["incident_id"] not in busy):
+            await on_event(ctx, args)
+
+
+async def _start_many(ctx: jobs.JobContext, starts: list[dict[str, Any]]) -> None:
+    now = ctx.now()
+    async with ctx.sessionmaker() as session:
+        ids = sorted({a["incident_id"] for a in starts})
+        # Read first, lock last (see on_event); locks are taken in id order, like every batch lock here.
+        channel_ids = set((await session.execute(
+            select(Incident.channel_id).where(Incident.id.in_(ids)))).scalars().all())
+        rules = await channel_rules_many(session, channel_ids)
+        locked = (await session.execute(
+            select(Incident).where(Incident.id.in_(ids)).order_by(Incident.id).with_for_update()
+            .execution_options(populate_existing=True))).scalars().all()
+        by_id = {i.id: i for i in locked}
+        for args in starts:
+            incident = by_id.get(args["incident_id"])
+            if incident is not None:
+                await start(session, incident, now, rules.get(incident.channel_id, []))
+        await session.commit()
+
+
 async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """Escalation subscriber for incident domain events."""
+    """Escalation subscriber for one incident domain event."""
     kind, now = args["kind"], ctx.now()
     async with ctx.sessionmaker() as session:
         # Read first, lock last: ingest updates this incident row on every event of its alerts, and
@@ -321,16 +374,19 @@ async def _page_members(session: AsyncSession, incident: Incident, members: list
 
 async def _new_delivery(session: AsyncSession, incident: Incident, member: Member, medium: str, now: datetime, *,
                         event_type: str, level: int, loop: int, key: str, fallback_from: int | None = None
-                        ) -> Delivery | None:
-    if (await session.execute(select(Delivery.id).where(Delivery.dedup_key == key))).first():
-        return None  # this step already created it (the job ran before and crashed after commit)
-    d = Delivery(dedup_key=key, incident_id=incident.id, member_id=member.id, medium=medium,
-                 address=_address(member, medium), event_type=event_type, level=level, loop=loop,
-                 next_attempt_at=now, fallback_from_id=fallback_from, created_at=now, updated_at=now)
-    session.add(d)
-    await session.flush()
-    await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=now, job_id=f"deliver:{d.id}:0")
-    return d
+                        ) -> int | None:
+    """Add a delivery and its first send job; None if its dedup key exists (a step re-run after a crash).
+    One INSERT ... ON CONFLICT DO NOTHING RETURNING instead of a lookup, an ORM object and a flush."""
+    new_id = (await session.execute(
+        jobs.insert_for(session)(Delivery).values(
+            dedup_key=key, incident_id=incident.id, member_id=member.id, medium=medium,
+            address=_address(member, medium), event_type=event_type, level=level, loop=loop, state="pending",
+            attempts=0, next_attempt_at=now, provider="", provider_message_id="", last_error="",
+            fallback_from_id=fallback_from, created_at=now, updated_at=now)
+        .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Delivery.id))).scalar_one_or_none()
+    if new_id is not None:
+        await jobs.schedule(session, "deliver", {"delivery_id": new_id}, due_at=now, job_id=f"deliver:{new_id}:0")
+    return new_id
 
 
 def _address(member: Member, medium: str) -> str:
@@ -582,5 +638,5 @@ async def _escalate_now(session: AsyncSession, incident: Incident, d: Delivery, 
 
 def register() -> None:
     """Subscribe the engine to incident events (called by the composition root)."""
-    events.subscribe("escalation", on_event, frozenset({"i_new", "i_reopen", "i_ack", "i_rslv", "i_merge",
+    events.subscribe("escalation", on_events, frozenset({"i_new", "i_reopen", "i_ack", "i_rslv", "i_merge",
                                                          "i_assign", "i_wake"}))

@@ -20,7 +20,6 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import events, incidents, jobs
 from core.crypto import unseal
-from core.errors import NotFound
 from core.models import Alert, Channel, CustomAction, Incident, Integration, Member, TimelineEntry, Webhook
 
 log = logging.getLogger("vigil.webhooks")
@@ -88,25 +87,27 @@ async def post(http: aiohttp.ClientSession, url: str, payload: dict[str, Any], h
         return False, f"{type(exc).__name__}"
 
 
-async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """Subscriber: one `webhook_post` job per matching webhook, so each retries on its own."""
+async def on_event(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
+    """Subscriber: one `webhook_post` job per matching webhook and event, so each retries on its own."""
     async with ctx.sessionmaker() as session:
-        # Webhooks first: without any, the incident is never loaded and nothing is written.
+        # Webhooks first: without any, no incident is loaded and nothing is written.
         hooks = (await session.execute(select(Webhook).where(Webhook.status == "enabled",
                                                              Webhook.kind == "incident"))).scalars().all()
         if not hooks:
             return
-        try:
-            incident = await incidents.get(session, args["incident_id"])
-        except NotFound:
-            return
-        for hook in hooks:
-            if hook.channel_ids and incident.channel_id not in hook.channel_ids:
-                continue
-            if hook.event_types and args["kind"] not in hook.event_types:
-                continue
-            await jobs.schedule(session, "webhook_post", {**args, "webhook_id": hook.id}, due_at=ctx.now(),
-                                job_id=f"webhook:{hook.id}:{args['entry_id']}")
+        channel_of = dict((await session.execute(select(Incident.id, Incident.channel_id).where(
+            Incident.id.in_({a["incident_id"] for a in batch})))).all())
+        for args in batch:
+            channel_id = channel_of.get(args["incident_id"])
+            if channel_id is None:
+                continue  # the incident is gone
+            for hook in hooks:
+                if hook.channel_ids and channel_id not in hook.channel_ids:
+                    continue
+                if hook.event_types and args["kind"] not in hook.event_types:
+                    continue
+                await jobs.schedule(session, "webhook_post", {**args, "webhook_id": hook.id}, due_at=ctx.now(),
+                                    job_id=f"webhook:{hook.id}:{args['entry_id']}")
         await session.commit()
 
 

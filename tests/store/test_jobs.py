@@ -316,7 +316,7 @@ async def test_the_in_process_runner_runs_due_jobs_of_a_batched_name_together(ct
         await s.commit()
     await runner.start()
     try:
-        for _ in range(200):
+        for _ in range(500):
             if sum(map(len, BATCHES)) == 40 and RAN:
                 break
             await asyncio.sleep(0.02)
