@@ -65,6 +65,9 @@ JobFn = Callable[[JobContext, dict[str, Any]], Awaitable[None]]
 REGISTRY: dict[str, JobFn] = {}
 
 
+# The states the partial index ix_job_open_due covers; queries over open rows name them so that SQLite,
+# which does not infer `state IN (...)` from `state = 'pending'`, uses that index too.
+OPEN = ("pending", "running")
 BatchFn = Callable[[JobContext, list[dict[str, Any]]], Awaitable[None]]
 BATCHED: dict[str, BatchFn] = {}
 BATCH_SIZE = 32
@@ -211,28 +214,54 @@ async def mark_failed(session: AsyncSession, claimed: Claimed, error: str, now: 
     )
 
 
-async def run_job(ctx: JobContext, job_id: str, leases: Leases | None = None) -> bool:
+async def run_job(ctx: JobContext, job_id: str, leases: Leases | None = None, *, gather: bool = False) -> bool:
     """Claim and run one job, recording its outcome at once; returns whether this call ran it.
 
-    With `leases`, the claim is renewed while the job runs (a slow provider must not let it expire).
+    With `leases`, the claims are renewed while the job runs (a slow provider must not let them expire).
+    With `gather` (arq workers, which are handed one job at a time), a job of a batched name also claims
+    other due jobs of its name and runs them together; their own offers later find them taken.
     """
     async with ctx.sessionmaker() as session:
-        claimed = await claim(session, job_id, ctx.now())
-        if claimed is None:
+        now = ctx.now()
+        got = await claim_many(session, [job_id], now)
+        if got and gather and got[0].name in BATCHED:
+            got += await claim_due(session, got[0].name, now, BATCH_SIZE - 1, not_id=job_id)
+        await session.commit()
+        if not got:
             return False
-        if leases is not None:
-            leases.hold(claimed.id)
-        try:
-            error = await execute(ctx, claimed)
-        finally:
+        for c in got:
             if leases is not None:
-                leases.release(claimed.id)
+                leases.hold(c.id)
+        try:
+            error = await (execute(ctx, got[0]) if len(got) == 1 else execute_batch(ctx, got))
+        finally:
+            for c in got:
+                if leases is not None:
+                    leases.release(c.id)
         if error:
-            await mark_failed(session, claimed, error, ctx.now())
+            for c in got:
+                await mark_failed(session, c, error, ctx.now())
         else:
-            await mark_done(session, [claimed.id], ctx.now())
+            await mark_done(session, [c.id for c in got], ctx.now())
         await session.commit()
         return True
+
+
+async def claim_due(session: AsyncSession, name: str, now: datetime, limit: int, *, not_id: str = "") -> list[Claimed]:
+    """Take up to `limit` due pending jobs of `name`, oldest first, skipping rows another worker is taking."""
+    due = (select(Job.id).where(Job.name == name, Job.state.in_(OPEN), Job.state == "pending", Job.due_at <= now,
+                                Job.id != not_id)
+           .order_by(Job.due_at).limit(limit))
+    if session.bind is not None and session.bind.dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)
+    res = await session.execute(
+        update(Job)
+        .where(Job.id.in_(due.scalar_subquery()), Job.state == "pending")
+        .values(state="running", locked_until=now + LEASE, attempts=Job.attempts + 1, updated_at=now)
+        .returning(Job.id, Job.name, Job.args, Job.attempts)
+        .execution_options(synchronize_session=False)
+    )
+    return [Claimed(r[0], r[1], dict(r[2] or {}), r[3]) for r in res.all()]
 
 
 class Leases:
@@ -289,7 +318,7 @@ async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit:
     """Release expired leases and list pending jobs due before now + horizon (oldest first)."""
     released = await session.execute(
         update(Job)
-        .where(Job.state == "running", Job.locked_until < now)
+        .where(Job.state.in_(OPEN), Job.state == "running", Job.locked_until < now)
         .values(state="pending", locked_until=None, updated_at=now)
         .returning(Job.id)
         .execution_options(synchronize_session=False)
@@ -301,7 +330,7 @@ async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit:
                     len(lost), ", ".join(lost[:10]))
     rows = await session.execute(
         select(Job.id, Job.due_at, Job.attempts)
-        .where(Job.state == "pending", Job.due_at <= now + horizon)
+        .where(Job.state.in_(OPEN), Job.state == "pending", Job.due_at <= now + horizon)
         .order_by(Job.due_at)
         .limit(limit)
     )
@@ -690,7 +719,7 @@ def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) 
     leases = Leases(ctx)
 
     async def run_job_arq(_arq_ctx: dict[str, Any], job_id: str) -> None:
-        await run_job(ctx, job_id, leases)
+        await run_job(ctx, job_id, leases, gather=True)
 
     async def on_startup(arq_ctx: dict[str, Any]) -> None:
         runner = ArqRunner(pool=arq_ctx["redis"])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
 from core.models.base import json_col, time_col
@@ -12,6 +13,12 @@ from core.models.base import json_col, time_col
 
 class Job(SQLModel, table=True):
     """Durable unit of work. Runners only trigger it; the row is the truth (DESIGN rule 4)."""
+
+    # Finished rows pile up by the million; the sweeper and the runners look only at open ones.
+    __table_args__ = (
+        Index("ix_job_open_due", "due_at", sqlite_where=text("state IN ('pending', 'running')"),
+              postgresql_where=text("state IN ('pending', 'running')")),
+    )
 
     id: str = Field(primary_key=True, max_length=128)
     name: str = Field(max_length=64)

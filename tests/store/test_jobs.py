@@ -339,6 +339,19 @@ async def test_a_batched_job_run_alone_is_a_batch_of_one(ctx):
     assert BATCHES == [["solo"]]
 
 
+async def test_an_arq_worker_handed_one_batched_job_gathers_the_other_due_ones(ctx):
+    BATCHES.clear()
+    async with ctx.sessionmaker() as s:
+        ids = [await jobs.schedule(s, "test_batch", {"tag": f"g{i}"}, due_at=utcnow()) for i in range(5)]
+        await jobs.schedule(s, "test_batch", {"tag": "later"}, due_at=utcnow() + timedelta(hours=1))
+        await s.commit()
+    assert await jobs.run_job(ctx, ids[2], gather=True) is True
+    assert len(BATCHES) == 1 and sorted(BATCHES[0]) == [f"g{i}" for i in range(5)]  # not the one due later
+    assert [await jobs.run_job(ctx, i, gather=True) for i in ids] == [False] * 5  # their own offers: taken
+    for jid in ids:
+        assert (await state(ctx, jid)).state == "done"
+
+
 @pytest.mark.parametrize(("job_id", "rank"), [
     ("deliver:17:0", 0),              # a planned page goes out first
     ("deliver:17:3", 0),              # its retries too
