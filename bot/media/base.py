@@ -42,13 +42,18 @@ class Contact:
 
 @dataclass(frozen=True)
 class Message:
-    """What to tell the member; `action_token` lets a voice keypad press act on the incident."""
+    """What to tell the member; `action_token` lets a voice keypad press act on the incident.
+
+    `idempotency_key` is the same for every attempt of one delivery: a send interrupted by a crash is
+    sent again (a page is never dropped), and a gateway that honours the key delivers it once.
+    """
 
     subject: str
     text: str
     incident_id: str
     html: str | None = None
     action_token: str | None = None
+    idempotency_key: str = ""
 
 
 class MediaProvider(Protocol):

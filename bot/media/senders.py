@@ -52,7 +52,8 @@ def _sender(provider: MediaProvider, key: str) -> Sender:
             raise DeliveryError(f"{recipient.name} has no email address", retryable=False)
         message = Message(subject=page.subject or page.text[:120], text=page.text, html=page.html,
                           incident_id=str(page.incident_id),
-                          action_token=action_token(key, page.incident_id, recipient.member_id))
+                          action_token=action_token(key, page.incident_id, recipient.member_id),
+                          idempotency_key=f"vigil-delivery-{page.delivery_id}")
         return await provider.send(contact, message)
 
     return send

@@ -291,3 +291,17 @@ def test_build_provider_rejects_bad_input(name, config, problem):
 def test_contact_phone_must_be_e164(phone):
     with pytest.raises(ValueError, match="contact.phone"):
         Contact(member_id=1, name="x", phone=phone)
+
+
+async def test_every_attempt_of_a_delivery_carries_its_idempotency_key(gateway, session):
+    """A send interrupted by a crash is sent again; a gateway that honours the key delivers it once."""
+    from bot.media.senders import _sender
+    from core.paging import Page, Recipient
+
+    cfg = config(gateway, headers={**config(gateway).headers, "Idempotency-Key": "{{ message.idempotency_key }}"})
+    send = _sender(HttpSmsProvider(cfg, session), "k")
+    ann = Recipient(7, "ann", None, "+14155550100", "UTC")
+    for delivery_id in (31, 31, 32):
+        await send(ann, Page(5, delivery_id, "escalation", "Critical", None, "disk full", None, "http://v/incidents/5"))
+    keys = [r.headers["Idempotency-Key"] for r in gateway.fake.requests]
+    assert keys == ["vigil-delivery-31", "vigil-delivery-31", "vigil-delivery-32"]
