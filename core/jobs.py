@@ -132,6 +132,22 @@ async def schedule(
     return job_id
 
 
+async def schedule_many(session: AsyncSession, name: str, jobs: list[tuple[str, dict[str, Any]]], *,
+                        due_at: datetime) -> None:
+    """Add many job rows of one name in one statement (ids that exist already are skipped)."""
+    if not jobs:
+        return
+    stmt = (
+        insert_for(session)(Job)
+        .values([{"id": job_id, "name": name, "args": args, "state": "pending", "attempts": 0, "last_error": "",
+                  "due_at": due_at, "created_at": due_at, "updated_at": due_at} for job_id, args in jobs])
+        .on_conflict_do_nothing(index_elements=["id"])
+        .returning(Job.id)
+    )
+    added = (await session.execute(stmt)).scalars().all()
+    session.info.setdefault("vigil_jobs", []).extend(Wake(job_id, due_at, 0) for job_id in added)
+
+
 def backoff(attempts: int) -> timedelta:
     """Exponential backoff between failed attempts: 2, 4, 8 ... seconds, capped at 5 minutes."""
     return timedelta(seconds=min(2**attempts, 300))

@@ -17,10 +17,11 @@ Decisions come from core/escalation.py and core/notify.py (pure); this module on
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -207,10 +208,13 @@ async def _start_many(ctx: jobs.JobContext, starts: list[dict[str, Any]]) -> Non
             select(Incident).where(Incident.id.in_(ids)).order_by(Incident.id).with_for_update()
             .execution_options(populate_existing=True))).scalars().all()
         by_id = {i.id: i for i in locked}
-        for args in starts:
-            incident = by_id.get(args["incident_id"])
-            if incident is not None:
-                await start(session, incident, now, rules.get(incident.channel_id, []))
+        # No autoflush: the incidents' changes and timeline notes go in one flush at the commit.
+        with session.no_autoflush:
+            async with deliveries_together(session, now):
+                for args in starts:
+                    incident = by_id.get(args["incident_id"])
+                    if incident is not None:
+                        await start(session, incident, now, rules.get(incident.channel_id, []))
         await session.commit()
 
 
@@ -376,17 +380,42 @@ async def _new_delivery(session: AsyncSession, incident: Incident, member: Membe
                         event_type: str, level: int, loop: int, key: str, fallback_from: int | None = None
                         ) -> int | None:
     """Add a delivery and its first send job; None if its dedup key exists (a step re-run after a crash).
-    One INSERT ... ON CONFLICT DO NOTHING RETURNING instead of a lookup, an ORM object and a flush."""
-    new_id = (await session.execute(
-        jobs.insert_for(session)(Delivery).values(
-            dedup_key=key, incident_id=incident.id, member_id=member.id, medium=medium,
-            address=_address(member, medium), event_type=event_type, level=level, loop=loop, state="pending",
-            attempts=0, next_attempt_at=now, provider="", provider_message_id="", last_error="",
-            fallback_from_id=fallback_from, created_at=now, updated_at=now)
-        .on_conflict_do_nothing(index_elements=["dedup_key"]).returning(Delivery.id))).scalar_one_or_none()
-    if new_id is not None:
-        await jobs.schedule(session, "deliver", {"delivery_id": new_id}, due_at=now, job_id=f"deliver:{new_id}:0")
-    return new_id
+
+    Inside `deliveries_together` the row is only collected (None) and written with the others at its end.
+    """
+    row = dict(dedup_key=key, incident_id=incident.id, member_id=member.id, medium=medium,
+               address=_address(member, medium), event_type=event_type, level=level, loop=loop, state="pending",
+               attempts=0, next_attempt_at=now, provider="", provider_message_id="", last_error="",
+               fallback_from_id=fallback_from, created_at=now, updated_at=now)
+    collected = session.info.get("vigil_deliveries")
+    if collected is not None:
+        collected.append(row)
+        return None
+    added = await _insert_deliveries(session, [row], now)
+    return added[0] if added else None
+
+
+async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> list[int]:
+    """Insert delivery rows (skipping dedup keys that exist) and their first send jobs: two statements."""
+    if not rows:
+        return []
+    added = (await session.execute(
+        jobs.insert_for(session)(Delivery).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(Delivery.id))).scalars().all()
+    await jobs.schedule_many(session, "deliver", [(f"deliver:{i}:0", {"delivery_id": i}) for i in added], due_at=now)
+    return list(added)
+
+
+@contextlib.asynccontextmanager
+async def deliveries_together(session: AsyncSession, now: datetime) -> AsyncIterator[None]:
+    """Collect the deliveries created inside, and write them all at the end (one INSERT for the lot)."""
+    session.info["vigil_deliveries"] = []
+    try:
+        yield
+        rows = session.info["vigil_deliveries"]
+    finally:
+        session.info.pop("vigil_deliveries", None)
+    await _insert_deliveries(session, rows, now)
 
 
 def _address(member: Member, medium: str) -> str:

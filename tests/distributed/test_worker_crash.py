@@ -137,7 +137,13 @@ async def test_killing_a_busy_worker_delays_its_pages_by_seconds_and_never_doubl
             first = (await s.execute(select(func.min(Delivery.incident_id)))).scalar_one()
         expected = {str(first + i) for i in range(N)}
         deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and set(sink.answered) != expected:
+
+        async def all_recorded_sent() -> bool:  # the sink answered *and* Vigil recorded it
+            async with sessions() as s:
+                return (await s.execute(select(func.count()).select_from(Delivery)
+                                        .where(Delivery.state == "sent"))).scalar_one() == N
+
+        while time.monotonic() < deadline and not (set(sink.answered) == expected and await all_recorded_sent()):
             await asyncio.sleep(0.1)
         finished = time.monotonic()
     finally:
