@@ -4,6 +4,15 @@ Prints, for SQLite and PostgreSQL: sustained events/s at full load, and p50/p99 
 1,000 events/s. Targets (issue 2): >= 3,000 events/s on one process; p99 < 50 ms at 1,000 events/s.
 
     uv run python bench/ingest.py [--seconds 10] [--concurrency 64,128] [--db sqlite|postgresql|both]
+                                  [--mode standard|distinct]
+
+`--mode distinct` sends alerts never seen before, each in a group of its own, so every event opens a
+new incident (with its timeline entry and fan-out job): the full-load figures are then new incidents/s
+and server CPU per new incident (the fan-out jobs the server runs meanwhile included). Targets (issue
+"Throughput with headroom"): >= 2,000 new incidents/s on SQLite, >= 1,500/s on PostgreSQL.
+`--jobs arq` gives the server VIGIL_REDIS_URL (a Redis database of its own, flushed) and runs no
+worker: the fan-out jobs are committed and offered on arq but not run, so the figures are ingest's
+alone, as for a web process whose jobs run in `vigil worker` processes.
 
 Full load runs once per concurrency level: group commit gathers more events per transaction when
 more requests wait, which matters most on PostgreSQL, where a batch costs round trips.
@@ -13,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import random
 import statistics
 import sys
@@ -22,10 +32,27 @@ from pathlib import Path
 import aiohttp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from bench._server import SERVER_PIDS, api, cpu_seconds, database, vigil, wait_ready  # noqa: E402
+from bench._server import (  # noqa: E402
+    SERVER_PIDS,
+    api,
+    cpu_seconds,
+    database,
+    flush_redis,
+    redis_url,
+    vigil,
+    wait_ready,
+)
+
+MODE = "standard"
+_NEW_KEYS = itertools.count()  # distinct mode: across every run of this process, never a key twice
 
 
 def make_event(i: int) -> dict:
+    if MODE == "distinct":  # a key never sent before, in a group of its own: a new incident each
+        i = next(_NEW_KEYS)
+        return {"event_status": random.choice(["Critical", "Warning", "Info"]), "title_rule": f"disk full on {i}",
+                "alert_key": f"disk-{i}", "labels": {"service": f"svc-{i}", "host": f"host-{i}"},
+                "description": f"event {i}"}
     # 2,000 distinct alerts, grouped by service: dedup, grouping and new incidents all happen.
     n = random.randrange(2000)
     return {"event_status": random.choice(["Critical", "Warning", "Info"]), "title_rule": f"cpu high on host-{n}",
@@ -97,16 +124,18 @@ async def run(kind: str, base: str, seconds: float, levels: list[int]) -> None:
     await wait_ready(base)
     url = await setup(base)
     await flood(url, 1.0, levels[0])  # warm-up
+    unit = "new incidents" if MODE == "distinct" else "events"
+    per = "new incident" if MODE == "distinct" else "event"
     for concurrency in levels:
         cpu0 = cpu_seconds(SERVER_PIDS[base])
         n, lat, errors = await flood(url, seconds, concurrency)
         cpu = cpu_seconds(SERVER_PIDS[base]) - cpu0
-        print(f"{kind:10s} full load   : {n / seconds:8.0f} events/s  p50 {pct(lat, 50):6.1f} ms  "
+        print(f"{kind:10s} full load   : {n / seconds:8.0f} {unit}/s  p50 {pct(lat, 50):6.1f} ms  "
               f"p99 {pct(lat, 99):6.1f} ms  errors {errors}  (concurrency {concurrency}, {seconds:.0f}s)")
         # The load generator shares this machine's cores: what the server itself spends per event tells
         # what one Vigil process sustains when it has a core to itself.
-        print(f"{'':10s} server CPU  : {cpu / seconds * 100:5.0f}% of a core, {cpu / n * 1e6:.0f} us per event "
-              f"= {n / cpu:.0f} events per CPU-second")
+        print(f"{'':10s} server CPU  : {cpu / seconds * 100:5.0f}% of a core, {cpu / n * 1e6:.0f} us per {per} "
+              f"= {n / cpu:.0f} {unit} per CPU-second")
     lat, errors = await paced(url, seconds, 1000)
     print(f"{kind:10s} 1000/s paced: p50 {pct(lat, 50):6.1f} ms  p99 {pct(lat, 99):6.1f} ms  errors {errors}")
 
@@ -116,10 +145,26 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=10)
     ap.add_argument("--concurrency", default="64,128", help="comma-separated levels for the full-load runs")
     ap.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
+    ap.add_argument("--mode", choices=["standard", "distinct"], default="standard",
+                    help="distinct: every event a new alert opening a new incident")
+    ap.add_argument("--jobs", choices=["inprocess", "arq"], default="inprocess",
+                    help="arq: jobs are offered on Redis and not run (ingest's own cost)")
+    ap.add_argument("--redis-db", type=int, default=10, help="Redis database number for --jobs arq (flushed)")
     args = ap.parse_args()
+    global MODE
+    MODE = args.mode
+    env = {}
+    if args.jobs == "arq":
+        env["VIGIL_REDIS_URL"] = redis_url(args.redis_db)
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
-        with database(kind) as url, vigil(url) as base:
-            asyncio.run(run(kind, base, args.seconds, [int(c) for c in args.concurrency.split(",")]))
+        if env:
+            flush_redis(env["VIGIL_REDIS_URL"])
+        try:
+            with database(kind) as url, vigil(url, **env) as base:
+                asyncio.run(run(kind, base, args.seconds, [int(c) for c in args.concurrency.split(",")]))
+        finally:
+            if env:
+                flush_redis(env["VIGIL_REDIS_URL"])
 
 
 if __name__ == "__main__":

@@ -121,3 +121,91 @@ async def run_subscriber(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             await fn(ctx, [args])
             return
     log.warning("event subscriber %s is no longer registered", args["subscriber"])
+
+
+# emit_many's statements, built once. SQLite: entries, then their fan-out jobs, each one multi-row
+# INSERT (ids come unordered: SQLite gives a batch's rows max(id)+1 onwards in VALUES order, and no
+# other writer interleaves, so the sorted ids are the rows' ids in order). PostgreSQL: both in one
+# statement, each entry's id drawn from the sequence first and returned in parameter order.
+import json  # noqa: E402
+
+from sqlalchemy import insert, text  # noqa: E402
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert  # noqa: E402
+
+from core.models import Job  # noqa: E402
+
+
+def _many_statements() -> tuple[Any, Any, Any]:
+    entry, job = TimelineEntry.__table__, Job.__table__  # type: ignore[attr-defined]
+    entries = insert(entry).returning(entry.c.id)
+    fanout = sqlite_insert(job).on_conflict_do_nothing(index_elements=["id"]).returning(job.c.id)
+    pg = text("""
+WITH e AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('timeline_entry', 'id')) AS id, u.incident_id, u.detail, u.ord
+    FROM unnest(CAST(:incident_ids AS INTEGER[]), CAST(:details AS TEXT[])) WITH ORDINALITY AS u(incident_id, detail, ord)
+), entries AS (
+    INSERT INTO timeline_entry (id, incident_id, at, kind, actor_id, source, detail)
+    SELECT e.id, e.incident_id, CAST(:at AS TIMESTAMPTZ), CAST(:kind AS VARCHAR), CAST(:actor_id AS INTEGER),
+           CAST(:source AS VARCHAR), CAST(e.detail AS JSON)
+    FROM e
+), fanout AS (
+    INSERT INTO job (id, name, args, state, attempts, last_error, due_at, created_at, updated_at)
+    SELECT CAST(:job AS VARCHAR) || ':' || CAST(e.id AS VARCHAR), CAST(:job AS VARCHAR),
+           json_build_object('incident_id', e.incident_id, 'kind', CAST(:kind AS VARCHAR), 'entry_id', e.id),
+           'pending', 0, '', CAST(:at AS TIMESTAMPTZ), CAST(:at AS TIMESTAMPTZ), CAST(:at AS TIMESTAMPTZ)
+    FROM e WHERE CAST(:fan_out AS BOOLEAN)
+    ON CONFLICT (id) DO NOTHING
+    RETURNING id
+)
+SELECT CAST(e.id AS INTEGER), fanout.id FROM e
+LEFT JOIN fanout ON fanout.id = CAST(:job AS VARCHAR) || ':' || CAST(e.id AS VARCHAR)
+ORDER BY e.ord
+""")
+    return entries, fanout, pg
+
+
+_MANY_SQLITE_ENTRIES, _MANY_SQLITE_JOBS, _MANY_PG = _many_statements()
+
+
+async def emit_many(
+    session: AsyncSession,
+    kind: str,
+    incident_ids: list[int],
+    *,
+    now: datetime,
+    actor_id: int | None = None,
+    source: str = "system",
+    details: list[dict[str, Any]] | None = None,
+) -> list[int]:
+    """`emit` for many incidents at once: one timeline entry each (`details[i]` for `incident_ids[i]`)
+    and, for a domain event, each entry's fan-out job, in a few multi-row statements in the caller's
+    transaction; the jobs are woken after its commit as `jobs.schedule` does. Returns the entry ids,
+    in the order of `incident_ids`. Nothing goes through the ORM: the session's objects are neither
+    flushed nor told of the new rows."""
+    if not incident_ids:
+        return []
+    details = details if details is not None else [{} for _ in incident_ids]
+    fan_out = kind in EVENT_TYPES
+    conn = await session.connection()
+    if conn.dialect.name == "postgresql":
+        rows = (await conn.execute(_MANY_PG, {
+            "incident_ids": incident_ids, "details": [json.dumps(d) for d in details], "at": now, "kind": kind,
+            "actor_id": actor_id, "source": source, "job": DISPATCH_JOB, "fan_out": fan_out})).all()
+        entry_ids = [r[0] for r in rows]
+        woken = [r[1] for r in rows if r[1] is not None]
+    else:
+        result = await conn.execute(_MANY_SQLITE_ENTRIES, [
+            {"incident_id": i, "at": now, "kind": kind, "actor_id": actor_id, "source": source, "detail": d}
+            for i, d in zip(incident_ids, details, strict=True)])
+        entry_ids = sorted(r[0] for r in result.all())
+        woken = []
+        if fan_out:
+            result = await conn.execute(_MANY_SQLITE_JOBS, [
+                {"id": f"{DISPATCH_JOB}:{e}", "name": DISPATCH_JOB, "args": {"incident_id": i, "kind": kind, "entry_id": e},
+                 "state": "pending", "attempts": 0, "last_error": "", "due_at": now, "created_at": now, "updated_at": now}
+                for i, e in zip(incident_ids, entry_ids, strict=True)])
+            inserted = {r[0] for r in result.all()}
+            woken = [job_id for e in entry_ids if (job_id := f"{DISPATCH_JOB}:{e}") in inserted]
+    if woken:
+        session.info.setdefault("vigil_jobs", []).extend(jobs.Wake(job_id, now, 0) for job_id in woken)
+    return entry_ids

@@ -149,10 +149,50 @@ class _AlertRow:
     images: list[dict[str, str]] = field(default_factory=list)
     start_time: datetime | None = None
     created_at: datetime | None = None
+    # The incident this batch opens for the alert, until the batch has inserted it (incident_id is None).
+    new_incident: _NewIncident | None = None
 
 
-_ALERT_INSERT_COLUMNS = tuple(f for f in _AlertRow.__slots__ if f != "id")  # type: ignore[attr-defined]
+_ALERT_INSERT_COLUMNS = tuple(f for f in _AlertRow.__slots__  # type: ignore[attr-defined]
+                              if f not in ("id", "new_incident"))
 assert _AlertRow.__slots__[:len(sql.LOADED_COLUMNS)] == sql.LOADED_COLUMNS  # type: ignore[attr-defined]
+
+
+@dataclass(slots=True, eq=False)
+class _NewIncident:
+    """An incident this batch opens: a plain row, until the batch inserts all of its new incidents at once.
+
+    An ORM object, its flush, a second write for `num` and a timeline entry and fan-out job of its own
+    cost ~2 ms a new incident; as rows, a batch's new incidents, their `i_new` entries and fan-out jobs
+    take a few multi-row statements. Later alerts of the batch may join the row or raise its severity;
+    where the ORM path needs the incident (a storm entry, a recovery), the batch inserts its pending
+    rows there and then and loads them (`_Batch.insert_new_incidents`).
+    """
+
+    channel_id: int
+    title: str
+    description: str
+    severity: str
+    status: str
+    labels: dict[str, str]
+    dedup_key: str
+    group_key: str
+    group_method: str
+    alert_cnt: int
+    active_alert_cnt: int
+    alert_event_cnt: int
+    start_time: datetime
+    last_time: datetime
+    created_at: datetime
+    updated_at: datetime
+    id: int | None = None
+    alerts: list[_AlertRow] = field(default_factory=list)  # those whose incident_id it will set
+    # What the join test reads; a row stays so while pending (the ORM path takes over before either changes).
+    progress: str = Progress.TRIGGERED.value
+    storm_level: int = 0
+
+
+assert _NewIncident.__slots__[:len(sql.NEW_INCIDENT_COLUMNS)] == sql.NEW_INCIDENT_COLUMNS  # type: ignore[attr-defined]
 
 
 def _subject_of(alert: Alert) -> dict[str, Any]:
@@ -170,7 +210,8 @@ class _Batch:
         self.alert_webhooks: bool | None = None  # whether alert webhooks exist (told by load_channels)
         self.alerts: dict[tuple[int, str], _AlertRow | None] = {}
         self.incidents: dict[int, Incident] = {}
-        self.open_by_group: dict[tuple[int, str], Incident | None] = {}
+        self.open_by_group: dict[tuple[int, str], Incident | _NewIncident | None] = {}
+        self.new_incidents: list[_NewIncident] = []  # opened by this batch, not inserted yet
         self.stored: list[tuple[_AlertRow, dict[str, Any]]] = []
         self.rules: dict[int, _ChannelNoise] = {}
         self.active: dict[int, list[noise.ActiveAlert]] = {}
@@ -265,6 +306,23 @@ class _Batch:
             for incident in rows.scalars():
                 self.incidents[incident.id] = incident
 
+    async def insert_new_incidents(self, *, load: bool) -> None:
+        """Insert the incidents this batch opened so far, with their `i_new` entries and fan-out jobs.
+
+        With `load`, they are loaded as ORM objects and take the place of their rows in this batch,
+        for the ORM path to change them further (storm, recovery); the batch's end needs no objects.
+        """
+        pending, self.new_incidents = self.new_incidents, []
+        if not pending:
+            return
+        await _insert_new_incidents(self, pending)
+        if load:
+            await self.prefetch_incident_ids({p.id for p in pending if p.id is not None})
+            for p in pending:
+                key = (p.channel_id, p.group_key)
+                if self.open_by_group.get(key) is p:
+                    self.open_by_group[key] = self.incidents[p.id]  # type: ignore[index]
+
     async def incident_severity(self, incident_id: int) -> str:
         if incident_id in self.incidents:  # loaded: it may have changed in this batch
             return self.incidents[incident_id].severity
@@ -315,13 +373,15 @@ async def ingest_batch(
             n = len(batch.stored)
             results.append(await _apply(batch, ref, ev, cid))
             batch.result_alerts.append(batch.stored[-1][0] if len(batch.stored) > n else None)
+        await batch.insert_new_incidents(load=False)  # before the alerts that point at them
     known = list({id(a): a for a, _ in batch.stored if a.id is not None}.values())  # before new ones get ids
     # The ORM flushes the rest (incidents, timeline...); new alerts go in one multi-row INSERT, then
     # the repeated alerts, incident counts and raw events are written.
     await session.flush()
     await _insert_new_alerts(batch)
     await _write_rows(batch, known)
-    results = [replace(r, alert_id=alert.id) if alert is not None else r
+    # An alert that opened or joined an incident of this batch learnt its id after its result was made.
+    results = [replace(r, alert_id=alert.id, incident_id=alert.incident_id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
     await _alert_webhooks(batch, results)
     touched = {ref.id for ref, _ in items}
@@ -359,6 +419,29 @@ async def _write_rows(batch: _Batch, known: list[_AlertRow]) -> None:
 
 def _pg_value(column: str, value: Any) -> Any:
     return json.dumps(value) if column == "labels" else value
+
+
+async def _insert_new_incidents(batch: _Batch, pending: list[_NewIncident]) -> None:
+    """The batch's new incidents in one multi-row INSERT (ids from RETURNING, `num` = id), their `i_new`
+    timeline entries and fan-out jobs in one or two more (events.emit_many); their alerts learn the ids."""
+    columns = sql.NEW_INCIDENT_COLUMNS
+    if batch.pg:
+        params: dict[str, Any] = dict(sql.INSERT_INCIDENTS_PG_DEFAULTS)
+        params.update({f"n_{c}": [getattr(p, c) for p in pending] for c in columns})
+        params["n_labels"] = [json.dumps(p.labels) for p in pending]
+        ids = [incident_id for (incident_id,) in await batch.conn.execute(sql.INSERT_INCIDENTS_PG, params)]
+    else:
+        rows = [{**sql.NEW_INCIDENT_DEFAULTS, "num": "", **{c: getattr(p, c) for c in columns}} for p in pending]
+        ids = sorted(incident_id for (incident_id,) in (await batch.conn.execute(sql.INSERT_INCIDENTS, rows)).all())
+        # What responders type: `/vigil ack 42` takes the number on the card.
+        await batch.conn.execute(sql.NUMBER_INCIDENTS, [{"_id": i, "_num": str(i)} for i in ids])
+    for p, incident_id in zip(pending, ids, strict=True):
+        p.id = incident_id
+        for alert in p.alerts:
+            alert.incident_id, alert.new_incident = incident_id, None
+    INCIDENTS_OPENED.inc(len(pending))
+    await events.emit_many(batch.session, events.I_NEW, ids, now=batch.now, source="system",
+                           details=[{"alert_key": p.dedup_key} for p in pending])
 
 
 async def _insert_new_alerts(batch: _Batch) -> None:
@@ -422,18 +505,20 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
         subj = subj or _event_subject(ref, ev, cid)
         alert.muted_by = await _muted(batch, channel, rules, ev.alert_key, subj)
         if alert.muted_by:
-            incident = None  # stored and marked, but it neither opens nor joins an incident: nobody is paged
+            # stored and marked, but it neither opens nor joins an incident: nobody is paged
             outcome = alert.muted_by.split(":")[0]
             OUTCOME_MUTED.labels(outcome).inc()
         else:
-            incident = await _incident_for(batch, channel, alert)
+            await _incident_for(batch, channel, alert)
             outcome = "new_alert"
             if cid in batch.active:  # later alerts of this batch may be inhibited by this one
                 batch.active[cid].append(noise.ActiveAlert(subj, now))
         batch.new_alerts.append(alert)
     else:
         outcome = "updated"
-    incident_id = alert.incident_id
+    if alert.new_incident is not None and ev.event_status is EventStatus.OK:
+        await batch.insert_new_incidents(load=True)  # its recovery takes the ORM path, which needs the row
+    incident_id, new_incident = alert.incident_id, alert.new_incident
 
     alert.event_cnt += 1
     alert.last_time = max(alert.last_time or event_time, event_time)
@@ -444,6 +529,8 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
     alert.updated_at = now
     if incident_id is not None:
         batch.incident_events[incident_id] = batch.incident_events.get(incident_id, 0) + 1
+    elif new_incident is not None:
+        new_incident.alert_event_cnt += 1
     if ev.event_status is EventStatus.OK:
         # Recovery keeps the alert's labels and only adds new keys (Flashduty semantics).
         alert.labels = {**ev.labels, **alert.labels}
@@ -470,6 +557,8 @@ async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | 
             incident.severity = alert.severity
             if incident.status != EventStatus.OK.value:
                 incident.status = alert.severity
+        elif new_incident is not None and Severity(alert.severity).rank > Severity(new_incident.severity).rank:
+            new_incident.severity = new_incident.status = alert.severity  # pending: never Ok
     batch.stored.append((alert, {
         "integration_id": ref.id, "event_status": ev.event_status.value, "title": ev.title,
         "description": ev.description, "labels": dict(ev.labels), "event_time": event_time, "received_at": now,
@@ -525,9 +614,9 @@ def _group_of(channel: Channel, alert_key: str, title: str, description: str, se
     return group_key(parse_rule(channel.grouping), GroupSubject(alert_key, title, description, severity, labels))
 
 
-async def _incident_for(batch: _Batch, channel: Channel, alert: _AlertRow) -> Incident:
-    """Attach a new alert to the open incident of its group, or open a new incident."""
-    session, now = batch.session, batch.now
+async def _incident_for(batch: _Batch, channel: Channel, alert: _AlertRow) -> None:
+    """Attach a new alert to the open incident of its group, or open a new incident (a pending row)."""
+    now = batch.now
     rule = parse_rule(channel.grouping)
     key, method = _group_of(channel, alert.alert_key, alert.title, alert.description, alert.severity, alert.labels)
     if (channel.id, key) not in batch.open_by_group:
@@ -535,38 +624,42 @@ async def _incident_for(batch: _Batch, channel: Channel, alert: _AlertRow) -> In
     incident = batch.open_by_group.get((channel.id, key))
     if incident is not None and incident.progress != Progress.CLOSED.value and window_open(
             rule, started=incident.created_at, last_merge=incident.last_time, now=now):
-        batch.incidents[incident.id] = incident
+        crossed = noise.storm_crossed(incident.alert_cnt, incident.alert_cnt + 1, channel.storm_thresholds or [])
+        storm = crossed is not None and crossed > incident.storm_level
+        if storm and isinstance(incident, _NewIncident):
+            await batch.insert_new_incidents(load=True)  # its storm entry needs the incident's id
+            incident = batch.open_by_group[(channel.id, key)]
+            assert isinstance(incident, Incident)
         incident.alert_cnt += 1
         incident.active_alert_cnt += 1
-        crossed = noise.storm_crossed(incident.alert_cnt - 1, incident.alert_cnt, channel.storm_thresholds or [])
-        if crossed is not None and crossed > incident.storm_level:
+        if storm:
+            assert isinstance(incident, Incident)
             incident.storm_level = crossed
-            await events.emit(session, incident, events.I_STORM, now=now,
+            await events.emit(batch.session, incident, events.I_STORM, now=now,
                               detail={"threshold": crossed, "alert_cnt": incident.alert_cnt})
         incident.last_time = now
         incident.severity = _max_severity(incident.severity, alert.severity)
         incident.status = incident.severity
         incident.updated_at = now
-        alert.incident_id = incident.id
-        return incident
+        if isinstance(incident, _NewIncident):
+            alert.new_incident = incident
+            incident.alerts.append(alert)
+        else:
+            batch.incidents[incident.id] = incident  # type: ignore[index]
+            alert.incident_id = incident.id
+        return
 
-    incident = Incident(
+    opened = _NewIncident(
         channel_id=channel.id, title=alert.title, description=alert.description, severity=alert.severity,
-        status=alert.severity, progress=Progress.TRIGGERED.value, labels=dict(alert.labels),
-        dedup_key=alert.alert_key, group_key=key, group_method=method, alert_cnt=1, active_alert_cnt=1,
-        start_time=now, last_time=now, created_at=now, updated_at=now,
+        status=alert.severity, labels=dict(alert.labels), dedup_key=alert.alert_key, group_key=key,
+        group_method=method, alert_cnt=1, active_alert_cnt=1, alert_event_cnt=0, start_time=now, last_time=now,
+        created_at=now, updated_at=now, alerts=[alert],
     )
-    session.add(incident)
-    await session.flush()
-    incident.num = str(incident.id)  # what responders type: `/vigil ack 42` takes the number on the card
-    channel.last_incident_at = now
-    batch.incidents[incident.id] = incident
-    batch.open_by_group[(channel.id, key)] = incident
-    alert.incident_id = incident.id
-    INCIDENTS_OPENED.inc()
-    await events.emit(session, incident, events.I_NEW, now=now, source="system",
-                      detail={"alert_key": alert.alert_key})
-    return incident
+    if channel.last_incident_at != now:
+        channel.last_incident_at = now
+    batch.new_incidents.append(opened)
+    batch.open_by_group[(channel.id, key)] = opened
+    alert.new_incident = opened
 
 
 async def _on_alert_recovered(batch: _Batch, channel: Channel, incident: Incident) -> None:

@@ -7,6 +7,7 @@ as bound parameters. Where PostgreSQL differs, a statement comes in two flavours
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from sqlalchemy import any_, bindparam, func, insert, select, text, update
@@ -125,3 +126,49 @@ INSERT INTO alert_event ({", ".join(n for n, _ in _EVENTS)})
 SELECT {", ".join(f"CAST(e.{n} AS JSON)" if n == "labels" else f"e.{n}" for n, _ in _EVENTS)}
 FROM {_unnest("e_", _EVENTS)}
 """)
+
+
+# New incidents. What an incident opened by ingest holds beyond its defaults: these vary per row, every
+# other column takes its model default (NEW_INCIDENT_DEFAULTS), and `num` is its id in text.
+NEW_INCIDENT_COLUMNS = ("channel_id", "title", "description", "severity", "status", "labels", "dedup_key",
+                        "group_key", "group_method", "alert_cnt", "active_alert_cnt", "alert_event_cnt",
+                        "start_time", "last_time", "created_at", "updated_at")
+_blank = Incident(channel_id=0, title="", severity="", status="")
+NEW_INCIDENT_DEFAULTS = {c.key: getattr(_blank, c.key) for c in INCIDENT.columns
+                         if c.key not in ("id", "num", *NEW_INCIDENT_COLUMNS)}
+del _blank
+
+# SQLite: one multi-row INSERT (ids come unordered: sorted as for alerts), then `num` for every row.
+INSERT_INCIDENTS = insert(INCIDENT).returning(INCIDENT.c.id)
+NUMBER_INCIDENTS = update(INCIDENT).where(INCIDENT.c.id == bindparam("_id")).values(num=bindparam("_num"))
+
+
+def _pg_type(column: Any) -> str:
+    return column.type.compile(dialect=postgresql.dialect())
+
+
+def _insert_incidents_pg() -> Any:
+    """PostgreSQL: every new incident of a batch in one statement, its id drawn from the sequence first so
+    that `num` is written with the row; the ids come back in parameter order."""
+    varying = [(n, "TEXT" if n == "labels" else _pg_type(INCIDENT.c[n])) for n in NEW_INCIDENT_COLUMNS]
+    values = [f"CAST(n.{n} AS JSON)" if n == "labels" else f"n.{n}" for n, _ in varying]
+    for name, value in NEW_INCIDENT_DEFAULTS.items():
+        kind = _pg_type(INCIDENT.c[name])
+        values.append(f"CAST(NULL AS {kind})" if value is None else
+                      f"CAST(CAST(:d_{name} AS TEXT) AS JSON)" if kind == "JSON" else f"CAST(:d_{name} AS {kind})")
+    casts = ", ".join(f"CAST(:n_{n} AS {k}[])" for n, k in varying)
+    return text(f"""
+WITH n AS MATERIALIZED (
+    SELECT nextval(pg_get_serial_sequence('incident', 'id')) AS id, u.*
+    FROM unnest({casts}) WITH ORDINALITY AS u({", ".join(n for n, _ in varying)}, ord)
+), ins AS (
+    INSERT INTO incident (id, num, {", ".join(n for n, _ in varying)}, {", ".join(NEW_INCIDENT_DEFAULTS)})
+    SELECT n.id, CAST(n.id AS VARCHAR), {", ".join(values)} FROM n
+)
+SELECT CAST(id AS INTEGER) FROM n ORDER BY ord
+""")
+
+
+INSERT_INCIDENTS_PG = _insert_incidents_pg()
+INSERT_INCIDENTS_PG_DEFAULTS = {f"d_{name}": json.dumps(value) if isinstance(value, list | dict) else value
+                                for name, value in NEW_INCIDENT_DEFAULTS.items() if value is not None}
