@@ -352,6 +352,24 @@ async def test_an_arq_worker_handed_one_batched_job_gathers_the_other_due_ones(c
         assert (await state(ctx, jid)).state == "done"
 
 
+async def test_gathered_rows_have_their_arq_offers_withdrawn(ctx, redis, redis_url):
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    BATCHES.clear()
+    async with ctx.sessionmaker() as s:
+        ids = [await jobs.schedule(s, "test_batch", {"tag": f"w{i}"}, due_at=utcnow()) for i in range(4)]
+        await s.commit()
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    await jobs.enqueue_arq(pool, [jobs.Wake(i, None, 0) for i in ids])
+    assert await redis.zcard("arq:queue") == 4
+    assert await jobs.run_job(ctx, ids[0], gather=True, withdraw=lambda got: jobs.withdraw_offers(pool, got))
+    await pool.aclose()
+    assert len(BATCHES) == 1 and len(BATCHES[0]) == 4
+    assert await redis.zrange("arq:queue", 0, -1) == [f"{ids[0]}@0".encode()]  # only the offer being run
+    assert await redis.keys("arq:job:test_batch*") == [f"arq:job:{ids[0]}@0".encode()]
+
+
 @pytest.mark.parametrize(("job_id", "rank"), [
     ("deliver:17:0", 0),              # a planned page goes out first
     ("deliver:17:3", 0),              # its retries too
