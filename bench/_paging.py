@@ -40,7 +40,8 @@ class Receipt:
     token: str
     to: str
     ref: str
-    status: int  # 200 = an SMS accepted; 500 / 429 = refused by a fault; 0 = dropped while down
+    status: int  # 200 = an SMS accepted; 208 = a re-send its idempotency key absorbed; 500 / 429 = refused
+    #              by a fault; 0 = dropped while down
     sink_id: str
 
 
@@ -95,7 +96,8 @@ class SinkProc:
             "method": "POST",
             "url": f"http://127.0.0.1:{self.port}/sms?ref={{{{ message.incident_id }}}}",
             "body": '{"to": {{ to.phone|tojson }}, "text": {{ message.text|tojson }}}',
-            "headers": {"Content-Type": "application/json", "X-Api-Key": "{{ secret.api_key }}"},
+            "headers": {"Content-Type": "application/json", "X-Api-Key": "{{ secret.api_key }}",
+                        "Idempotency-Key": "{{ message.idempotency_key }}"},
             "secrets": {"api_key": SMS_KEY},
             "success_path": "status",
             "success_value": "ok",

@@ -7,6 +7,10 @@ request, its receive time (time.time(), the same clock the bench stamps pushes w
 found in the text (the alert it belongs to), the phone number, the `ref` query value and the status it
 answered. A healthy answer is `{"status": "ok", "id": "sink-N"}` (an accepted SMS).
 
+Like gateways that honour an `Idempotency-Key` header, a healthy sink answers a key it already accepted
+with that SMS's id and sends nothing (recorded with status 208, so a re-sent page is visible but is not
+a second SMS). Vigil gives every attempt of one delivery the same key.
+
 The control port (never faulted) sets the mode and reads the records:
 
     POST /mode?m=ok|500|429|down   ok; 500 Internal Server Error; 429 with Retry-After: 1;
@@ -40,6 +44,7 @@ class Sink:
         self.runner: web.AppRunner | None = None
         self.site: web.TCPSite | None = None
         self.n = 0
+        self.accepted: dict[str, str] = {}  # idempotency key -> id given
 
     async def sms(self, request: web.Request) -> web.StreamResponse:
         t = time.time()
@@ -63,8 +68,14 @@ class Sink:
         if mode == "429":
             return web.json_response({"status": "error", "error": "slow down"}, status=429,
                                      headers={"Retry-After": "1"})
+        key = request.headers.get("Idempotency-Key", "")
+        if key and key in self.accepted:
+            record[4], record[5] = 208, self.accepted[key]  # already sent: the same answer, no second SMS
+            return web.json_response({"status": "ok", "id": record[5]})
         self.n += 1
         record[5] = f"sink-{self.n}"
+        if key:
+            self.accepted[key] = record[5]
         return web.json_response({"status": "ok", "id": record[5]})
 
     async def start_listening(self) -> None:
@@ -100,6 +111,7 @@ class Sink:
 
     async def reset(self, _request: web.Request) -> web.Response:
         self.records.clear()
+        self.accepted.clear()
         self.modes = [[time.time(), self.mode]]
         return web.json_response({"ok": True})
 

@@ -355,7 +355,8 @@ def report(args, st: Setup, t0: float, duration: float, pushes: dict[str, Push],
     if strays:
         print(f"pages for pushes that were not accepted: {strays}")
     print(f"(waited {waited:.0f} s after the last push for the pages; the sink saw {len(receipts)} requests, "
-          f"{sum(1 for r in receipts if r.status == 200)} answered 200)")
+          f"{sum(1 for r in receipts if r.status == 200)} answered 200, "
+          f"{sum(1 for r in receipts if r.status == 208)} re-sends absorbed by their idempotency key)")
     print(cpu)
     disagree = check_api(st, accepted, ids, ok_by, all_by, deliveries, levels)
     print("RESULT: " + ("FAIL" if failing or disagree else "OK") + f" (lost {lost_total}, duplicates {dup_total}"
