@@ -11,8 +11,8 @@ new incident (with its timeline entry and fan-out job): the full-load figures ar
 and server CPU per new incident (the fan-out jobs the server runs meanwhile included). Targets (issue
 "Throughput with headroom"): >= 2,000 new incidents/s on SQLite, >= 1,500/s on PostgreSQL.
 `--jobs arq` gives the server VIGIL_REDIS_URL (a Redis database of its own, flushed) and runs no
-worker: the fan-out jobs are committed and offered on arq but not run, so the figures are ingest's
-alone, as for a web process whose jobs run in `vigil worker` processes.
+worker: the fan-out jobs are committed and offered on arq but not run, as in a web process whose jobs
+run in `vigil worker` processes (the server still pays for each offer to Redis).
 
 Full load runs once per concurrency level: group commit gathers more events per transaction when
 more requests wait, which matters most on PostgreSQL, where a batch costs round trips.
@@ -148,7 +148,7 @@ def main() -> None:
     ap.add_argument("--mode", choices=["standard", "distinct"], default="standard",
                     help="distinct: every event a new alert opening a new incident")
     ap.add_argument("--jobs", choices=["inprocess", "arq"], default="inprocess",
-                    help="arq: jobs are offered on Redis and not run (ingest's own cost)")
+                    help="arq: jobs are offered on Redis and not run here")
     ap.add_argument("--redis-db", type=int, default=10, help="Redis database number for --jobs arq (flushed)")
     args = ap.parse_args()
     global MODE

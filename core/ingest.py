@@ -26,7 +26,7 @@ from core import events, incidents, jobs, noise
 from core import ingest_sql as sql
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
-from core.grouping import GroupSubject, group_key, parse_rule, window_open
+from core.grouping import GroupingRule, GroupSubject, group_key, parse_rule, window_open
 from core.models import (
     Alert,
     Channel,
@@ -214,6 +214,7 @@ class _Batch:
         self.new_incidents: list[_NewIncident] = []  # opened by this batch, not inserted yet
         self.stored: list[tuple[_AlertRow, dict[str, Any]]] = []
         self.rules: dict[int, _ChannelNoise] = {}
+        self.groupings: dict[int, GroupingRule] = {}  # channel id -> its parsed grouping rule
         self.active: dict[int, list[noise.ActiveAlert]] = {}
         self.flaps: dict[tuple[int, str], FlapState] = {}
         self.result_alerts: list[_AlertRow | None] = []
@@ -241,6 +242,13 @@ class _Batch:
             self.channels[cid] = row[0] if row is not None else None
             if ask and row is not None:
                 self.alert_webhooks = bool(row[-1])
+
+    def grouping(self, channel: Channel) -> GroupingRule:
+        """The channel's grouping rule, validated once a batch rather than twice a new alert."""
+        rule = self.groupings.get(channel.id)
+        if rule is None:
+            rule = self.groupings[channel.id] = parse_rule(channel.grouping)
+        return rule
 
     async def noise_rules(self, channel: Channel) -> _ChannelNoise:
         if channel.id not in self.rules:
@@ -360,7 +368,7 @@ async def ingest_batch(
         if cid is not None and batch.alerts.get((cid, ev.alert_key)) is None and ev.event_status is not EventStatus.OK:
             channel = await batch.channel(cid)
             if channel is not None:
-                wanted.add((cid, _group_of(channel, ev.alert_key, ev.title, ev.description,
+                wanted.add((cid, _group_of(batch.grouping(channel), ev.alert_key, ev.title, ev.description,
                                            ev.event_status.value, ev.labels)[0]))
     await batch.prefetch_incidents(wanted)
     # Incidents are loaded only where an alert recovers (the incident may close); repeats need a severity.
@@ -609,16 +617,16 @@ async def _note_flapping(batch: _Batch, channel: Channel, alert_key: str, state:
             "muted_until": int(state.muted_until.timestamp()) if state.muted_until else 0})
 
 
-def _group_of(channel: Channel, alert_key: str, title: str, description: str, severity: str,
+def _group_of(rule: GroupingRule, alert_key: str, title: str, description: str, severity: str,
               labels: dict[str, str]) -> tuple[str, str]:
-    return group_key(parse_rule(channel.grouping), GroupSubject(alert_key, title, description, severity, labels))
+    return group_key(rule, GroupSubject(alert_key, title, description, severity, labels))
 
 
 async def _incident_for(batch: _Batch, channel: Channel, alert: _AlertRow) -> None:
     """Attach a new alert to the open incident of its group, or open a new incident (a pending row)."""
     now = batch.now
-    rule = parse_rule(channel.grouping)
-    key, method = _group_of(channel, alert.alert_key, alert.title, alert.description, alert.severity, alert.labels)
+    rule = batch.grouping(channel)
+    key, method = _group_of(rule, alert.alert_key, alert.title, alert.description, alert.severity, alert.labels)
     if (channel.id, key) not in batch.open_by_group:
         await batch.prefetch_incidents({(channel.id, key)})
     incident = batch.open_by_group.get((channel.id, key))
