@@ -13,9 +13,9 @@ The escalation rule pages member 0 by SMS at once (level 1) and, `--level2-wait`
 
 Prints: level-1 pages expected / delivered / lost (an acknowledged incident whose page never came is
 "cancelled by the ack", not lost), the same for level 2, duplicates (the same alert paged twice to the same
-member), pages after an ack, lateness of each page beyond the fault window it sat in (page time minus
-max(push time, end of the fault window the push fell in); level 2 from push + wait), per window of the
-timeline, and whether the Open API's delivery records (GET /incidents/{id}/deliveries) agree with what the
+member), pages after an ack, lateness of each page beyond the outage it sat through (page time minus
+max(push time, end of that outage; fault windows back to back are one outage); level 2 from push + wait),
+per window of the timeline, and whether the Open API's delivery records (GET /incidents/{id}/deliveries) agree with what the
 sink received. Exits 1 if a page was lost or duplicated, or the delivery records disagree with the sink.
 
     uv run python bench/paging_faults.py [--rate 15] [--duration 90] [--workers 2] [--grace 60]
@@ -250,12 +250,25 @@ def fault_windows(modes: list[tuple[float, str]], end: float) -> list[tuple[floa
     return out
 
 
+SEND_SLACK = 1.0  # a page pushed this long before an outage starts may meet it on its first attempt
+
+
 def reference(t: float, windows: list[tuple[float, float, str]]) -> tuple[float, str]:
-    """max(t, end of the fault window t falls in), and that window's name ("healthy" if none)."""
-    for a, b, mode in windows:
-        if a <= t < b:
-            return b, mode
-    return t, "healthy"
+    """The time a page could be sent at the earliest, and the name of the window `t` falls in ("healthy" if
+    none): max(t, end of the outage the page sat through). An outage is every fault window back to back
+    from the one the page met (500s then 429s are one 40 s outage), including one that starts within
+    SEND_SLACK after `t`, when the page's first attempt met it."""
+    name, end = "healthy", t
+    for k, (a, b, mode) in enumerate(windows):
+        if a <= t < b or t < a <= t + SEND_SLACK:
+            name = mode if a <= t else "healthy"
+            end = b
+            for a2, b2, _ in windows[k + 1:]:
+                if a2 > end:
+                    break
+                end = max(end, b2)
+            break
+    return end, name
 
 
 def report(args, st: Setup, t0: float, duration: float, pushes: dict[str, Push], acks: dict[str, Ack],
