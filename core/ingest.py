@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -36,6 +37,7 @@ from core.models import (
     InhibitRule,
     SilenceRule,
 )
+from core.models.base import UTCDateTime
 from core.types import AlertEvent, EventStatus, Progress, Severity
 
 log = logging.getLogger("vigil.ingest")
@@ -156,6 +158,7 @@ class _AlertRow:
 _ALERT_INSERT_COLUMNS = tuple(f for f in _AlertRow.__slots__  # type: ignore[attr-defined]
                               if f not in ("id", "new_incident"))
 assert _AlertRow.__slots__[:len(sql.LOADED_COLUMNS)] == sql.LOADED_COLUMNS  # type: ignore[attr-defined]
+_INSERT_ALERTS_SQLITE = sql.sqlite_insert("alert", ("id", *_ALERT_INSERT_COLUMNS))
 
 
 @dataclass(slots=True, eq=False)
@@ -430,8 +433,8 @@ def _pg_value(column: str, value: Any) -> Any:
 
 
 async def _insert_new_incidents(batch: _Batch, pending: list[_NewIncident]) -> None:
-    """The batch's new incidents in one multi-row INSERT (ids from RETURNING, `num` = id), their `i_new`
-    timeline entries and fan-out jobs in one or two more (events.emit_many); their alerts learn the ids."""
+    """The batch's new incidents in one statement (`num` = id with each row), their `i_new` timeline entries
+    and fan-out jobs in one or two more (events.emit_many); their alerts learn the ids."""
     columns = sql.NEW_INCIDENT_COLUMNS
     if batch.pg:
         params: dict[str, Any] = dict(sql.INSERT_INCIDENTS_PG_DEFAULTS)
@@ -439,10 +442,14 @@ async def _insert_new_incidents(batch: _Batch, pending: list[_NewIncident]) -> N
         params["n_labels"] = [json.dumps(p.labels) for p in pending]
         ids = [incident_id for (incident_id,) in await batch.conn.execute(sql.INSERT_INCIDENTS_PG, params)]
     else:
-        rows = [{**sql.NEW_INCIDENT_DEFAULTS, "num": "", **{c: getattr(p, c) for c in columns}} for p in pending]
-        ids = sorted(incident_id for (incident_id,) in (await batch.conn.execute(sql.INSERT_INCIDENTS, rows)).all())
-        # What responders type: `/vigil ack 42` takes the number on the card.
-        await batch.conn.execute(sql.NUMBER_INCIDENTS, [{"_id": i, "_num": str(i)} for i in ids])
+        first = ((await batch.conn.execute(sql.MAX_INCIDENT_ID)).scalar() or 0) + 1
+        ids = list(range(first, first + len(pending)))
+        binds = _sqlite_binds(batch.conn.dialect, sql.INCIDENT, sql.NEW_INCIDENT_COLUMNS)
+        defaults = _sqlite_defaults(batch.conn.dialect)
+        stored: dict[Any, Any] = {}
+        # num: what responders type (`/vigil ack 42` takes the number on the card)
+        rows = [(i, str(i), *_stored_values(binds, p, stored), *defaults) for p, i in zip(pending, ids, strict=True)]
+        await batch.conn.exec_driver_sql(sql.INSERT_INCIDENTS_SQLITE, rows)
     for p, incident_id in zip(pending, ids, strict=True):
         p.id = incident_id
         for alert in p.alerts:
@@ -452,17 +459,61 @@ async def _insert_new_incidents(batch: _Batch, pending: list[_NewIncident]) -> N
                            details=[{"alert_key": p.dedup_key} for p in pending])
 
 
+# SQLite dialect -> (table, columns) -> each column's bind processor, and whether its values may be memoised
+# (times: a batch's are mostly `now`). An engine's JSON serializer is its dialect's, hence one set per dialect.
+_SQLITE_BINDS: weakref.WeakKeyDictionary[Any, dict[Any, Any]] = weakref.WeakKeyDictionary()
+
+
+def _sqlite_binds(dialect: Any, table: Any, columns: tuple[str, ...]) -> list[tuple[str, Any, bool]]:
+    memo = _SQLITE_BINDS.setdefault(dialect, {})
+    key = (table.name, columns)
+    if key not in memo:
+        memo[key] = [(c, table.c[c].type.dialect_impl(dialect).bind_processor(dialect),
+                      isinstance(table.c[c].type, UTCDateTime)) for c in columns]
+    return memo[key]  # type: ignore[no-any-return]
+
+
+def _sqlite_defaults(dialect: Any) -> tuple[Any, ...]:
+    """The stored values of sql.NEW_INCIDENT_DEFAULTS."""
+    memo = _SQLITE_BINDS.setdefault(dialect, {})
+    if "defaults" not in memo:
+        names = tuple(sql.NEW_INCIDENT_DEFAULTS)
+        memo["defaults"] = tuple(bind(v) if bind is not None else v for (_, bind, _), v in zip(
+            _sqlite_binds(dialect, sql.INCIDENT, names), sql.NEW_INCIDENT_DEFAULTS.values(), strict=True))
+    return memo["defaults"]  # type: ignore[no-any-return]
+
+
+def _stored_values(binds: list[tuple[str, Any, bool]], row: Any, stored: dict[Any, Any]) -> list[Any]:
+    """A row's values as the driver stores them, converted by the columns' own bind processors."""
+    values = []
+    for c, bind, memoised in binds:
+        value = getattr(row, c)
+        if bind is not None:
+            if not memoised:
+                value = bind(value)
+            elif value in stored:
+                value = stored[value]
+            else:
+                value = stored[value] = bind(value)
+        values.append(value)
+    return values
+
+
 async def _insert_new_alerts(batch: _Batch) -> None:
-    """One multi-row INSERT for the batch's new alerts, which learn their ids from RETURNING."""
+    """One multi-row INSERT for the batch's new alerts, which learn their ids (RETURNING on PostgreSQL)."""
     if not batch.new_alerts:
         return
-    rows = [{c: getattr(a, c) for c in _ALERT_INSERT_COLUMNS} for a in batch.new_alerts]
-    result = await batch.conn.execute(sql.INSERT_ALERTS[batch.pg], rows)
-    ids = [alert_id for (alert_id,) in result.all()]
-    if not batch.pg:
-        # SQLite numbers an INTEGER PRIMARY KEY max(rowid)+1 for each row in VALUES order, and no other
-        # writer can interleave (SQLite has one): the sorted ids are the rows' ids, in order.
-        ids.sort()
+    if batch.pg:
+        rows = [{c: getattr(a, c) for c in _ALERT_INSERT_COLUMNS} for a in batch.new_alerts]
+        ids = [alert_id for (alert_id,) in (await batch.conn.execute(sql.INSERT_ALERTS[True], rows)).all()]
+    else:
+        # The batch holds the write gate: it numbers its alerts as SQLite would (see sql.MAX_INCIDENT_ID).
+        first = ((await batch.conn.execute(sql.MAX_ALERT_ID)).scalar() or 0) + 1
+        ids = list(range(first, first + len(batch.new_alerts)))
+        binds = _sqlite_binds(batch.conn.dialect, sql.ALERT, _ALERT_INSERT_COLUMNS)
+        stored: dict[Any, Any] = {}
+        await batch.conn.exec_driver_sql(_INSERT_ALERTS_SQLITE, [
+            (i, *_stored_values(binds, a, stored)) for a, i in zip(batch.new_alerts, ids, strict=True)])
     for alert, alert_id in zip(batch.new_alerts, ids, strict=True):
         alert.id = alert_id
 

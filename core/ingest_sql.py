@@ -82,10 +82,8 @@ UPDATE_ALERTS = update(ALERT).where(ALERT.c.id == bindparam("_id")).values({c: b
 COUNT_INCIDENT_EVENTS = update(INCIDENT).where(INCIDENT.c.id == bindparam("_id")).values(
     alert_event_cnt=INCIDENT.c.alert_event_cnt + bindparam("_n"), last_time=bindparam("_now"))
 
-# SQLAlchemy cannot ask SQLite for RETURNING rows in parameter order (it would insert row by row),
-# so on SQLite the ids come unordered and ingest sorts them (see core.ingest._insert_new_alerts).
-INSERT_ALERTS = {False: insert(ALERT).returning(ALERT.c.id),
-                 True: insert(ALERT).returning(ALERT.c.id, sort_by_parameter_order=True)}
+# PostgreSQL (SQLite numbers its new alerts itself: see MAX_ALERT_ID).
+INSERT_ALERTS = {True: insert(ALERT).returning(ALERT.c.id, sort_by_parameter_order=True)}
 
 INSERT_EVENTS = insert(StoredEvent.__table__)  # type: ignore[attr-defined]
 
@@ -138,9 +136,18 @@ NEW_INCIDENT_DEFAULTS = {c.key: getattr(_blank, c.key) for c in INCIDENT.columns
                          if c.key not in ("id", "num", *NEW_INCIDENT_COLUMNS)}
 del _blank
 
-# SQLite: one multi-row INSERT (ids come unordered: sorted as for alerts), then `num` for every row.
-INSERT_INCIDENTS = insert(INCIDENT).returning(INCIDENT.c.id)
-NUMBER_INCIDENTS = update(INCIDENT).where(INCIDENT.c.id == bindparam("_id")).values(num=bindparam("_num"))
+# SQLite: the batch holds the write gate from its first statement (TAKE_WRITE_GATE), so no other writer
+# adds an incident before it commits, and it numbers its new incidents itself from the largest id on, as
+# SQLite would: `num` goes with the row, and the rows go to the driver's executemany as tuples of stored
+# values (ingest converts them with the columns' own bind processors, the constant ones once).
+def sqlite_insert(table: str, columns: tuple[str, ...]) -> str:
+    """A plain INSERT for the SQLite driver's executemany (rows as tuples of stored values)."""
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
+
+
+MAX_INCIDENT_ID = text("SELECT max(id) FROM incident")
+INSERT_INCIDENTS_SQLITE = sqlite_insert("incident", ("id", "num", *NEW_INCIDENT_COLUMNS, *NEW_INCIDENT_DEFAULTS))
+MAX_ALERT_ID = text("SELECT max(id) FROM alert")  # new alerts are numbered the same way
 
 
 def _pg_type(column: Any) -> str:
@@ -154,8 +161,8 @@ def _insert_incidents_pg() -> Any:
     values = [f"CAST(n.{n} AS JSON)" if n == "labels" else f"n.{n}" for n, _ in varying]
     for name, value in NEW_INCIDENT_DEFAULTS.items():
         kind = _pg_type(INCIDENT.c[name])
-        values.append(f"CAST(NULL AS {kind})" if value is None else
-                      f"CAST(CAST(:d_{name} AS TEXT) AS JSON)" if kind == "JSON" else f"CAST(:d_{name} AS {kind})")
+        values.append(f"CAST(CAST(:d_{name} AS TEXT) AS JSON)" if kind == "JSON" else
+                      f"CAST(NULL AS {kind})" if value is None else f"CAST(:d_{name} AS {kind})")
     casts = ", ".join(f"CAST(:n_{n} AS {k}[])" for n, k in varying)
     return text(f"""
 WITH n AS MATERIALIZED (
@@ -170,5 +177,7 @@ SELECT CAST(id AS INTEGER) FROM n ORDER BY ord
 
 
 INSERT_INCIDENTS_PG = _insert_incidents_pg()
-INSERT_INCIDENTS_PG_DEFAULTS = {f"d_{name}": json.dumps(value) if isinstance(value, list | dict) else value
-                                for name, value in NEW_INCIDENT_DEFAULTS.items() if value is not None}
+# A JSON column's None is stored as JSON null, as the ORM and SQLAlchemy's JSON type store it.
+INSERT_INCIDENTS_PG_DEFAULTS = {
+    f"d_{name}": json.dumps(value) if _pg_type(INCIDENT.c[name]) == "JSON" else value
+    for name, value in NEW_INCIDENT_DEFAULTS.items() if value is not None or _pg_type(INCIDENT.c[name]) == "JSON"}

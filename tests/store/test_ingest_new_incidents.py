@@ -239,3 +239,35 @@ async def test_the_fan_out_jobs_of_a_batch_are_woken_and_page(db_url, paging_onl
         detach()
     assert sorted(im.sent) == sorted((ann.id, r.incident_id, "escalation") for r in results[::2])
     await engine.dispose()
+
+
+async def test_a_new_incident_and_alert_are_stored_as_the_orm_stores_them(db_url):
+    """The rows ingest writes itself (driver tuples on SQLite, arrays on PostgreSQL) hold the very values
+    an ORM insert of the same incident holds: times, JSON (None as JSON null), booleans, defaults."""
+    from sqlalchemy import text
+
+    engine, sessions, ref = await _world(db_url)
+    async with sessions() as s:
+        [r] = await ingest_batch(s, [(ref, _ev("a", "svc-0"))], T0)
+        await s.commit()
+    async with sessions() as s:
+        mine = await s.get(Incident, r.incident_id)
+        orm = Incident(**{c.key: getattr(mine, c.key) for c in Incident.__table__.columns if c.key not in ("id", "num")})
+        s.add(orm)
+        await s.flush()
+        orm.num = str(orm.id)
+        await s.commit()
+        columns = [c.key for c in Incident.__table__.columns if c.key not in ("id", "num")]
+        rows = (await s.execute(text(f"SELECT id, num, {', '.join(f'CAST({c} AS TEXT)' for c in columns)} "
+                                     "FROM incident ORDER BY id"))).all()
+    assert [row[1] for row in rows] == [str(row[0]) for row in rows]
+    assert dict(zip(columns, rows[0][2:], strict=True)) == dict(zip(columns, rows[1][2:], strict=True))
+    async with sessions() as s:  # the same for its alert
+        mine = await s.get(Alert, r.alert_id)
+        s.add(Alert(**{c.key: getattr(mine, c.key) for c in Alert.__table__.columns if c.key != "id"}))
+        await s.commit()
+        columns = [c.key for c in Alert.__table__.columns if c.key != "id"]
+        rows = (await s.execute(text(f"SELECT {', '.join(f'CAST({c} AS TEXT)' for c in columns)} "
+                                     "FROM alert ORDER BY id"))).all()
+    assert dict(zip(columns, rows[0], strict=True)) == dict(zip(columns, rows[1], strict=True))
+    await engine.dispose()
