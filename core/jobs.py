@@ -197,14 +197,23 @@ async def execute(ctx: JobContext, claimed: Claimed) -> str:
     return ""
 
 
-async def execute_batch(ctx: JobContext, claimed: list[Claimed]) -> str:
-    """Run claimed jobs of one batched name in one call; "" on success, else the error for all of them."""
+async def execute_group(ctx: JobContext, group: list[Claimed]) -> dict[str, str]:
+    """Run a unit of claimed jobs (one job, or several of one batched name in one call); returns the
+    errors of the jobs that failed. A failing batch is run again job by job, so one bad job fails alone
+    instead of holding back the pages batched with it."""
+    if len(group) == 1:
+        error = await execute(ctx, group[0])
+        return {group[0].id: error} if error else {}
     try:
-        await BATCHED[claimed[0].name](ctx, [dict(c.args) for c in claimed])
-    except Exception as exc:  # a failing batch must never take the runner down
-        log.exception("batch of %d %s jobs failed", len(claimed), claimed[0].name)
-        return f"{type(exc).__name__}: {exc}"[:2000] or type(exc).__name__
-    return ""
+        await BATCHED[group[0].name](ctx, [dict(c.args) for c in group])
+    except Exception:  # a failing batch must never take the runner down
+        log.exception("batch of %d %s jobs failed; running them one by one", len(group), group[0].name)
+        errors = {}
+        for c in group:
+            if error := await execute(ctx, c):
+                errors[c.id] = error
+        return errors
+    return {}
 
 
 async def mark_done(session: AsyncSession, job_ids: list[str], now: datetime) -> None:
@@ -255,16 +264,15 @@ async def run_job(ctx: JobContext, job_id: str, leases: Leases | None = None, *,
             if leases is not None:
                 leases.hold(c.id)
         try:
-            error = await (execute(ctx, got[0]) if len(got) == 1 else execute_batch(ctx, got))
+            errors = await execute_group(ctx, got)
         finally:
             for c in got:
                 if leases is not None:
                     leases.release(c.id)
-        if error:
-            for c in got:
-                await mark_failed(session, c, error, ctx.now())
-        else:
-            await mark_done(session, [c.id for c in got], ctx.now())
+        for c in got:
+            if c.id in errors:
+                await mark_failed(session, c, errors[c.id], ctx.now())
+        await mark_done(session, [c.id for c in got if c.id not in errors], ctx.now())
         await session.commit()
         return True
 
@@ -561,18 +569,15 @@ class InProcessRunner:
     async def _run(self, group: list[Claimed]) -> None:
         try:
             async with self._slots:
-                if len(group) == 1:
-                    error = await execute(self.ctx, group[0])
-                else:
-                    error = await execute_batch(self.ctx, group)
-                if error:
+                errors = await execute_group(self.ctx, group)
+                if errors:
                     async with self.ctx.sessionmaker() as session:
                         for c in group:
-                            await mark_failed(session, c, error, self.ctx.now())
+                            if c.id in errors:
+                                await mark_failed(session, c, errors[c.id], self.ctx.now())
                         await session.commit()
-                else:
-                    self._done.extend(c.id for c in group)
-                    self._schedule_flush()
+                self._done.extend(c.id for c in group if c.id not in errors)
+                self._schedule_flush()
         except asyncio.CancelledError:
             raise
         except Exception:  # recording the outcome failed: the lease expires and the sweeper retries

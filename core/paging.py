@@ -265,31 +265,43 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
         await session.commit()
 
 
-@jobs.job("escalate")
-async def escalate_step(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
-    """Run one escalation step if the incident is still where this job expects it."""
+@jobs.batch_job("escalate")
+async def escalate_steps(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
+    """Run escalation steps whose incidents are still where each step expects them, in one transaction:
+    when a storm's incidents all reach their next level at once, their steps share their statements."""
     now = ctx.now()
-    at = Position(args["level"], args["loop"])
 
-    def superseded(incident: Incident) -> bool:  # acked, re-escalated, restarted: nothing to do
+    def superseded(incident: Incident, args: dict[str, Any]) -> bool:  # acked, re-escalated, restarted
         snap = _snapshot(incident)
         return (snap is None or snap[1] != args["gen"] or incident.escalation_state != "running"
-                or (incident.escalation_level, incident.escalation_loop) != (at.level, at.loop))
+                or (incident.escalation_level, incident.escalation_loop) != (args["level"], args["loop"]))
 
     async with ctx.sessionmaker() as session:
-        # Read first, lock last (as in on_event): who is on call is resolved before the row lock.
-        try:
-            incident = await incidents.get(session, args["incident_id"])
-        except NotFound:
+        # Read first, lock last (as in on_event): who is on call is resolved before the row locks.
+        ids = sorted({a["incident_id"] for a in batch})
+        seen = {i.id: i for i in (await session.execute(select(Incident).where(Incident.id.in_(ids)))).scalars()}
+        wanted = [a for a in batch if a["incident_id"] in seen and not superseded(seen[a["incident_id"]], a)]
+        if not wanted:
             return
-        if superseded(incident):
-            return
-        level = _snapshot(incident)[0].levels[at.level]
-        members = await _resolve_targets(session, level.targets.model_dump(), now)
-        incident = await incidents.get(session, args["incident_id"], lock=True)
-        if superseded(incident):
-            return
-        await _run_step(session, incident, at, members, now, woken=bool(args.get("wake")))
+        oncall: dict[bytes, list[Member]] = {}
+        members = []
+        for a in wanted:
+            targets = _snapshot(seen[a["incident_id"]])[0].levels[a["level"]].targets.model_dump()
+            frozen = orjson.dumps(targets, option=orjson.OPT_SORT_KEYS)
+            if frozen not in oncall:
+                oncall[frozen] = await _resolve_targets(session, targets, now)
+            members.append(oncall[frozen])
+        locked = {i.id: i for i in (await session.execute(
+            select(Incident).where(Incident.id.in_(sorted({a["incident_id"] for a in wanted})))
+            .order_by(Incident.id).with_for_update().execution_options(populate_existing=True))).scalars()}
+        with session.no_autoflush:
+            async with deliveries_together(session, now):
+                for a, who in zip(wanted, members, strict=True):
+                    incident = locked.get(a["incident_id"])
+                    if incident is None or superseded(incident, a):
+                        continue
+                    await _run_step(session, incident, Position(a["level"], a["loop"]), who, now,
+                                    woken=bool(a.get("wake")))
         await session.commit()
 
 
