@@ -370,6 +370,25 @@ async def test_gathered_rows_have_their_arq_offers_withdrawn(ctx, redis, redis_u
     assert await redis.keys("arq:job:test_batch*") == [f"arq:job:{ids[0]}@0".encode()]
 
 
+@jobs.batch_job("test_picky")
+async def picky(ctx, many):
+    if any(a["tag"] == "bad" for a in many):
+        raise RuntimeError("bad row")
+    BATCHES.append([a["tag"] for a in many])
+
+
+async def test_one_bad_job_fails_alone_instead_of_its_whole_batch(ctx):
+    BATCHES.clear()
+    async with ctx.sessionmaker() as s:
+        ids = [await jobs.schedule(s, "test_picky", {"tag": t}, due_at=utcnow()) for t in ("a", "bad", "c")]
+        await s.commit()
+    assert await jobs.run_job(ctx, ids[0], gather=True) is True
+    assert sorted(BATCHES) == [["a"], ["c"]]  # the batch failed, then each ran on its own
+    a, bad, c = [await state(ctx, i) for i in ids]
+    assert (a.state, c.state) == ("done", "done")
+    assert bad.state == "pending" and "bad row" in bad.last_error  # retried later, with backoff
+
+
 @pytest.mark.parametrize(("job_id", "rank"), [
     ("deliver:17:0", 0),              # a planned page goes out first
     ("deliver:17:3", 0),              # its retries too
