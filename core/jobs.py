@@ -247,24 +247,32 @@ async def run_job(ctx: JobContext, job_id: str, leases: Leases | None = None, *,
     With `gather` (arq workers, which are handed one job at a time), a job of a batched name also claims
     other due jobs of its name and runs them together, and `withdraw` takes back their own offers.
     """
+    return bool(await run_jobs(ctx, [job_id], leases, gather=gather, withdraw=withdraw))
+
+
+async def run_jobs(ctx: JobContext, job_ids: list[str], leases: Leases | None = None, *, gather: bool = False,
+                   withdraw: Callable[[list[Claimed]], Awaitable[None]] | None = None) -> int:
+    """Claim the due pending jobs among `job_ids` and run them (batched names together); returns how many ran."""
     async with ctx.sessionmaker() as session:
         now = ctx.now()
-        got = await claim_many(session, [job_id], now)
-        if got and gather and got[0].name in BATCHED:
-            got += await claim_due(session, got[0].name, now, BATCH_SIZE - 1, not_id=job_id)
+        got = await claim_many(session, job_ids, now)
+        if got and gather and len(job_ids) == 1 and got[0].name in BATCHED:
+            got += await claim_due(session, got[0].name, now, BATCH_SIZE - 1, not_id=job_ids[0])
         await session.commit()
         if not got:
-            return False
-        if withdraw is not None and len(got) > 1:
+            return 0
+        if withdraw is not None and len(got) > len(job_ids):
             try:
-                await withdraw(got[1:])
+                await withdraw(got[len(job_ids):])
             except Exception:  # only an optimisation: a stale offer just finds its row taken
-                log.warning("could not withdraw %d gathered offers", len(got) - 1, exc_info=True)
+                log.warning("could not withdraw %d gathered offers", len(got) - len(job_ids), exc_info=True)
         for c in got:
             if leases is not None:
                 leases.hold(c.id)
+        errors: dict[str, str] = {}
         try:
-            errors = await execute_group(ctx, got)
+            for group in _groups(got):
+                errors.update(await execute_group(ctx, group))
         finally:
             for c in got:
                 if leases is not None:
@@ -274,7 +282,7 @@ async def run_job(ctx: JobContext, job_id: str, leases: Leases | None = None, *,
                 await mark_failed(session, c, errors[c.id], ctx.now())
         await mark_done(session, [c.id for c in got if c.id not in errors], ctx.now())
         await session.commit()
-        return True
+        return len(got)
 
 
 async def claim_due(session: AsyncSession, name: str, now: datetime, limit: int, *, not_id: str = "") -> list[Claimed]:
@@ -692,9 +700,34 @@ def arq_id(job: Wake) -> str:
     return f"{job.id}@{job.attempts}"
 
 
+ARQ_BATCH_FUNCTION = "run_jobs"
+OFFER_MARK = "vigil:offer:"  # + arq_id: a row offered inside a batch offer, for LEASE
+
+
 async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
-    """Enqueue row offers on arq (the argument is the row id; `arq_id` dedups repeated offers)."""
-    await _offer(pool, [(j, arq_id(j)) for j in jobs])
+    """Offer rows on arq: due rows of a batched name as batch offers (one arq job, one Redis transaction,
+    for up to BATCH_SIZE rows, each row marked as offered for LEASE), every other row on its own under
+    `arq_id`, which dedups repeated offers of a row."""
+    now = utcnow() + timedelta(milliseconds=5)
+    batches: dict[str, list[Wake]] = {}
+    singles = []
+    for j in jobs:
+        name = j.id.partition(":")[0]  # batched jobs' ids start with their name (deliver:, escalate:, ...)
+        if name in BATCHED and (j.due_at is None or j.due_at <= now):
+            batches.setdefault(name, []).append(j)
+        else:
+            singles.append(j)
+    await _offer(pool, [(j, arq_id(j)) for j in singles])
+    chunks = [same[i:i + BATCH_SIZE] for same in batches.values() for i in range(0, len(same), BATCH_SIZE)]
+    if not chunks:
+        return
+    async with pool.pipeline(transaction=False) as pipe:
+        for j in (j for chunk in chunks for j in chunk):
+            pipe.set(OFFER_MARK + arq_id(j), b"1", px=int(LEASE.total_seconds() * 1000))
+        await pipe.execute()
+    await asyncio.gather(*[pool.enqueue_job(ARQ_BATCH_FUNCTION, [j.id for j in chunk],
+                                            _job_id=f"{chunk[0].id}@{chunk[0].attempts}+{uuid.uuid4().hex[:8]}")
+                           for chunk in chunks])
 
 
 async def _offer(pool: Any, offers: list[tuple[Wake, str]]) -> None:
@@ -724,11 +757,12 @@ async def enqueue_missing(pool: Any, jobs: list[Wake], now: datetime | None = No
     now = now or utcnow()
     async with pool.pipeline(transaction=False) as pipe:
         for j in jobs:
-            pipe.exists(job_key_prefix + arq_id(j))
+            pipe.exists(job_key_prefix + arq_id(j), OFFER_MARK + arq_id(j))
             pipe.exists(in_progress_key_prefix + arq_id(j))
         found = await pipe.execute()
     offers = []
     for j, held, taken in zip(jobs, found[::2], found[1::2], strict=True):
+        # A row inside a batch offer is marked for LEASE only: a batch a dead worker took expires with it.
         overdue = (now - j.due_at).total_seconds() if j.due_at else 0.0
         if not held:
             offers.append((j, arq_id(j)))
@@ -751,7 +785,7 @@ async def withdraw_offers(pool: Any, gathered: list[Claimed]) -> None:
 
 
 def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) -> dict[str, Any]:
-    """Keyword arguments for arq.Worker: one function (`run_job`) plus, started with it, a sweeper,
+    """Keyword arguments for arq.Worker: two functions (`run_job`, `run_jobs`) plus, started with them, a sweeper,
     the renewal of this worker's leases, and a runner so jobs created here are queued at once."""
     from arq.connections import RedisSettings
     from arq.worker import func
@@ -760,6 +794,9 @@ def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) 
 
     async def run_job_arq(arq_ctx: dict[str, Any], job_id: str) -> None:
         await run_job(ctx, job_id, leases, gather=True, withdraw=lambda got: withdraw_offers(arq_ctx["redis"], got))
+
+    async def run_jobs_arq(_arq_ctx: dict[str, Any], job_ids: list[str]) -> None:
+        await run_jobs(ctx, job_ids, leases)
 
     async def on_startup(arq_ctx: dict[str, Any]) -> None:
         runner = ArqRunner(pool=arq_ctx["redis"])
@@ -779,7 +816,8 @@ def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) 
             await arq_ctx["runner"].stop()
 
     return {
-        "functions": [func(run_job_arq, name=ARQ_FUNCTION, max_tries=1)],
+        "functions": [func(run_job_arq, name=ARQ_FUNCTION, max_tries=1),
+                      func(run_jobs_arq, name=ARQ_BATCH_FUNCTION, max_tries=1)],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "on_startup": on_startup,
         "on_shutdown": on_shutdown,

@@ -361,7 +361,7 @@ async def test_gathered_rows_have_their_arq_offers_withdrawn(ctx, redis, redis_u
         ids = [await jobs.schedule(s, "test_batch", {"tag": f"w{i}"}, due_at=utcnow()) for i in range(4)]
         await s.commit()
     pool = await create_pool(RedisSettings.from_dsn(redis_url))
-    await jobs.enqueue_arq(pool, [jobs.Wake(i, None, 0) for i in ids])
+    await jobs.enqueue_missing(pool, [jobs.Wake(i, utcnow(), 0) for i in ids])  # the sweeper's own offers
     assert await redis.zcard("arq:queue") == 4
     assert await jobs.run_job(ctx, ids[0], gather=True, withdraw=lambda got: jobs.withdraw_offers(pool, got))
     await pool.aclose()
@@ -387,6 +387,27 @@ async def test_one_bad_job_fails_alone_instead_of_its_whole_batch(ctx):
     a, bad, c = [await state(ctx, i) for i in ids]
     assert (a.state, c.state) == ("done", "done")
     assert bad.state == "pending" and "bad row" in bad.last_error  # retried later, with backoff
+
+
+async def test_due_rows_of_a_batched_name_are_offered_as_one_arq_job(ctx, redis, redis_url):
+    from arq import create_pool
+    from arq.connections import RedisSettings
+
+    BATCHES.clear()
+    async with ctx.sessionmaker() as s:
+        ids = [await jobs.schedule(s, "test_batch", {"tag": f"o{i}"}, due_at=utcnow()) for i in range(5)]
+        await s.commit()
+    pool = await create_pool(RedisSettings.from_dsn(redis_url))
+    wakes = [jobs.Wake(i, utcnow(), 0) for i in ids]
+    await jobs.enqueue_arq(pool, wakes)
+    assert await redis.zcard("arq:queue") == 1  # one offer, one Redis transaction, for the five rows
+    await jobs.enqueue_missing(pool, wakes)  # the sweeper sees them offered: no row is offered again
+    assert await redis.zcard("arq:queue") == 1
+    await pool.aclose()
+    await _run_workers(ctx, redis_url, 1, lambda: sum(map(len, BATCHES)) == 5)
+    assert [sorted(b) for b in BATCHES] == [[f"o{i}" for i in range(5)]]
+    for jid in ids:
+        assert (await state(ctx, jid)).state == "done"
 
 
 @pytest.mark.parametrize(("job_id", "rank"), [
