@@ -256,16 +256,19 @@ async def run_jobs(ctx: JobContext, job_ids: list[str], leases: Leases | None = 
     async with ctx.sessionmaker() as session:
         now = ctx.now()
         got = await claim_many(session, job_ids, now)
-        if got and gather and len(job_ids) == 1 and got[0].name in BATCHED:
-            got += await claim_due(session, got[0].name, now, BATCH_SIZE - 1, not_id=job_ids[0])
+        names = {c.name for c in got}
+        if gather and len(names) == 1 and got[0].name in BATCHED and len(got) < BATCH_SIZE:
+            # A worker is handed what one commit offered; rows other commits offered since join the batch.
+            got += await claim_due(session, got[0].name, now, BATCH_SIZE - len(got), not_ids=job_ids)
         await session.commit()
         if not got:
             return 0
-        if withdraw is not None and len(got) > len(job_ids):
+        gathered = [c for c in got if c.id not in job_ids]
+        if withdraw is not None and gathered:
             try:
-                await withdraw(got[len(job_ids):])
+                await withdraw(gathered)
             except Exception:  # only an optimisation: a stale offer just finds its row taken
-                log.warning("could not withdraw %d gathered offers", len(got) - len(job_ids), exc_info=True)
+                log.warning("could not withdraw %d gathered offers", len(gathered), exc_info=True)
         for c in got:
             if leases is not None:
                 leases.hold(c.id)
@@ -285,10 +288,11 @@ async def run_jobs(ctx: JobContext, job_ids: list[str], leases: Leases | None = 
         return len(got)
 
 
-async def claim_due(session: AsyncSession, name: str, now: datetime, limit: int, *, not_id: str = "") -> list[Claimed]:
+async def claim_due(session: AsyncSession, name: str, now: datetime, limit: int, *,
+                    not_ids: list[str] | None = None) -> list[Claimed]:
     """Take up to `limit` due pending jobs of `name`, oldest first, skipping rows another worker is taking."""
     due = (select(Job.id).where(Job.name == name, Job.state.in_(OPEN), Job.state == "pending", Job.due_at <= now,
-                                Job.id != not_id)
+                                Job.id.not_in(not_ids or []))
            .order_by(Job.due_at).limit(limit))
     if session.bind is not None and session.bind.dialect.name == "postgresql":
         due = due.with_for_update(skip_locked=True)
@@ -708,7 +712,7 @@ async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
     """Offer rows on arq: due rows of a batched name as batch offers (one arq job, one Redis transaction,
     for up to BATCH_SIZE rows, each row marked as offered for LEASE), every other row on its own under
     `arq_id`, which dedups repeated offers of a row."""
-    now = utcnow() + timedelta(milliseconds=5)
+    now = utcnow()
     batches: dict[str, list[Wake]] = {}
     singles = []
     for j in jobs:
@@ -725,8 +729,12 @@ async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
         for j in (j for chunk in chunks for j in chunk):
             pipe.set(OFFER_MARK + arq_id(j), b"1", px=int(LEASE.total_seconds() * 1000))
         await pipe.execute()
+    # Deferred a hair past the latest due time, as single offers are: a worker must never find a row of
+    # its batch not yet due (the row would then wait for its mark to expire and a sweep).
     await asyncio.gather(*[pool.enqueue_job(ARQ_BATCH_FUNCTION, [j.id for j in chunk],
-                                            _job_id=f"{chunk[0].id}@{chunk[0].attempts}+{uuid.uuid4().hex[:8]}")
+                                            _job_id=f"{chunk[0].id}@{chunk[0].attempts}+{uuid.uuid4().hex[:8]}",
+                                            _defer_until=max((j.due_at for j in chunk if j.due_at), default=now)
+                                            + timedelta(milliseconds=5))
                            for chunk in chunks])
 
 
@@ -795,8 +803,8 @@ def arq_worker_settings(ctx: JobContext, redis_url: str, sweep_interval: float) 
     async def run_job_arq(arq_ctx: dict[str, Any], job_id: str) -> None:
         await run_job(ctx, job_id, leases, gather=True, withdraw=lambda got: withdraw_offers(arq_ctx["redis"], got))
 
-    async def run_jobs_arq(_arq_ctx: dict[str, Any], job_ids: list[str]) -> None:
-        await run_jobs(ctx, job_ids, leases)
+    async def run_jobs_arq(arq_ctx: dict[str, Any], job_ids: list[str]) -> None:
+        await run_jobs(ctx, job_ids, leases, gather=True, withdraw=lambda got: withdraw_offers(arq_ctx["redis"], got))
 
     async def on_startup(arq_ctx: dict[str, Any]) -> None:
         runner = ArqRunner(pool=arq_ctx["redis"])
