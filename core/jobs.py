@@ -137,14 +137,13 @@ async def schedule_many(session: AsyncSession, name: str, jobs: list[tuple[str, 
     """Add many job rows of one name in one statement (ids that exist already are skipped)."""
     if not jobs:
         return
-    stmt = (
-        insert_for(session)(Job)
-        .values([{"id": job_id, "name": name, "args": args, "state": "pending", "attempts": 0, "last_error": "",
-                  "due_at": due_at, "created_at": due_at, "updated_at": due_at} for job_id, args in jobs])
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(Job.id)
-    )
-    added = (await session.execute(stmt)).scalars().all()
+    # One statement with many parameter sets (the driver batches the rows), not a multi-row VALUES built
+    # per call: SQLAlchemy cannot cache the compiled form of those, and compiling cost more than the insert.
+    table = Job.__table__  # type: ignore[attr-defined]
+    stmt = insert_for(session)(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
+    added = (await session.execute(stmt, [
+        {"id": job_id, "name": name, "args": args, "state": "pending", "attempts": 0, "last_error": "",
+         "due_at": due_at, "created_at": due_at, "updated_at": due_at} for job_id, args in jobs])).scalars().all()
     session.info.setdefault("vigil_jobs", []).extend(Wake(job_id, due_at, 0) for job_id in added)
 
 

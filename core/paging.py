@@ -411,9 +411,11 @@ async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]], 
     """Insert delivery rows (skipping dedup keys that exist) and their first send jobs: two statements."""
     if not rows:
         return []
+    table = Delivery.__table__  # type: ignore[attr-defined]
+    # Many parameter sets for one cached statement (see jobs.schedule_many), not a VALUES list per call.
     added = (await session.execute(
-        jobs.insert_for(session)(Delivery).values(rows).on_conflict_do_nothing(index_elements=["dedup_key"])
-        .returning(Delivery.id))).scalars().all()
+        jobs.insert_for(session)(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id),
+        rows)).scalars().all()
     await jobs.schedule_many(session, "deliver", [(f"deliver:{i}:0", {"delivery_id": i}) for i in added], due_at=now)
     return list(added)
 
