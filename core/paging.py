@@ -132,10 +132,15 @@ async def channel_rules_many(session: AsyncSession, channel_ids: set[int]
 
 
 async def start(session: AsyncSession, incident: Incident, now: datetime,
-                rules: list[tuple[int, int, RuleDefinition]] | None = None) -> None:
+                rules: list[tuple[int, int, RuleDefinition]] | None = None, *, entry_id: int | None = None) -> None:
     """Pick the channel's first matching rule, freeze it onto the incident, and page level 0: at once, in
     this transaction, when the rule has no delay (one queue hop and one transaction fewer per first
-    page), else by a job at its due time. `incident` must be locked."""
+    page), else by a job at its due time. `incident` must be locked.
+
+    `entry_id` is the event that starts it: a fan-out re-run after a crash (its commit done, its job not
+    yet marked done) finds the escalation already started by that event and pages nobody twice."""
+    if entry_id is not None and (incident.escalation_snapshot or {}).get("entry_id") == entry_id:
+        return
     if rules is None:
         rules = await channel_rules(session, incident.channel_id)
     subj = condition_subject(title=incident.title, description=incident.description, severity=incident.severity,
@@ -149,7 +154,8 @@ async def start(session: AsyncSession, incident: Incident, now: datetime,
     definition = next(d for i, _, d in rules if i == rule_id)
     gen = int((incident.escalation_snapshot or {}).get("gen", 0)) + 1
     incident.escalation_rule_id = rule_id
-    incident.escalation_snapshot = {"rule_id": rule_id, "definition": definition.model_dump(mode="json"), "gen": gen}
+    incident.escalation_snapshot = {"rule_id": rule_id, "definition": definition.model_dump(mode="json"), "gen": gen,
+                                    "entry_id": entry_id}
     due = now + timedelta(seconds=definition.delay_seconds)
     if due > now:
         await _schedule_step(session, incident, gen, Position(0, 0), due)
@@ -214,7 +220,8 @@ async def _start_many(ctx: jobs.JobContext, starts: list[dict[str, Any]]) -> Non
                 for args in starts:
                     incident = by_id.get(args["incident_id"])
                     if incident is not None:
-                        await start(session, incident, now, rules.get(incident.channel_id, []))
+                        await start(session, incident, now, rules.get(incident.channel_id, []),
+                                    entry_id=args["entry_id"])
         await session.commit()
 
 
@@ -237,7 +244,7 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
             return
         snap = _snapshot(incident)
         if kind in ("i_new", "i_reopen"):
-            await start(session, incident, now, rules)
+            await start(session, incident, now, rules, entry_id=args["entry_id"])
         elif kind == "i_ack" and snap and snap[0].stop_on == "ack":
             await stop(session, incident, now, "acknowledged")
         elif kind in ("i_rslv", "i_merge") and incident.progress == Progress.CLOSED.value:

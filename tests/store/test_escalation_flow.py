@@ -350,6 +350,23 @@ async def test_killed_worker_mid_fan_out_pages_exactly_once(world):
     assert p["im"].sent == [(ann, iid, "escalation")]
 
 
+async def test_a_fan_out_run_again_after_its_commit_pages_nobody_twice(world):
+    """A worker killed after the fan-out committed but before its job was marked done: the row runs again."""
+    ctx, clock, p = world
+    (ann, _, _), ref = await setup(ctx, levels=[{"who": [0]}])
+    iid = await alert(ctx, ref)
+    async with ctx.sessionmaker() as s:
+        [fan_out] = [j for j, *_ in await jobs.sweep(s, clock(), timedelta(0)) if j.startswith("incident_event:")]
+        [claimed] = await jobs.claim_many(s, [fan_out], clock())
+        await s.commit()
+    await jobs.execute(ctx, claimed)  # committed its work ... and the worker died before marking it done
+    clock.advance(seconds=jobs.LEASE.total_seconds() + 1)
+    await drain(ctx)  # the lease expired: the fan-out runs again
+    clock.advance(minutes=5)
+    await drain(ctx)
+    assert p["im"].sent == [(ann, iid, "escalation")]
+
+
 async def test_killed_worker_mid_escalation_pages_exactly_once(world):
     ctx, clock, p = world
     (ann, bob, _), ref = await setup(ctx, levels=[{"who": [0], "wait_minutes": 1}, {"who": [1]}])
