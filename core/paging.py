@@ -89,7 +89,12 @@ def _snapshot(incident: Incident) -> tuple[RuleDefinition, int] | None:
     snap = incident.escalation_snapshot
     if not snap:
         return None
-    return _definition(orjson.dumps(snap["definition"], option=orjson.OPT_SORT_KEYS)), int(snap.get("gen", 0))
+    return _definition(_frozen(snap["definition"])), int(snap.get("gen", 0))
+
+
+def _frozen(value: Any) -> bytes:
+    """A JSON value as a canonical key (sorted keys), for the caches below."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
 
 
 @functools.lru_cache(maxsize=512)
@@ -127,7 +132,7 @@ async def channel_rules_many(session: AsyncSession, channel_ids: set[int]
     found: dict[int, list[tuple[int, int, RuleDefinition]]] = {}
     for rule_id, prio, channel_id, definition in rows:
         found.setdefault(channel_id, []).append(
-            (rule_id, prio, _definition(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS))))
+            (rule_id, prio, _definition(_frozen(definition))))
     return found
 
 
@@ -162,13 +167,8 @@ async def start(session: AsyncSession, incident: Incident, now: datetime,
         return
     incident.escalation_level, incident.escalation_loop = 0, 0
     incident.escalation_due_at, incident.escalation_state = now, "running"
-    targets = definition.levels[0].targets.model_dump()
-    # Who is on call is the same for every incident started in this transaction: resolved once.
-    cache = session.info.setdefault("vigil_oncall", {})
-    frozen = orjson.dumps(targets, option=orjson.OPT_SORT_KEYS)
-    if frozen not in cache:
-        cache[frozen] = await _resolve_targets(session, targets, now)
-    await _run_step(session, incident, Position(0, 0), cache[frozen], now, woken=False)
+    members = await _oncall(session, definition.levels[0].targets.model_dump(), now)
+    await _run_step(session, incident, Position(0, 0), members, now, woken=False)
 
 
 async def stop(session: AsyncSession, incident: Incident, now: datetime, reason: str) -> None:
@@ -194,12 +194,13 @@ async def on_events(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
     Every other event goes one by one, in order, so an incident's events never overtake each other.
     """
     busy = {a["incident_id"] for a in batch if a["kind"] not in STARTS}
-    starts = [a for a in batch if a["kind"] in STARTS and a["incident_id"] not in busy]
+    starts, rest = [], []
+    for a in batch:
+        (starts if a["kind"] in STARTS and a["incident_id"] not in busy else rest).append(a)
     if starts:
         await _start_many(ctx, starts)
-    for args in batch:
-        if not (args["kind"] in STARTS and args["incident_id"] not in busy):
-            await on_event(ctx, args)
+    for args in rest:
+        await on_event(ctx, args)
 
 
 async def _start_many(ctx: jobs.JobContext, starts: list[dict[str, Any]]) -> None:
@@ -290,14 +291,8 @@ async def escalate_steps(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> N
         wanted = [a for a in batch if a["incident_id"] in seen and not superseded(seen[a["incident_id"]], a)]
         if not wanted:
             return
-        oncall: dict[bytes, list[Member]] = {}
-        members = []
-        for a in wanted:
-            targets = _snapshot(seen[a["incident_id"]])[0].levels[a["level"]].targets.model_dump()
-            frozen = orjson.dumps(targets, option=orjson.OPT_SORT_KEYS)
-            if frozen not in oncall:
-                oncall[frozen] = await _resolve_targets(session, targets, now)
-            members.append(oncall[frozen])
+        members = [await _oncall(session, _snapshot(seen[a["incident_id"]])[0].levels[a["level"]].targets.model_dump(),
+                                 now) for a in wanted]
         locked = {i.id: i for i in (await session.execute(
             select(Incident).where(Incident.id.in_(sorted({a["incident_id"] for a in wanted})))
             .order_by(Incident.id).with_for_update().execution_options(populate_existing=True))).scalars()}
@@ -344,6 +339,16 @@ async def _run_step(session: AsyncSession, incident: Incident, at: Position, mem
     else:
         due = now if (not members and not level.bot_ids and step.after.level != at.level) else step.due
         await _schedule_step(session, incident, gen, step.after, due)
+
+
+async def _oncall(session: AsyncSession, targets: dict[str, Any], now: datetime) -> list[Member]:
+    """The members of a level's targets now, resolved once per transaction: who is on call is the same for
+    every incident a batch pages in it."""
+    cache: dict[bytes, list[Member]] = session.info.setdefault("vigil_oncall", {})
+    key = _frozen(targets)
+    if key not in cache:
+        cache[key] = await _resolve_targets(session, targets, now)
+    return cache[key]
 
 
 async def _members(session: AsyncSession, ids: list[int]) -> list[Member]:
@@ -623,9 +628,7 @@ async def _hand_over(session: AsyncSession, incident: Incident, d: Delivery, mem
     the chain), while `d` may still be retrying."""
     if (await session.execute(select(Delivery.id).where(Delivery.fallback_from_id == d.id))).first():
         return
-    tried = (await session.execute(select(Delivery.medium).where(
-        Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
-        Delivery.loop == d.loop, Delivery.event_type == d.event_type))).scalars().all()
+    tried = (await session.execute(select(Delivery.medium).where(*_same_page(d, member.id)))).scalars().all()
     medium = next_fallback(d.medium, tried, member.fallback or DEFAULT_FALLBACK)
     if medium is None:
         return
@@ -639,19 +642,20 @@ async def _hand_over(session: AsyncSession, incident: Incident, d: Delivery, mem
             "from_still_retrying": still_retrying})
 
 
+def _same_page(d: Delivery, member_id: int) -> tuple[Any, ...]:
+    """Conditions for the deliveries of one page to one member: every medium of it, fallbacks included."""
+    return (Delivery.incident_id == d.incident_id, Delivery.member_id == member_id, Delivery.level == d.level,
+            Delivery.loop == d.loop, Delivery.event_type == d.event_type)
+
+
 async def _undeliverable_check(session: AsyncSession, incident: Incident, d: Delivery, member: Member,
                                now: datetime) -> None:
     """If nothing of this member's page was sent and nothing is left to try, say so loudly and escalate now."""
     await session.flush()
-    alive = (await session.execute(select(Delivery.id).where(
-        Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
-        Delivery.loop == d.loop, Delivery.event_type == d.event_type,
-        Delivery.state.in_(("pending", "sent"))).limit(1))).first()
-    if alive:
+    page = (await session.execute(select(Delivery.medium, Delivery.state).where(*_same_page(d, member.id)))).all()
+    if any(state in ("pending", "sent") for _, state in page):
         return
-    media = (await session.execute(select(Delivery.medium).where(
-        Delivery.incident_id == d.incident_id, Delivery.member_id == member.id, Delivery.level == d.level,
-        Delivery.loop == d.loop, Delivery.event_type == d.event_type))).scalars().all()
+    media = [medium for medium, _ in page]
     PAGES_UNDELIVERABLE.inc()
     log.warning("page undeliverable: incident %s, member %s (%s), level %s: every medium failed (%s); last error: %s",
                 incident.id, member.id, member.name, d.level, ", ".join(media), d.last_error)
