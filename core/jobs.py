@@ -32,6 +32,7 @@ from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from core.clock import utcnow
+from core.db import is_postgres
 from core.models import Job
 
 log = logging.getLogger("vigil.jobs")
@@ -102,7 +103,7 @@ def batch_job(name: str) -> Callable[[BatchFn], BatchFn]:
 
 def insert_for(session: AsyncSession) -> Any:
     """The dialect's INSERT, for ON CONFLICT DO NOTHING (both SQLite and PostgreSQL have it)."""
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if session.bind is not None and is_postgres(session.bind):
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
@@ -166,9 +167,14 @@ async def claim_many(session: AsyncSession, job_ids: list[str], now: datetime) -
     """Atomically take the due pending jobs among `job_ids` (one UPDATE ... RETURNING); the caller commits."""
     if not job_ids:
         return []
+    return await _take(session, now, Job.id.in_(job_ids), Job.due_at <= now)
+
+
+async def _take(session: AsyncSession, now: datetime, *where: Any) -> list[Claimed]:
+    """Move the pending rows matching `where` to running under a fresh lease, counting an attempt."""
     res = await session.execute(
         update(Job)
-        .where(Job.id.in_(job_ids), Job.state == "pending", Job.due_at <= now)
+        .where(*where, Job.state == "pending")
         .values(state="running", locked_until=now + LEASE, attempts=Job.attempts + 1, updated_at=now)
         .returning(Job.id, Job.name, Job.args, Job.attempts)
         .execution_options(synchronize_session=False)
@@ -293,16 +299,9 @@ async def claim_due(session: AsyncSession, name: str, now: datetime, limit: int,
     due = (select(Job.id).where(Job.name == name, Job.state.in_(OPEN), Job.state == "pending", Job.due_at <= now,
                                 Job.id.not_in(not_ids or []))
            .order_by(Job.due_at).limit(limit))
-    if session.bind is not None and session.bind.dialect.name == "postgresql":
+    if session.bind is not None and is_postgres(session.bind):
         due = due.with_for_update(skip_locked=True)
-    res = await session.execute(
-        update(Job)
-        .where(Job.id.in_(due.scalar_subquery()), Job.state == "pending")
-        .values(state="running", locked_until=now + LEASE, attempts=Job.attempts + 1, updated_at=now)
-        .returning(Job.id, Job.name, Job.args, Job.attempts)
-        .execution_options(synchronize_session=False)
-    )
-    return [Claimed(r[0], r[1], dict(r[2] or {}), r[3]) for r in res.all()]
+    return await _take(session, now, Job.id.in_(due.scalar_subquery()))
 
 
 class Leases:
