@@ -7,7 +7,8 @@ import logging
 from aiohttp import web
 from sqlalchemy import inspect
 
-from bot import health, im_routes, services
+from bot import health, services
+from bot.chat import routes as im_routes
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
     bots,
     channels,

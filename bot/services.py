@@ -18,10 +18,11 @@ from aiohttp import ClientSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import bot_sender, card_sync
+from bot.chat import card_sync
+from bot.group_bots import sender as bot_sender
 from bot.adapters import ADAPTERS
 from bot.adapters.base import Adapter
-from bot.im_sender import im_sender
+from bot.chat.im_sender import im_sender
 from bot.media.senders import build_senders
 from core import jobs, paging
 from core.crypto import unseal

@@ -518,7 +518,7 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         outcomes = await asyncio.gather(*(_send(prepared) for _d, _i, _m, prepared in work))
         for (d, incident, member, _prepared), outcome in zip(work, outcomes, strict=True):
             if outcome is None:
-                continue  # a group bot's rate-limit queue took it over (bot/bot_sender.py) and will finish it
+                continue  # a group bot's rate-limit queue took it over (bot/group_bots/sender.py) and will finish it
             d.attempts += 1
             if isinstance(outcome, DeliveryError):
                 await _failed(ctx, session, d, incident, member, outcome, now)
@@ -540,7 +540,7 @@ def _prepare(session: AsyncSession, d: Delivery, incident: Incident, member: Mem
     if d.medium != "bot" and member is None:
         return DeliveryError("the member no longer exists", retryable=False)
     url = f"{base_url}/incidents/{incident.id}"
-    if d.medium == "bot":  # group bots render their own platform's template (bot/bot_sender.py)
+    if d.medium == "bot":  # group bots render their own platform's template (bot/group_bots/sender.py)
         return sender, Recipient(0, f"bot {d.bot_id}", None, None, "UTC"), Page(
             incident.id, d.id, d.event_type, incident.severity, None, "", None, url)
     assert member is not None

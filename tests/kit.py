@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import socket
 from typing import Any
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
-REDIS_URL = "redis://127.0.0.1:6379/15"
+# Two suites running at once (helpers sharing a machine) pick different dbs with VIGIL_TEST_REDIS_DB.
+REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('VIGIL_TEST_REDIS_DB', '15')}"
 
 
 def service_up(host: str, port: int) -> bool:

@@ -3,7 +3,7 @@
 An adapter only translates: `verify` and `parse_action` are pure functions of the inbound HTTP
 request; `send_card` / `update_card` talk to the platform through its SDK; `reply` turns the
 outcome of a click into the HTTP answer the platform expects. Everything else (resolving the
-user, permissions, the incident action, updating every card) is bot/clicks.py, shared by all.
+user, permissions, the incident action, updating every card) is bot/chat/clicks.py, shared by all.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from core.types import Platform
 
 if TYPE_CHECKING:  # the commands module imports adapters' helpers, not the other way round
-    from bot.chat_commands import Query
+    from bot.chat.commands import Query
 
 RenderedCard = dict[str, Any]
 
@@ -44,7 +44,7 @@ class ActionEvent:
 
     platform: Platform
     im_user_id: str
-    payload: str  # bot.actions packed payload, e.g. "ack:42"
+    payload: str  # bot.chat.actions packed payload, e.g. "ack:42"
     inputs: Mapping[str, str] = field(default_factory=dict)  # e.g. {"comment": "...", "snooze": "snz:42:60"}
     context: Mapping[str, Any] = field(default_factory=dict)  # platform data needed to answer (response_url...)
 
@@ -70,7 +70,7 @@ class MessageRef:
 
 # Single-use update codes (WeCom's response_code: one per send, one per click, each valid once for 72 h).
 # They travel in MessageRef.extra / CardRef.extra as [[code, issued at (epoch s)], ...], newest first, so
-# any process can update the card; bot/card_codes.py keeps them in the database.
+# any process can update the card; bot/chat/card_codes.py keeps them in the database.
 UPDATE_CODES = "update_codes"
 UPDATE_CODES_KEPT = 8
 _LEGACY_CODE_KEYS = ("response_code", "sent_at")  # the one-code layout of earlier WeCom card refs
@@ -152,12 +152,12 @@ class Adapter(Protocol):
 
 
 Click = Callable[[ActionEvent], Awaitable[Outcome]]
-Ask = Callable[["Query"], Awaitable[str]]  # a read-only command (bot.chat_commands.Query) -> the reply
+Ask = Callable[["Query"], Awaitable[str]]  # a read-only command (bot.chat.commands.Query) -> the reply
 
 
 class Dispatching(Protocol):
     """Optional: an adapter whose SDK routes callbacks itself (Slack's bolt: verification, modals,
-    slash commands). Its listeners must end in `click(event)`, i.e. bot.clicks.apply, and read-only
-    commands in `ask(query)`, i.e. bot.chat_commands.answer."""
+    slash commands). Its listeners must end in `click(event)`, i.e. bot.chat.clicks.apply, and read-only
+    commands in `ask(query)`, i.e. bot.chat.commands.answer."""
 
     async def dispatch(self, req: InboundRequest, click: Click, ask: Ask | None = None) -> HttpReply: ...

@@ -8,7 +8,7 @@ https://api.slack.com/authentication/rotation (expiring tokens), https://api.sla
 The pure methods (`verify`, `parse_action`, `reply`) serve the shared click path; `dispatch` lets bolt verify
 and route the same callbacks (buttons, the snooze select, the Reassign/Comment modals, the slash command).
 `/vigil ack <number>` and the other incident actions are clicks; `/vigil oncall` and `/vigil mine` are read-only
-queries answered by bot/chat_commands.py; `/vigil` and `/vigil help` list the commands. Every answer is ephemeral.
+queries answered by bot/chat/commands.py; `/vigil` and `/vigil help` list the commands. Every answer is ephemeral.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.actions import Action, ActionData, ActionPayloadError
+from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.adapters._http import parse_retry_after, redact
 from bot.adapters.base import (
     ActionEvent,
@@ -45,7 +45,7 @@ from bot.adapters.base import (
 )
 from bot.adapters.errors import DeliveryError
 from bot.cards.slack import ACTION_IDS, OPENS_MODAL
-from bot.chat_commands import QUERIES, Query, help_text
+from bot.chat.commands import QUERIES, Query, help_text
 from core.types import Platform
 
 log = logging.getLogger("vigil.slack")
@@ -255,7 +255,7 @@ class SlackAdapter:
 
     async def dispatch(self, req: InboundRequest, click: Click, ask: Ask | None = None) -> HttpReply:
         """Let bolt verify and route a callback; listeners answer within 3 s and finish in the background.
-        `click` runs an action (bot.clicks.apply), `ask` answers a read-only command (bot.chat_commands)."""
+        `click` runs an action (bot.chat.clicks.apply), `ask` answers a read-only command (bot.chat.commands)."""
         bolt_req = AsyncBoltRequest(body=req.body.decode("utf-8", "replace"), headers=dict(req.headers),
                                     query=dict(req.query), context={"vigil_click": click, "vigil_ask": ask})
         resp = await self.bolt.async_dispatch(bolt_req)

@@ -12,7 +12,7 @@ WeCom has no official async Python SDK, so the API goes through our shared aioht
 callback crypto through `cryptography`. WeCom updates a card only with a `response_code`, valid once
 for 72 hours: message/send returns one and every click carries a fresh one. None is kept in memory:
 the send-time code goes in the card reference (MessageRef.extra `update_codes`), a click's code reaches
-the same CardRef through the click path (bot/card_codes.py), and card_sync claims one from the database
+the same CardRef through the click path (bot/chat/card_codes.py), and card_sync claims one from the database
 before each update, so a restarted process or a worker that never saw the click can update the card
 and no code is sent twice.
 """
@@ -38,7 +38,7 @@ from defusedxml import ElementTree
 from defusedxml.ElementTree import ParseError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bot.actions import Snooze
+from bot.chat.actions import Snooze
 from bot.adapters._http import error_for_status, redact, send_request
 from bot.adapters.base import (
     ActionEvent,
@@ -116,7 +116,7 @@ class CallbackCrypto:
 
 class SpentCodes:
     """The response codes this adapter has sent to WeCom: a guard, so even a caller that passes a stale
-    ref (not claimed through bot/card_codes.py) never makes it send one twice."""
+    ref (not claimed through bot/chat/card_codes.py) never makes it send one twice."""
 
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
@@ -221,7 +221,7 @@ class WeComAdapter:
     platform: ClassVar[Platform] = Platform.WECOM
     docs_url: ClassVar[str] = "https://developer.work.weixin.qq.com/document/path/90236"
     supports_update: ClassVar[bool] = True
-    spends_update_codes: ClassVar[bool] = True  # each update spends a response_code (bot/card_codes.py)
+    spends_update_codes: ClassVar[bool] = True  # each update spends a response_code (bot/chat/card_codes.py)
 
     def __init__(self, config: WeComConfig, http: aiohttp.ClientSession) -> None:
         self.config = config
@@ -268,7 +268,7 @@ class WeComAdapter:
 
     def parse_action(self, req: InboundRequest) -> ActionEvent | None:
         """A template_card_event: FromUserName, EventKey (packed payload), the snooze selection, TaskId and
-        ResponseCode; the click path stores the ResponseCode on the card's CardRef (bot/card_codes.py)."""
+        ResponseCode; the click path stores the ResponseCode on the card's CardRef (bot/chat/card_codes.py)."""
         root = _xml(self._decrypted(req)) if req.method != "GET" else None
         if root is None or root.findtext("MsgType") != "event" or root.findtext("Event") != "template_card_event":
             return None

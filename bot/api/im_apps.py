@@ -55,7 +55,7 @@ def _out(c: Call, a: ImApp, problems: list[str] | None = None) -> dict:
 
 
 async def _rebuild(c: Call) -> list[str]:
-    from bot.im_routes import rebuild_adapters
+    from bot.chat.routes import rebuild_adapters
 
     return await rebuild_adapters(c.request.app)
 

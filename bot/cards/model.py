@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from bot.actions import SNOOZE_MAX_MINUTES, Action
+from bot.chat.actions import SNOOZE_MAX_MINUTES, Action
 from bot.cards.format import cut as _cut
 from core.types import Progress, Severity
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.actions import Action, pack_for
+from bot.chat.actions import Action, pack_for
 from bot.cards.format import (
     headline,
     labels_line,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from bot import clicks
+from bot.chat import clicks
 from bot.adapters.base import ActionEvent
 from bot.keys import SESSIONS, SETTINGS
 from bot.media.senders import read_action_token

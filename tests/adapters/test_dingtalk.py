@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.actions import ActionData
+from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.dingtalk import DingTalkAdapter
 from bot.adapters.errors import DeliveryError
@@ -302,7 +302,7 @@ async def test_directory_errcodes_with_http_200_are_failures(adapter, dingtalk, 
 
 
 class Clicks:
-    """Stands in for bot.clicks.apply: records the events and answers with a fixed outcome."""
+    """Stands in for bot.chat.clicks.apply: records the events and answers with a fixed outcome."""
 
     def __init__(self, outcome: Outcome) -> None:
         self.events: list[ActionEvent] = []
@@ -353,7 +353,7 @@ async def vigil(settings, aiohttp_client, dingtalk):  # type: ignore[no-untyped-
 
 
 async def test_click_over_stream_acknowledges_and_updates_the_card(vigil, dingtalk) -> None:
-    from bot import clicks
+    from bot.chat import clicks
     from bot.keys import ADAPTER_MAP, SESSIONS, SETTINGS
     from core.clock import utcnow
 

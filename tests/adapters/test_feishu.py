@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.actions import ActionData
+from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, Outcome
 from bot.adapters.errors import DeliveryError
 from bot.adapters.feishu import FeishuAdapter

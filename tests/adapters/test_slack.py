@@ -11,12 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.actions import ActionData
+from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.errors import DeliveryError
 from bot.adapters.slack import SlackAdapter, command_help, command_payload, to_query
 from bot.cards import slack as renderer
-from bot.chat_commands import Query
+from bot.chat.commands import Query
 from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES
@@ -402,7 +402,7 @@ async def test_directory_errors_are_delivery_errors(adapter, slack, assert_no_se
 
 
 class Clicks:
-    """Stands in for bot.clicks.apply: records the events and answers with a fixed outcome."""
+    """Stands in for bot.chat.clicks.apply: records the events and answers with a fixed outcome."""
 
     def __init__(self, outcome: Outcome) -> None:
         self.events: list[ActionEvent] = []
@@ -496,7 +496,7 @@ async def test_slash_command_help_is_answered_inline(adapter, text, answer) -> N
 
 
 class Asks:
-    """Stands in for bot.chat_commands.answer: records the queries and answers with a fixed text."""
+    """Stands in for bot.chat.commands.answer: records the queries and answers with a fixed text."""
 
     def __init__(self, text: str, *, fail: bool = False) -> None:
         self.queries: list[Query] = []

@@ -13,7 +13,7 @@ import aiohttp
 import orjson
 import pytest
 
-from bot.actions import ActionData
+from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.errors import DeliveryError
 from bot.adapters.teams import CLOCK_SKEW_S, TeamsAdapter

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.actions import ActionData
+from bot.chat.actions import ActionData
 from bot.adapters.base import (
     ActionEvent,
     ChatTarget,

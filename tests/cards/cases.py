@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.actions import Action, ActionData, ActionPayloadError
+from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.cards.model import IncidentCard
 from core.types import Platform, Progress, Severity
 

@@ -1,4 +1,4 @@
-"""Packed button payloads (bot/actions.py): round trips, clear errors, per-platform size limits."""
+"""Packed button payloads (bot/chat/actions.py): round trips, clear errors, per-platform size limits."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.actions import (
+from bot.chat.actions import (
     PAYLOAD_LIMITS,
     Ack,
     Action,

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.actions import Action
+from bot.chat.actions import Action
 from bot.cards.format import labels_line, minutes_label
 from bot.cards.model import (
     ACTION_LABELS,
@@ -125,7 +125,7 @@ def imports(path: Path) -> set[str]:
 
 
 @pytest.mark.parametrize("path", sorted(p.relative_to(ROOT).as_posix()
-                                        for p in [*(ROOT / "bot/cards").glob("*.py"), ROOT / "bot/actions.py"]))
+                                        for p in [*(ROOT / "bot/cards").glob("*.py"), ROOT / "bot/chat/actions.py"]))
 def test_renderers_are_pure(path: str) -> None:
     text = (ROOT / path).read_text()
     assert not imports(ROOT / path) & {"sqlalchemy", "sqlmodel", "aiohttp", "arq", "redis", "requests", "httpx"}

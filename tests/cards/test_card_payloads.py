@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.actions import PAYLOAD_LIMITS, Action, ActionData, payload_size
+from bot.chat.actions import PAYLOAD_LIMITS, Action, ActionData, payload_size
 from bot.cards import RENDERERS, render, wecom
 from bot.cards.model import IncidentCard
 from core.types import Platform, Progress, Severity

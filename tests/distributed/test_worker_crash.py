@@ -28,7 +28,7 @@ from core.models import Channel, Delivery, EscalationRule, Integration, Member
 from core.types import AlertEvent, EventStatus
 from tests.conftest import _truncate_pg, need
 
-REDIS_DB_URL = "redis://127.0.0.1:6379/14"  # not the suite's db 15, which other tests flush
+REDIS_DB_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('VIGIL_TEST_REDIS_DB', '15')) - 1}"  # not the suite's db 15, which other tests flush
 N = 40
 
 

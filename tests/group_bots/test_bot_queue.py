@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.bot_queue import DIGEST_EVENT, DIGEST_LINES, LIMITS, BotLimiter, Window, digest, plan
+from bot.group_bots.pacing import DIGEST_EVENT, DIGEST_LINES, LIMITS, BotLimiter, Window, digest, plan
 from bot.group_bots import BOT_TYPES, BotMessage, Mention
 from core.types import Progress, Severity
 

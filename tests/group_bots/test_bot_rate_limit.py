@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot import bot_sender
+from bot.group_bots import sender as bot_sender
 from core import events, jobs, paging
 from core.crypto import seal
 from core.db import make_engine, make_sessionmaker

@@ -285,7 +285,7 @@ def test_signatures_match_the_documented_algorithms():
 
 
 async def test_digest_messages_are_accepted_by_every_platform(bots: Running, http, page):
-    from bot.bot_queue import digest
+    from bot.group_bots.pacing import digest
 
     many = digest([dataclasses.replace(page, title=f"incident {i} <x> & y") for i in range(60)])
     for bot_type in BOT_TYPES:
@@ -426,7 +426,7 @@ async def test_every_templated_message_has_one_link_no_double_escaping_and_the_m
 
 
 async def test_a_digest_is_still_escaped_with_headline_and_links(bots: Running, http, page):
-    from bot.bot_queue import digest
+    from bot.group_bots.pacing import digest
 
     one = digest([dataclasses.replace(page, title=f"disk {i} <x> & y") for i in range(2)])
     assert not one.markup

@@ -1,4 +1,4 @@
-"""Single-use card update codes in the database (bot/card_codes.py): a click's code reaches the clicked card,
+"""Single-use card update codes in the database (bot/chat/card_codes.py): a click's code reaches the clicked card,
 claims take each code once even when they race, and a code the platform did not take comes back."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import card_codes
+from bot.chat import card_codes
 from bot.adapters.base import ActionEvent, update_codes, with_update_codes
 from core.db import make_engine, make_sessionmaker
 from core.models import CardRef, Channel, Incident

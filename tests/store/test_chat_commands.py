@@ -1,4 +1,4 @@
-"""Read-only chat commands (bot/chat_commands.py): who is on call now and my open incidents, read from the
+"""Read-only chat commands (bot/chat/commands.py): who is on call now and my open incidents, read from the
 database on SQLite and PostgreSQL, and their wording, which every platform shares."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import chat_commands as cc
+from bot.chat import commands as cc
 from core.db import make_engine, make_sessionmaker
 from core.models import Channel, Incident, MappingRow, Member, Schedule, Team
 from core.types import Platform, Progress, Severity

@@ -5,7 +5,7 @@ hands it to `answer`, which reads the database (`oncall_now`, `open_incidents_of
 with pure formatters (`oncall_text`, `mine_text`, `help_text`), so every platform says the same thing.
 The person behind `mine` is resolved through the mapping table exactly as a click is; an unmapped user
 gets the same "not linked" reply. Commands that change an incident (`ack <number>`...) are clicks and go
-through bot/clicks.py.
+through bot/chat/clicks.py.
 """
 
 from __future__ import annotations

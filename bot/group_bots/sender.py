@@ -5,7 +5,7 @@ A level's bots get a Delivery (medium "bot") when the level fires; later inciden
 are rendered with the bot platform's own template (`feishu_bot`, `dingtalk_bot`...), and mention
 the incident's responders through the platform's mapping table.
 
-Platform rate limits (bot/bot_queue.py) are kept per bot from the posts recorded in the database
+Platform rate limits (bot/group_bots/pacing.py) are kept per bot from the posts recorded in the database
 (`BotPost`, booked before each post goes out), so they hold across processes and restarts. While a
 bot has room, a message goes at once like any delivery. Otherwise the delivery stays pending, held
 in the bot's queue (`provider == "bot_queue"`), and the durable `bot_queue` job posts the queue when
@@ -25,7 +25,7 @@ import aiohttp
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.bot_queue import LIMITS, outgoing_message
+from bot.group_bots.pacing import LIMITS, outgoing_message
 from bot.group_bots import BotConfig, BotMessage, Mention, send, wants
 from core import events, incidents, jobs
 from core.clock import utcnow

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, ChatTarget
-from bot.card_view import incident_card
+from bot.chat.card_view import incident_card
 from bot.cards import render
 from core import incidents
 from core.clock import utcnow

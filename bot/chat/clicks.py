@@ -2,7 +2,7 @@
 
 verify -> parse -> resolve the IM user through the mapping table -> core action (which checks that
 observers cannot act) -> answer the platform, with the clicking platform's card re-rendered. The
-domain event the action emits then updates every other card of the incident (bot/card_sync.py).
+domain event the action emits then updates every other card of the incident (bot/chat/card_sync.py).
 A forged or unsigned callback gets 401 and changes nothing.
 """
 
@@ -14,10 +14,10 @@ from datetime import datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import card_codes
-from bot.actions import Action, ActionData, ActionPayloadError
+from bot.chat import card_codes
+from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
-from bot.card_view import incident_card
+from bot.chat.card_view import incident_card
 from bot.cards import RENDERERS, render
 from core import incidents
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied

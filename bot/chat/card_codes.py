@@ -5,7 +5,7 @@ click callback carries a fresh one, each valid once for 72 hours. They live in C
 (`update_codes`, see bot.adapters.base), never in adapter memory, so a restarted web process, or a
 worker that never saw the click, can still update the card:
 
-- the send-time code is in the extra the adapter returns, recorded with the CardRef (bot/im_sender.py);
+- the send-time code is in the extra the adapter returns, recorded with the CardRef (bot/chat/im_sender.py);
 - a click's code is added to the clicked card's CardRef inside the click's transaction (`remember_click`),
   so it is there before the domain event that updates the card can run;
 - card_sync claims a code before each update (`claim`): it is removed and committed before the platform

@@ -3,7 +3,7 @@
 Subscribed to all incident domain events: re-render the card once per platform and update each
 recorded CardRef in place. Failures are recorded on the timeline; transient ones fail the job so
 the job runner retries it (updates are idempotent). A platform whose updates each spend a single-use
-code (WeCom) gets one claimed from the CardRef first (bot/card_codes.py), so no code is used twice.
+code (WeCom) gets one claimed from the CardRef first (bot/chat/card_codes.py), so no code is used twice.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot import card_codes
+from bot.chat import card_codes
 from bot.adapters.base import Adapter, MessageRef, with_update_codes
-from bot.card_view import incident_card
+from bot.chat.card_view import incident_card
 from bot.cards import render
 from core import events, incidents, jobs
 from core.errors import DeliveryError, NotFound

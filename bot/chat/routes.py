@@ -6,7 +6,8 @@ import logging
 
 from aiohttp import ClientSession, web
 
-from bot import chat_commands, clicks
+from bot.chat import clicks
+from bot.chat import commands as chat_commands
 from bot.adapters.base import InboundRequest
 from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
 from bot.services import build_adapters
