@@ -15,7 +15,7 @@ from collections.abc import Iterator
 
 import aiohttp
 
-ADMIN = "bench-admin-token"
+ADMIN = "bench-admin-token-0123456789abcdef"
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/test"
 
 

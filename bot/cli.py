@@ -5,28 +5,68 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
 
 from core.settings import Settings, get_settings
 
+TOKEN_FILE = Path("data/admin-token")
 
-def _banner(settings: Settings) -> str:
+
+def _banner(settings: Settings, token_source: str) -> str:
+    """What to do next. The admin token itself never appears: banners end up in log files."""
     base = settings.resolved_base_url()
-    token = settings.admin_token or "<set VIGIL_ADMIN_TOKEN>"
     return f"""
-Vigil is listening on {base}   (jobs: {'arq on ' + settings.redis_url if settings.redis_url else 'in-process'})
+Vigil is listening on {base}   (jobs: {'arq on ' + _masked_url(settings.redis_url) if settings.redis_url else 'in-process'})
+Admin token: {mask(settings.admin_token)} ({token_source})
 
 Create a channel and an integration, then push a test alert:
-  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+  TOKEN={'"$VIGIL_ADMIN_TOKEN"' if token_source == 'VIGIL_ADMIN_TOKEN' else f'$(cat {TOKEN_FILE})'}
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"name": "demo"}}' {base}/api/v1/channels
-  curl -s -H 'Authorization: Bearer {token}' -H 'Content-Type: application/json' \\
+  curl -s -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' \\
        -d '{{"type": "standard", "name": "scripts"}}' {base}/api/v1/channels/1/integrations
   curl -s -H 'Content-Type: application/json' \\
        -d '{{"event_status": "Critical", "title_rule": "disk full on db-1", "alert_key": "disk-db-1"}}' \\
        '{base}/event/push/alert/standard?integration_key=<integration_key from the previous answer>'
-  curl -s -H 'Authorization: Bearer {token}' {base}/api/v1/incidents
+  curl -s -H "Authorization: Bearer $TOKEN" {base}/api/v1/incidents
 OpenAPI document: {base}/api/v1/openapi.json
 """
+
+
+def mask(secret: str) -> str:
+    """Enough of a secret to tell two apart, never enough to use: the first 4 characters and the length."""
+    return f"{secret[:4]}… ({len(secret)} characters)" if secret else "<none>"
+
+
+def _masked_url(url: str) -> str:
+    """A URL with its password replaced (redis://:pw@host keeps the host, loses the password)."""
+    from yarl import URL
+
+    u = URL(url)
+    return str(u.with_password("***")) if u.password else url
+
+
+def _admin_token(settings: Settings) -> tuple[Settings, str]:
+    """The admin token and where it came from: VIGIL_ADMIN_TOKEN, or one generated once and kept in a file
+    only its owner can read (so it survives restarts and is never printed)."""
+    if settings.admin_token:
+        return settings, "VIGIL_ADMIN_TOKEN"
+    if TOKEN_FILE.exists():
+        token = TOKEN_FILE.read_text().strip()
+    else:
+        import secrets
+
+        token = secrets.token_urlsafe(32)
+        TOKEN_FILE.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(TOKEN_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(token + "\n")
+    return settings.model_copy(update={"admin_token": token}), f"generated, in {TOKEN_FILE}"
 
 
 LISTEN_BACKLOG = 4096  # capped by the kernel's net.core.somaxconn
@@ -35,21 +75,18 @@ LISTEN_BACKLOG = 4096  # capped by the kernel's net.core.somaxconn
 def serve(args: argparse.Namespace) -> None:
     from aiohttp import web
 
+    from bot.access_log import RedactedAccessLogger
     from bot.server import create_app
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
-    settings = get_settings().model_copy(update=overrides)
-    if not settings.admin_token:
-        import secrets
-
-        settings = settings.model_copy(update={"admin_token": secrets.token_urlsafe(24)})
-        print("No VIGIL_ADMIN_TOKEN set: using a one-off admin token for this run.")
-    print(_banner(settings), flush=True)
+    settings, token_source = _admin_token(get_settings().model_copy(update=overrides))
+    print(_banner(settings, token_source), flush=True)
     app = create_app(settings)
     app.on_startup.append(_freeze_heap)  # after the app's own start-up (its cleanup contexts run first)
     # A deep accept queue: when many alert sources (re)connect at once, an overflowing backlog drops
     # their SYNs and each waits a full second to retry (aiohttp's default is 128).
-    web.run_app(app, host=settings.host, port=settings.port, print=None, loop=_loop(), backlog=LISTEN_BACKLOG)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, loop=_loop(), backlog=LISTEN_BACKLOG,
+                access_log_class=RedactedAccessLogger)  # no integration keys or tokens in access logs
 
 
 async def _freeze_heap(_app: object) -> None:
@@ -77,7 +114,7 @@ def worker(_args: argparse.Namespace) -> None:
     settings = get_settings()
     if not settings.redis_url:
         sys.exit("vigil worker needs VIGIL_REDIS_URL (without it, `vigil serve` runs jobs in-process)")
-    print(f"vigil worker: arq on {settings.redis_url}", flush=True)
+    print(f"vigil worker: arq on {_masked_url(settings.redis_url)}", flush=True)
     try:
         _loop().run_until_complete(run_worker(settings))
     except asyncio.CancelledError:
@@ -109,6 +146,12 @@ def db(args: argparse.Namespace) -> None:
         print("database is at the latest revision")
 
 
+def _setting_error(error: Any) -> str:
+    name = "VIGIL_" + "_".join(map(str, error["loc"])).upper()
+    reason = error.get("ctx", {}).get("error") or error["msg"]
+    return f"  {name}: {reason}"
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="vigil", description="Vigil on-call and alert-response platform")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -121,6 +164,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("action", choices=["upgrade"])
     p.set_defaults(fn=db)
     args = parser.parse_args(argv)
+    try:
+        get_settings()
+    except ValidationError as exc:  # one clear line per bad setting, not a traceback
+        sys.exit("vigil: bad settings:\n" + "\n".join(_setting_error(e) for e in exc.errors()))
     logging.basicConfig(level=get_settings().log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     logging.getLogger("alembic").setLevel(logging.WARNING)  # its per-plugin INFO lines bury the banner
     args.fn(args)

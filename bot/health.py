@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hmac
+
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
-from bot.keys import RUNNER, SESSIONS
+from bot.keys import RUNNER, SESSIONS, SETTINGS
 
 
 async def healthz(_request: web.Request) -> web.Response:
@@ -36,7 +38,14 @@ async def readyz(request: web.Request) -> web.Response:
                              status=200 if healthy else 503)
 
 
-async def metrics(_request: web.Request) -> web.Response:
+async def metrics(request: web.Request) -> web.Response:
+    # Counters name channels and integrations and show traffic: with VIGIL_METRICS_TOKEN set, only a
+    # scraper holding it reads them (Prometheus: `authorization: {credentials: ...}` in the scrape config).
+    token = request.app[SETTINGS].metrics_token
+    if token and not hmac.compare_digest(request.headers.get("Authorization", "").encode(),
+                                         f"Bearer {token}".encode()):
+        return web.json_response({"error": "/metrics needs the bearer token set in VIGIL_METRICS_TOKEN"},
+                                 status=401, headers={"WWW-Authenticate": 'Bearer realm="metrics"'})
     resp = web.Response(body=generate_latest())
     resp.content_type = CONTENT_TYPE_LATEST.split(";")[0]
     return resp

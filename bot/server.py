@@ -25,6 +25,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     templates,
     tokens,
 )
+from bot.body_deadline import body_deadline
 from bot.envelope import envelope_errors
 from bot.keys import (
     ADAPTER_MAP,
@@ -55,7 +56,7 @@ async def _needs_schema(engine) -> bool:  # type: ignore[no-untyped-def]
 
 def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     """The whole web process. `run_jobs=False` leaves job rows for an external runner (tests)."""
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_errors])
+    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[envelope_errors, body_deadline])
     app[SETTINGS] = settings
     app[INTEGRATION_CACHE] = {}
     app[DIRECTORIES] = {}

@@ -6,8 +6,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# The admin token is the key to everything: 32 characters of a random token is ~190 bits; anything shorter
+# is likely a word someone chose.
+MIN_ADMIN_TOKEN_CHARS = 32
 
 
 class Settings(BaseSettings):
@@ -17,12 +21,16 @@ class Settings(BaseSettings):
 
     database_url: str = Field(default="", description="sqlite:///path or postgresql://...; empty = ./data/vigil.db")
     redis_url: str = Field(default="", description="redis://...; empty = run jobs in-process")
-    admin_token: str = Field(default="", description="Bearer token accepted as admin by the Open API")
+    admin_token: str = Field(default="", description="Bearer token accepted as admin by the Open API "
+                             f"(at least {MIN_ADMIN_TOKEN_CHARS} characters)")
+    metrics_token: str = Field(default="", description="Bearer token /metrics requires; empty = /metrics is open")
     base_url: str = Field(default="", description="Public URL of this Vigil, used in links and push URLs")
     host: str = "127.0.0.1"
     port: int = 8080
     secret_key: str = Field(default="", description="Key that encrypts bot secrets and app credentials at rest")
     max_body_bytes: int = 1024 * 1024
+    body_read_timeout_seconds: float = Field(
+        default=10.0, gt=0, description="A request body that has not fully arrived after this long is refused (408)")
     ingest_rate_per_second: int = 100
     ingest_rate_per_minute: int = 1000
     sweep_interval_seconds: float = 2.0
@@ -36,6 +44,14 @@ class Settings(BaseSettings):
     email: dict[str, Any] | None = Field(default=None, description="SMTP settings for the email medium (JSON)")
     sms: dict[str, Any] | None = Field(default=None, description="SMS provider settings (JSON)")
     voice: dict[str, Any] | None = Field(default=None, description="Voice provider settings (JSON)")
+
+    @field_validator("admin_token")
+    @classmethod
+    def _long_admin_token(cls, value: str) -> str:
+        if value and len(value) < MIN_ADMIN_TOKEN_CHARS:
+            raise ValueError(f"{len(value)} characters is too short for the admin token; use at least "
+                             f"{MIN_ADMIN_TOKEN_CHARS} (python -c 'import secrets; print(secrets.token_urlsafe(32))' makes one)")
+        return value
 
     def resolved_database_url(self) -> str:
         """The SQLAlchemy async URL: default SQLite file under ./data, drivers made explicit."""

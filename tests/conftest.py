@@ -111,7 +111,7 @@ def redis_url() -> str:
 def settings(db_url: str):  # type: ignore[no-untyped-def]
     from core.settings import Settings
 
-    return Settings(database_url=db_url, admin_token="test-admin-token", base_url="http://vigil.test",
+    return Settings(database_url=db_url, admin_token="test-admin-token-0123456789abcdef", base_url="http://vigil.test",
                     sweep_interval_seconds=0.2)
 
 
@@ -121,7 +121,7 @@ async def app(settings, aiohttp_client) -> AsyncIterator[Api]:  # type: ignore[n
     from bot.server import create_app
 
     client = await aiohttp_client(create_app(settings))
-    yield Api(client, "test-admin-token")
+    yield Api(client, "test-admin-token-0123456789abcdef")
 
 
 def free_port() -> int:

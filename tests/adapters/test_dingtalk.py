@@ -349,7 +349,7 @@ async def vigil(settings, aiohttp_client, dingtalk):  # type: ignore[no-untyped-
     from tests.kit import Api
 
     return Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "test-secret"}))),
-               "test-admin-token")
+               "test-admin-token-0123456789abcdef")
 
 
 async def test_click_over_stream_acknowledges_and_updates_the_card(vigil, dingtalk) -> None:

@@ -397,7 +397,7 @@ async def vigil(settings, aiohttp_client, feishu):  # type: ignore[no-untyped-de
     from tests.kit import Api
 
     return Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "test-secret"}))),
-               "test-admin-token")
+               "test-admin-token-0123456789abcdef")
 
 
 async def test_a_click_acknowledges_and_updates_the_card(vigil, feishu) -> None:

@@ -559,7 +559,7 @@ async def vigil(settings, aiohttp_client, slack):  # type: ignore[no-untyped-def
     from tests.kit import Api
 
     return Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "test-secret"}))),
-               "test-admin-token")
+               "test-admin-token-0123456789abcdef")
 
 
 async def test_a_click_acknowledges_and_updates_the_card(vigil, slack) -> None:

@@ -413,7 +413,7 @@ async def vigil(settings, aiohttp_client, teams):  # type: ignore[no-untyped-def
     from tests.kit import Api
 
     return Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "test-secret"}))),
-               "test-admin-token")
+               "test-admin-token-0123456789abcdef")
 
 
 def facts(card: dict[str, Any]) -> dict[str, str]:

@@ -469,7 +469,7 @@ async def vigil(settings, aiohttp_client, wecom):  # type: ignore[no-untyped-def
     from tests.kit import Api
 
     return Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "test-secret"}))),
-               "test-admin-token")
+               "test-admin-token-0123456789abcdef")
 
 
 def rows(card: dict[str, Any]) -> dict[str, str]:
@@ -552,7 +552,7 @@ async def test_a_restarted_vigil_and_its_worker_update_the_card_with_the_stored_
     fake = wecom.fake
 
     async def start(*, run_jobs: bool) -> Api:
-        return Api(await aiohttp_client(create_app(settings, run_jobs=run_jobs)), "test-admin-token")
+        return Api(await aiohttp_client(create_app(settings, run_jobs=run_jobs)), "test-admin-token-0123456789abcdef")
 
     async def click(web: Api, key: str) -> str:
         query, body, code = fake.click(TOKEN, AES_KEY, USER, key, task)

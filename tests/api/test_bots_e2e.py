@@ -18,7 +18,7 @@ async def env(settings, aiohttp_client, aiohttp_server):
 
     fake = FakeGroupBots(dingtalk={TOKEN: SECRET})
     server = await aiohttp_server(fake.app())
-    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token")
+    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token-0123456789abcdef")
     return api, fake, str(server.make_url(f"/robot/send?access_token={TOKEN}"))
 
 
@@ -61,7 +61,7 @@ async def test_every_platform_posts_its_template_once_with_mentions(settings, ai
                          zoom={"zm-hook": "zoom-token"}, telegram={"123:tg": {"-100"}})
     server = await aiohttp_server(fake.app())
     base = str(server.make_url("")).rstrip("/")
-    app = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token")
+    app = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token-0123456789abcdef")
     urls = {"feishu": f"{base}/open-apis/bot/v2/hook/fs-hook", "dingtalk": f"{base}/robot/send?access_token=dt-hook",
             "wecom": f"{base}/cgi-bin/webhook/send?key=wc-hook", "slack": f"{base}/services/T1/B1/sk-hook",
             "zoom": f"{base}/chat/webhooks/incomingwebhook/zm-hook", "telegram": f"{base}/bot123:tg"}

@@ -24,7 +24,7 @@ async def env(settings, aiohttp_client, aiohttp_server):
     feishu = FakeFeishu(app_id=FS_APP, app_secret=FS_SECRET, users={BOB_FS})
     slack_url = str((await aiohttp_server(slack.app())).make_url("")).rstrip("/")
     feishu_url = str((await aiohttp_server(feishu.app())).make_url("")).rstrip("/")
-    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token")
+    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token-0123456789abcdef")
     await api.post("/im-apps", {"platform": "slack", "name": "s", "settings": {"base_url": slack_url},
                                 "secrets": {"bot_token": SLACK_TOKEN, "signing_secret": SIGNING}})
     await api.post("/im-apps", {"platform": "feishu", "name": "f", "settings": {"base_url": feishu_url},

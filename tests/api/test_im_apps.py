@@ -12,7 +12,7 @@ async def keyed(settings, aiohttp_client):
     from tests.kit import Api
 
     return Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k" * 16}))),
-               "test-admin-token")
+               "test-admin-token-0123456789abcdef")
 
 
 async def test_secrets_are_encrypted_and_never_returned(keyed):

@@ -239,7 +239,7 @@ async def test_rate_limit_returns_429(settings, aiohttp_client):
     from tests.kit import Api
 
     app = Api(await aiohttp_client(create_app(settings.model_copy(update={"ingest_rate_per_minute": 3}))),
-              "test-admin-token")
+              "test-admin-token-0123456789abcdef")
     _, key = await app.channel_with_integration()
     statuses = []
     for i in range(5):

@@ -15,14 +15,14 @@ from bot.api.framework import BASE, ENDPOINTS
 from bot.api.openapi import build
 from tests.conftest import free_port
 
-TOKEN = "schema-admin-token"
+TOKEN = "schema-admin-token-0123456789abcdef"
 
 
 def test_every_route_is_documented_and_every_documented_route_exists():
     from bot.server import create_app
     from core.settings import Settings
 
-    app = create_app(Settings(database_url="sqlite:///:memory:", admin_token="x"))
+    app = create_app(Settings(database_url="sqlite:///:memory:", admin_token=TOKEN))
     served = {
         (r.method, re.sub(r"{(\w+):[^}]+}", r"{\1}", r.resource.canonical))
         for r in app.router.routes()

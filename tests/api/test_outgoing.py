@@ -38,7 +38,7 @@ async def env(settings, aiohttp_client, aiohttp_server):
 
     receiver = Receiver()
     server = await aiohttp_server(receiver.app())
-    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token")
+    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token-0123456789abcdef")
     return api, receiver, str(server.make_url("/hook"))
 
 

@@ -53,7 +53,7 @@ async def vigil(settings, aiohttp_client, aiohttp_server, inbox):
         "voice": {"provider": "twilio_voice", "account_sid": SID, "auth_token": TOKEN, "from_number": FROM,
                   "base_url": base},
     })
-    return Api(await aiohttp_client(create_app(conf)), "test-admin-token"), twilio
+    return Api(await aiohttp_client(create_app(conf)), "test-admin-token-0123456789abcdef"), twilio
 
 
 async def test_escalation_with_fallback_to_sms_then_email(vigil, inbox):
@@ -138,7 +138,7 @@ async def vigil_arq(settings, aiohttp_client, aiohttp_server, inbox, redis_url):
     conf = settings.model_copy(update={
         "secret_key": "e2e-secret", "redis_url": redis_url,
         "email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com", "start_tls": False}})
-    api = Api(await aiohttp_client(create_app(conf)), "test-admin-token")
+    api = Api(await aiohttp_client(create_app(conf)), "test-admin-token-0123456789abcdef")
     task = asyncio.create_task(run_worker(conf, handle_signals=False))  # its own engine, adapters and senders
     yield api
     task.cancel()

@@ -29,7 +29,7 @@ async def env(settings, aiohttp_client, aiohttp_server):
     app.on_response_prepare.append(stamp)
     server = await aiohttp_server(app)
     api = Api(
-        await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token"
+        await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "k"}))), "test-admin-token-0123456789abcdef"
     )
     return api, fake, arrivals, str(server.make_url(f"/bot{TOKEN}"))
 
