@@ -20,6 +20,7 @@ from typing import Any
 from bot.chat.actions import Action, pack_for
 from bot.cards.format import cut, headline, labels_line, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard
+from core.escaping import dingtalk_markdown as _esc
 from core.types import Platform
 
 PLATFORM = Platform.DINGTALK
@@ -64,22 +65,23 @@ def render(card: IncidentCard) -> dict[str, Any]:
 
 
 def _markdown(card: IncidentCard) -> str:
-    # One body for templates that bind a single markdown variable.
+    # One body for templates that bind a single markdown variable; alert text in it is escaped. The other
+    # variables are plain strings for plain-text components.
     sev, prog = card.severity_look, card.progress_look
     lines = [
         f"**{sev.emoji} {sev.label}** · {prog.emoji} {prog.label}",
-        f"**Channel:** {card.channel_name or '—'}",
+        f"**Channel:** {_esc(card.channel_name or '—')}",
         f"**Alerts:** {card.alert_count}",
-        f"**Responders:** {names(card.responders)}",
-        f"**Acknowledged by:** {names(card.acknowledged_by)}",
+        f"**Responders:** {_esc(names(card.responders))}",
+        f"**Acknowledged by:** {_esc(names(card.acknowledged_by))}",
     ]
     if card.snoozed_until is not None:
         lines.append(f"**Snoozed until:** {utc_text(card.snoozed_until)}")
     if card.labels:
-        lines.append(f"**Labels:** {labels_line(card)}")
+        lines.append(f"**Labels:** {labels_line(card, escape=_esc)}")
     if card.description:
         lines.append("")
-        lines.append(cut(card.description, MAX_PARAM))
+        lines.append(_esc(cut(card.description, MAX_PARAM)))
     lines += ["", f"[Open incident #{card.num}]({card.url}) · Updated {utc_text(card.updated_at)}"]
     return "\n".join(lines)
 

@@ -18,6 +18,7 @@ from typing import Any
 from bot.chat.actions import Action, pack_for
 from bot.cards.format import cut, labels_line, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from core.escaping import lark_md as _esc
 from core.types import Platform
 
 PLATFORM = Platform.FEISHU
@@ -45,7 +46,8 @@ def render(card: IncidentCard) -> dict[str, Any]:
     if card.description:
         elements.append({"tag": "markdown", "content": _esc(card.description)})
     if card.labels:
-        elements.append({"tag": "markdown", "content": _esc(labels_line(card, sep="  ", fmt="`{k}={v}`"))})
+        # No `code` span around labels: escapes inside one would show as written.
+        elements.append({"tag": "markdown", "content": labels_line(card, escape=_esc)})
     controls = _controls(card)
     if controls:
         elements.append({"tag": "hr"})
@@ -120,9 +122,3 @@ def _plain(text: str) -> dict[str, str]:
 
 def _tag(text: str, colour: str) -> dict[str, Any]:
     return {"tag": "text_tag", "text": _plain(text), "color": colour}
-
-
-def _esc(text: str) -> str:
-    # Feishu markdown reads <at>, <font>... tags; user text must not inject them.
-    # https://open.feishu.cn/document/feishu-cards/card-json-v2-components/content-components/rich-text
-    return text.replace("<", "&lt;").replace(">", "&gt;")

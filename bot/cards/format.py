@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -52,23 +53,41 @@ def names(people: tuple[str, ...], *, limit: int = 300, empty: str = "—") -> s
     return cut(", ".join(people), limit) if people else empty
 
 
-def labels_line(card: IncidentCard, *, sep: str = " · ", fmt: str = "{k}={v}") -> str:
-    """The key labels on one line, with a '+N more' tail when some were left off."""
-    parts = [fmt.format(k=k, v=v) for k, v in card.labels]
+def _as_is(text: str) -> str:
+    return text
+
+
+def labels_line(card: IncidentCard, *, sep: str = " · ", fmt: str = "{k}={v}",
+                escape: Callable[[str], str] = _as_is) -> str:
+    """The key labels on one line, with a '+N more' tail when some were left off.
+
+    `escape` is applied to each key and value (alert text) but not to `fmt`, the renderer's own markup.
+    """
+    parts = [fmt.format(k=escape(k), v=escape(v)) for k, v in card.labels]
     if card.hidden_labels:
         parts.append(f"+{card.hidden_labels} more")
     return sep.join(parts)
 
 
-def headline(card: IncidentCard, *, limit: int = 150) -> str:
-    """Title line with the severity emoji and short id, e.g. '🔴 #A1B2 Disk full'."""
-    return cut(f"{card.severity_look.emoji} #{card.num} {card.title}", limit)
+def headline(card: IncidentCard, *, limit: int = 150, escape: Callable[[str], str] = _as_is) -> str:
+    """Title line with the severity emoji and short id, e.g. '🔴 #A1B2 Disk full'.
+
+    The line is cut to `limit` first and the title escaped after, so a cut never splits an escape.
+    """
+    return _titled(f"{card.severity_look.emoji} #{card.num} ", card.title, limit, escape)
 
 
-def summary(card: IncidentCard, *, limit: int = 300) -> str:
-    """One-line plain-text fallback used for notifications and previews."""
+def summary(card: IncidentCard, *, limit: int = 300, escape: Callable[[str], str] = _as_is) -> str:
+    """One-line fallback used for notifications and previews; `escape` for platforms that read it as markup."""
     sev, prog = card.severity_look, card.progress_look
-    return cut(f"{sev.emoji} [{sev.label}] {prog.label}: #{card.num} {card.title}", limit)
+    return _titled(f"{sev.emoji} [{sev.label}] {prog.label}: #{card.num} ", card.title, limit, escape)
+
+
+def _titled(prefix: str, title: str, limit: int, escape: Callable[[str], str]) -> str:
+    line = cut(prefix + title, limit)
+    if not line.startswith(prefix):  # the limit left no room for the title: only our own text remains
+        return line
+    return prefix + escape(line[len(prefix):])
 
 
 def status_line(card: IncidentCard) -> str:

@@ -17,6 +17,7 @@ from typing import Any
 from bot.chat.actions import Action, pack_for
 from bot.cards.format import cut, headline, labels_line, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard
+from core.escaping import slack_mrkdwn as _esc
 from core.types import Platform
 
 PLATFORM = Platform.SLACK
@@ -52,7 +53,8 @@ def render(card: IncidentCard) -> dict[str, Any]:
         blocks.append({"type": "actions", "block_id": BLOCK_ID_ACTIONS, "elements": elements[:MAX_ACTION_ELEMENTS]})
     footer = f"<{card.url}|Open incident #{_esc(card.num)}> · Updated {_date(card.updated_at)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
-    text = summary(card, limit=MAX_FALLBACK)
+    # Slack reads `text` (the notification and the screen-reader line) as mrkdwn too: <!channel> would ping.
+    text = summary(card, limit=MAX_FALLBACK, escape=_esc)
     return {"text": text, "attachments": [{"color": card.colour, "fallback": text, "blocks": blocks[:MAX_BLOCKS]}]}
 
 
@@ -109,11 +111,6 @@ def _md(text: str) -> dict[str, str]:
         # Cut after escaping so the limit holds, without leaving half an entity like "&am".
         body = _PARTIAL_ENTITY.sub("", body[: MAX_SECTION_TEXT - 1]) + "…"
     return {"type": "mrkdwn", "text": body}
-
-
-def _esc(text: str) -> str:
-    # https://api.slack.com/reference/surfaces/formatting#escaping
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _date(moment: Any) -> str:

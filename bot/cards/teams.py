@@ -23,6 +23,7 @@ from bot.cards.format import (
     utc_text,
 )
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from core.escaping import teams_markdown as _esc
 from core.types import Platform
 
 PLATFORM = Platform.TEAMS
@@ -41,14 +42,15 @@ def render(card: IncidentCard) -> dict[str, Any]:
     body: list[dict[str, Any]] = [
         {"type": "Container", "style": CONTAINER_STYLE[card.tone], "bleed": True,
          "selectAction": {"type": "Action.OpenUrl", "url": card.url},
-         "items": [_text(headline(card, limit=300), weight="Bolder", size="Medium"),
+         "items": [_text(headline(card, limit=300, escape=_esc), weight="Bolder", size="Medium"),
                    _text(status_line(card), spacing="None")]},
         {"type": "FactSet", "facts": _facts(card)},
     ]
     if card.description:
-        body.append(_text(card.description))
+        body.append(_text(_esc(card.description)))
     if card.labels:
-        body.append(_text(labels_line(card, sep="  ", fmt="`{k}={v}`"), size="Small"))
+        # No `code` span: Adaptive Cards do not read one, and escapes inside one would show as written.
+        body.append(_text(labels_line(card, sep="  ", escape=_esc), size="Small"))
     when = rfc3339(card.updated_at)
     body.append(_text(f"[Open incident #{card.num}]({card.url}) · Updated {{{{DATE({when}, SHORT)}}}} "
                       f"{{{{TIME({when})}}}}", size="Small", isSubtle=True))
@@ -67,11 +69,11 @@ def render(card: IncidentCard) -> dict[str, Any]:
 
 def _facts(card: IncidentCard) -> list[dict[str, str]]:
     facts = [
-        ("Channel", card.channel_name or "—"),
+        ("Channel", _esc(card.channel_name or "—")),
         ("Alerts", str(card.alert_count)),
-        ("Responders", names(card.responders)),
-        ("Acknowledged by", names(card.acknowledged_by)),
-    ]
+        ("Responders", _esc(names(card.responders))),
+        ("Acknowledged by", _esc(names(card.acknowledged_by))),
+    ]  # Teams reads markdown in fact values too
     if card.snoozed_until is not None:  # DATE()/TIME() are only documented for TextBlock, not FactSet
         facts.append(("Snoozed until", utc_text(card.snoozed_until)))
     return [{"title": k, "value": v} for k, v in facts]
