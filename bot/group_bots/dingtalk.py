@@ -18,6 +18,7 @@ from yarl import URL
 
 from bot.group_bots._common import check_code, heading, post_json, webhook_url
 from bot.group_bots.model import BotConfig, BotMessage
+from core.escaping import dingtalk_markdown
 
 DEFAULT_BASE = "https://oapi.dingtalk.com/robot/send"
 RATE_LIMITED = frozenset({130101, 410100})
@@ -38,16 +39,18 @@ def to_markdown(config: BotConfig, message: BotMessage) -> dict[str, Any]:
     """The robot's markdown body; an @ only notifies when the phone or user id also appears in the text.
 
     Markup (the dingtalk_bot template, with its own headline and link) is the body as written; plain text
-    gets our headline and link around it. `title` is our headline either way: it is the notification preview.
+    is escaped under our headline and link. `title` is our headline either way: it is the (plain) notification
+    preview.
     """
     phones = [m.phone for m in message.mentions if m.phone]
     user_ids = [m.im_user_id for m in message.mentions if m.im_user_id and not m.phone]
     tags = [f"@{p}" for p in phones] + [f"@{u}" for u in user_ids]
-    tags += [f"@{m.member_name}" for m in message.mentions if not m.phone and not m.im_user_id and m.member_name]
+    tags += [f"@{dingtalk_markdown(m.member_name)}" for m in message.mentions
+             if not m.phone and not m.im_user_id and m.member_name]
     if message.markup:
         parts = [message.text.strip("\n")]
     else:
-        parts = [f"#### {heading(message)}", message.text]
+        parts = [f"#### {dingtalk_markdown(heading(message))}", dingtalk_markdown(message.text)]
         if message.url:
             parts.append(f"[View incident]({message.url})")
     if tags:

@@ -77,9 +77,22 @@ def lark_md_line(line: str) -> list[dict[str, Any]]:
     return items
 
 
+_ESCAPED = re.compile(r"&(?:(lt|gt|amp)|#(\d{1,7}));")
+_NAMED = {"lt": "<", "gt": ">", "amp": "&"}
+
+
 def _unescape(text: str) -> str:
-    # Exactly what lark_md_escape writes (core/templates.py); other "&...;" is the user's own text.
-    return text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+    # Exactly what lark_md_escape writes (core.escaping.lark_md), in one pass so "&amp;lt;" stays "&lt;";
+    # post elements are plain text, so the decoded characters are shown, never read as markup.
+    return _ESCAPED.sub(_decoded, text)
+
+
+def _decoded(match: re.Match[str]) -> str:
+    if match[1]:
+        return _NAMED[match[1]]
+    code = int(match[2])
+    # Only a Unicode scalar value is a character; a surrogate or out-of-range number stays as written.
+    return chr(code) if code <= 0x10FFFF and not 0xD800 <= code <= 0xDFFF else match[0]
 
 
 class FeishuBot:

@@ -13,14 +13,10 @@ import aiohttp
 
 from bot.group_bots._common import fit, heading, post_json
 from bot.group_bots.model import BotConfig, BotMessage
+from core.escaping import slack_mrkdwn as escape
 
 # A section block's text is at most 3000 characters.
 SECTION_LIMIT = 3000
-
-
-def escape(text: str) -> str:
-    """Slack's three control characters; anything else is shown as written."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def to_blocks(message: BotMessage) -> dict[str, Any]:

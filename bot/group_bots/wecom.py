@@ -13,6 +13,7 @@ import aiohttp
 
 from bot.group_bots._common import check_code, fit, heading, post_json, webhook_url
 from bot.group_bots.model import BotConfig, BotMessage
+from core.escaping import lookalikes_to_plain, wecom_markdown
 
 DEFAULT_BASE = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
 RATE_LIMITED = frozenset({45009, 45033})
@@ -25,7 +26,8 @@ def to_body(message: BotMessage) -> dict[str, Any]:
     """Markdown when every person has a WeCom user id (markdown can only @ by <@userid>), else text.
 
     Markup (the wecom_bot template: WeCom markdown with its own headline and link) is the markdown as
-    written, and is turned into plain text for the text message. Plain text gets our headline and link.
+    written, and is turned into plain text for the text message. Plain text gets our headline and link, and is
+    escaped in markdown.
     The text is cut to the size limit before the mentions are added, so they are never cut off.
     """
     people = message.mentions
@@ -34,7 +36,7 @@ def to_body(message: BotMessage) -> dict[str, Any]:
         if message.markup:
             head, text, tail = "", message.text.strip("\n"), ""
         else:
-            head, text = f"**{heading(message)}**\n", message.text
+            head, text = f"**{wecom_markdown(heading(message))}**\n", wecom_markdown(message.text)
             tail = f"\n[View incident]({message.url})" if message.url else ""
         tail += f"\n{tags}" if tags else ""
         room = MARKDOWN_LIMIT - len((head + tail).encode())
@@ -61,12 +63,15 @@ _LINE_MARK = re.compile(r"^(?:#{1,6}\s+|>\s?)")
 
 
 def markdown_to_text(markdown: str) -> str:
-    """WeCom markdown as a text message shows it best: no font tags, **, `, # or > marks; links as "label: url"."""
+    """WeCom markdown as a text message shows it best: no font tags, **, `, # or > marks; links as "label: url".
+
+    Alert text that `wecom_markdown` escaped shows its own characters again: a text message reads no markup.
+    """
     lines = []
     for line in markdown.strip("\n").splitlines():
         line = _LINE_MARK.sub("", _FONT.sub("", line))
         line = _LINK.sub(r"\1: \2", line.replace("**", "").replace("`", ""))
-        lines.append(line)
+        lines.append(lookalikes_to_plain(line))
     return "\n".join(lines)
 
 
