@@ -2,8 +2,8 @@
 
 `ingest_batch` applies a batch of normalised events in one transaction. `IngestWriter`
 batches concurrent HTTP requests into shared transactions (group commit): every request
-waits for the commit that holds its events, so a 200 always means "on disk", yet one
-fsync serves many requests.
+waits for the commits that hold its events, so a 200 always means "on disk", yet one
+fsync serves many requests; integrations take turns, so one big push cannot hold the others up.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from core import ingest_sql as sql
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
 from core.grouping import GroupingRule, GroupSubject, group_key, parse_rule, window_open
+from core.ingest_queue import FairQueue, Slice
 from core.models import (
     Alert,
     Channel,
@@ -730,13 +731,36 @@ async def _on_alert_recovered(batch: _Batch, channel: Channel, incident: Inciden
             await incidents.close_recovered(batch.session, incident, now=batch.now)
 
 
+# Events one integration puts into one writer transaction when others wait too (core/ingest_queue.py).
+# On SQLite a transaction runs on the event loop itself, so this also bounds how long a big push holds the
+# loop at a time: ~100 new alerts take ~50-100 ms.
+SHARE = 100
+
+
+@dataclass(eq=False)
+class _Request:
+    """A submitted request: its events, where their results go, and whom to tell when all are committed."""
+
+    ref: IntegrationRef
+    events: list[AlertEvent]
+    fut: asyncio.Future[list[IngestResult]]
+    results: list[IngestResult | None]
+    applied: int = 0
+    failed: bool = False  # a slice of it failed: what is left of it is never applied
+
+
 class IngestWriter:
-    """Group commit: one writer task applies queued requests in shared transactions."""
+    """Group commit, fair across integrations: one writer task applies queued requests in shared transactions.
+
+    A request larger than its integration's share of a transaction is applied in slices, and other
+    integrations' waiting events commit between them (core/ingest_queue.py); its caller still hears back
+    only once every slice has committed.
+    """
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], *, max_batch: int = 500,
-                 now: Callable[[], datetime] = utcnow) -> None:
-        self.sessionmaker, self.max_batch, self.now = sessionmaker, max_batch, now
-        self._queue: list[tuple[IntegrationRef, list[AlertEvent], asyncio.Future[list[IngestResult]]]] = []
+                 share: int = SHARE, now: Callable[[], datetime] = utcnow) -> None:
+        self.sessionmaker, self.now = sessionmaker, now
+        self._queue: FairQueue[_Request] = FairQueue(share=share, max_batch=max_batch)
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._marked: dict[int, datetime] = {}  # see ingest_batch
@@ -755,42 +779,55 @@ class IngestWriter:
         await self._drop_connection()
 
     async def submit(self, ref: IntegrationRef, evs: list[AlertEvent]) -> list[IngestResult]:
-        """Queue events and wait until the transaction holding them has committed."""
+        """Queue events and wait until the transactions holding them have all committed.
+
+        A request applied in slices that fails part way has its earlier slices committed: its caller is
+        told it failed and sends it again, which repeats those alerts' events (dedup keeps one alert each).
+        """
         if self._task is None or self._task.done():
             raise RuntimeError("ingest writer is not running")
-        fut: asyncio.Future[list[IngestResult]] = asyncio.get_running_loop().create_future()
-        self._queue.append((ref, evs, fut))
+        if not evs:
+            return []
+        request = _Request(ref, evs, asyncio.get_running_loop().create_future(), [None] * len(evs))
+        self._queue.put(ref.id, request, len(evs))
         self._wake.set()
-        return await fut
+        return await request.fut
 
     async def _loop(self) -> None:
         while True:
             await self._wake.wait()
             self._wake.clear()
             while self._queue:
-                take, size = 0, 0
-                while take < len(self._queue) and (size < self.max_batch or take == 0):
-                    size += len(self._queue[take][1])
-                    take += 1
-                group, self._queue[:take] = self._queue[:take], []
-                await self._commit_group(group)
+                await self._commit(self._queue.take())
+                # A transaction on SQLite runs on the loop itself, and back to back they would hold it
+                # until the queue is empty: let requests (and /healthz) in between.
+                await asyncio.sleep(0)
 
-    async def _commit_group(self, group: list[Any]) -> None:
+    async def _commit(self, batch: list[Slice[_Request]]) -> None:
         try:
-            results = await self._apply([(ref, ev) for ref, evs, _ in group for ev in evs])
+            results = await self._apply([(s.request.ref, ev) for s in batch
+                                         for ev in s.request.events[s.start:s.stop]])
         except Exception:
-            if len(group) == 1:
+            if len(batch) == 1:
                 log.exception("ingest failed")
-                _settle(group[0][2], exc=RuntimeError("the event could not be stored"))
+                request = batch[0].request
+                request.failed = True
+                self._queue.drop(request.ref.id, request)
+                _settle(request.fut, exc=RuntimeError("the event could not be stored"))
                 return
-            # One bad request must not fail its neighbours: retry each on its own.
-            for item in group:
-                await self._commit_group([item])
+            # One bad request must not fail its neighbours: retry each slice on its own.
+            for s in batch:
+                if not s.request.failed:
+                    await self._commit([s])
             return
         i = 0
-        for _ref, evs, fut in group:
-            _settle(fut, results=results[i:i + len(evs)])
-            i += len(evs)
+        for s in batch:
+            request, n = s.request, s.stop - s.start
+            request.results[s.start:s.stop] = results[i:i + n]
+            request.applied += n
+            i += n
+            if request.applied == len(request.events):
+                _settle(request.fut, results=request.results)
 
     async def _apply(self, items: list[tuple[IntegrationRef, AlertEvent]]) -> list[IngestResult]:
         """One transaction on the writer's own connection; a connection found dead is replaced once."""

@@ -243,3 +243,30 @@ async def test_alert_webhooks_hear_a_batch_whose_first_channel_is_gone(db_url):
         jobs = (await s.execute(select(Job).where(Job.name == "alert_webhooks"))).scalars().all()
     assert [item[1] for job in jobs for item in job.args["items"]] == ["a_new", "a_merge"]
     await engine.dispose()
+
+
+async def test_another_integrations_event_commits_while_a_big_request_is_still_being_applied(db_url):
+    """A big request is applied in slices: an event of another integration does not wait for all of it."""
+    engine, sessions, ref = await _world(db_url)
+    async with sessions() as s:
+        other = Integration(name="j", type="standard", channel_id=ref.channel_id, key="k2", key_hash="h2")
+        s.add(other)
+        await s.commit()
+        small_ref = IntegrationRef(other.id, "standard", ref.channel_id)
+    writer = IngestWriter(sessions, share=100)
+    writer.start()
+    try:
+        big = asyncio.create_task(writer.submit(ref, [_ev(f"storm-{i}", n=i) for i in range(300)]))
+        await asyncio.sleep(0)  # the big request is queued first
+        [small] = await writer.submit(small_ref, [_ev("page-me")])
+        assert not big.done()  # 200 of its events are still to be applied
+        async with sessions() as s:
+            assert (await s.get(Alert, small.alert_id)).alert_key == "page-me"
+        results = await big
+    finally:
+        await writer.stop()
+    assert [r.alert_key for r in results] == [f"storm-{i}" for i in range(300)]
+    assert {r.outcome for r in results} == {"new_alert"}
+    async with sessions() as s:
+        assert (await s.execute(select(func.count()).select_from(Alert))).scalar_one() == 301
+    await engine.dispose()
