@@ -31,8 +31,13 @@ class Settings(BaseSettings):
     max_body_bytes: int = 1024 * 1024
     body_read_timeout_seconds: float = Field(
         default=10.0, gt=0, description="A request body that has not fully arrived after this long is refused (408)")
-    ingest_rate_per_second: int = 100
-    ingest_rate_per_minute: int = 1000
+    # Alertmanager puts a whole group in one notification (webhook_config max_alerts: 0 = all of it), so a
+    # storm arrives as a few huge requests; past this many alerts a request is refused (413) before parsing.
+    max_alerts_per_request: int = Field(
+        default=1000, ge=1, description="Most alerts one ingest request may carry; more gets 413")
+    # Counted in alerts, not requests (webhooks/ratelimit.py): a full-size request fits in a second's budget.
+    ingest_rate_per_second: int = Field(default=1000, ge=1, description="Alerts per second per integration")
+    ingest_rate_per_minute: int = Field(default=10000, ge=1, description="Alerts per minute per integration")
     sweep_interval_seconds: float = 2.0
     delivery_retry_budget_seconds: float = Field(
         default=600.0, gt=0, description="How long a failing delivery keeps retrying its provider (time, not count)")

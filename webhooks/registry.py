@@ -61,6 +61,26 @@ def with_overrides(parse: Parser) -> Parser:
     return parse_with_overrides
 
 
+def _alert_list(body: object) -> int:
+    alerts = body.get("alerts") if isinstance(body, Mapping) else None
+    return len(alerts) if isinstance(alerts, list) else 1
+
+
+def _array(body: object) -> int:
+    return len(body) if isinstance(body, list) else 1
+
+
+# How many alerts a body carries, read before it is parsed: the per-request cap and the rate limit count
+# them, and a body over the cap must not cost its parse. Formats not listed carry one event per request.
+COUNTS: dict[str, Callable[[object], int]] = {"prometheus": _alert_list, "grafana": _alert_list, "n9e": _array}
+
+
+def alert_count(fmt: str, body: object) -> int:
+    """The number of alerts a decoded body of format `fmt` carries (what the parser would return)."""
+    count = COUNTS.get(fmt)
+    return count(body) if count else 1
+
+
 PARSERS: dict[str, Parser] = {
     "standard": with_overrides(standard.parse),
     "prometheus": with_overrides(prometheus.parse),

@@ -1,12 +1,14 @@
 """HTTP endpoints of the Event API: /event/push/alert/<format> and /event/push/change/standard.
 
-Order of checks: integration key (401) -> rate limit (429) -> content type and size (400/413)
--> JSON -> parse (400 naming the field) -> commit -> 200. Nothing is stored unless the whole
-request is valid.
+Order of checks: integration key (401) -> an integration already over its rate limit (429) -> content
+type and size (400/413) -> JSON -> alerts per request (413) -> the request's alerts against the rate
+limit (429) -> parse (400 naming the field) -> commit -> 200. Nothing is stored unless the whole request
+is valid.
 """
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import time
 from typing import Any
@@ -25,8 +27,8 @@ from core.secrets import digest, same
 from core.storable import storable_json, storable_query
 from webhooks import change
 from webhooks.errors import InvalidParameter
-from webhooks.ratelimit import RateLimiter
-from webhooks.registry import PARSERS
+from webhooks.ratelimit import RateLimiter, retry_after
+from webhooks.registry import PARSERS, alert_count
 
 EVENTS = Counter("vigil_events_received_total", "Alert events received", ["format", "outcome"])
 LATENCY = Histogram(
@@ -40,6 +42,10 @@ LIMITER = web.AppKey("ingest_limiter", RateLimiter)
 def _events(fmt: str, outcome: str) -> Any:
     """EVENTS.labels(...) takes a lock and builds a key on every call; formats and outcomes are few."""
     return EVENTS.labels(fmt, outcome)
+
+# A request with more alerts than this is parsed on a worker thread: parsing 1,000 alerts takes tens of
+# milliseconds of pure Python, and the interpreter hands the loop its turn every few milliseconds meanwhile.
+PARSE_INLINE = 100
 
 CACHE_TTL = 5.0  # seconds an integration lookup is reused; edits through the API also clear it
 
@@ -59,11 +65,21 @@ async def _integration(request: web.Request) -> Integration | web.Response:
     row = hit[0]
     if row is None or not same(row.key, key) or row.status != "enabled":
         return error(request, 401, "Unauthorized", "integration_key is not a valid one")
-    limited, retry_after = request.app[LIMITER].allow(h, time.monotonic())
-    if not limited:
-        return error(request, 429, "RequestTooFrequently",
-                     "too many requests for this integration; slow down", {"Retry-After": str(int(retry_after))})
+    delay = request.app[LIMITER].wait(row.id, time.monotonic())
+    if delay:  # refused before its body is read
+        return _too_frequent(request, delay)
     return row
+
+
+def _too_frequent(request: web.Request, delay: float) -> web.Response:
+    return error(request, 429, "RequestTooFrequently", "too many alerts for this integration; slow down",
+                 {"Retry-After": retry_after(delay)})
+
+
+def _spend(request: web.Request, integration: Integration, alerts: int) -> web.Response | None:
+    """Count a request's alerts against its integration's rate limit: a 429 when they do not fit."""
+    delay = request.app[LIMITER].take(integration.id, time.monotonic(), alerts)
+    return _too_frequent(request, delay) if delay else None
 
 
 async def _json_body(request: web.Request) -> Any:
@@ -100,7 +116,19 @@ async def push_alert(request: web.Request) -> web.Response:
                      f"/event/push/alert/{integration.type}")
     try:
         body = await _json_body(request)
-        evs = parser(body, storable_query(request.query), utcnow())
+        n = alert_count(fmt, body)
+        cap = request.app[SETTINGS].max_alerts_per_request
+        if n > cap:
+            raise _Bad(413, "RequestEntityTooLarge",
+                       f"the request carries {n} alerts; at most {cap} are accepted in one request: send them in "
+                       "smaller requests (Alertmanager: a finer group_by)")
+        if (refused := _spend(request, integration, n)) is not None:
+            _events(fmt, "limited").inc()
+            return refused
+        if n > PARSE_INLINE:  # see PARSE_INLINE
+            evs = await asyncio.to_thread(parser, body, storable_query(request.query), utcnow())
+        else:
+            evs = parser(body, storable_query(request.query), utcnow())
     except _Bad as exc:
         _events(fmt, "rejected").inc()
         return error(request, exc.status, exc.code, str(exc))
@@ -133,6 +161,8 @@ async def push_change(request: web.Request) -> web.Response:
         return error(request, exc.status, exc.code, str(exc))
     except InvalidParameter as exc:
         return error(request, 400, "InvalidParameter", str(exc))
+    if (refused := _spend(request, integration, len(changes))) is not None:
+        return refused
     now = utcnow()
     async with request.app[SESSIONS]() as session:
         for c in changes:

@@ -5,7 +5,7 @@ import pytest
 from core.types import EventStatus
 from tests.webhooks.conftest import fixture
 from webhooks.errors import InvalidParameter
-from webhooks.registry import PARSERS
+from webhooks.registry import PARSERS, alert_count
 
 SAMPLES = {  # one firing and one recovery sample per format
     "standard": (("standard", "full"), ("standard", "recovery")),
@@ -89,3 +89,22 @@ def test_other_query_parameters_are_ignored(now):
         fixture("alertmanager", "firing"), {"integration_key": "k", "channel_id": "3"}, now
     )
     assert [e.event_status for e in events] == [EventStatus.CRITICAL, EventStatus.WARNING]
+
+
+@pytest.mark.parametrize(("fmt", "sample"), [(fmt, s) for fmt in sorted(SAMPLES) for s in SAMPLES[fmt]])
+def test_alert_count_before_parsing_is_what_the_parser_returns(fmt, sample, now):
+    body = fixture(*sample)
+    assert alert_count(fmt, body) == len(PARSERS[fmt](body, {}, now))
+
+
+@pytest.mark.parametrize(("fmt", "body", "count"), [
+    ("prometheus", {"alerts": [{}] * 4000}, 4000),
+    ("grafana", {"alerts": [{}] * 3}, 3),
+    ("n9e", [{}] * 5, 5),
+    ("n9e", {"rule_name": "one event"}, 1),
+    ("standard", {"title_rule": "t", "event_status": "Ok", "alerts": [{}] * 9}, 1),  # not a field of its own
+    ("prometheus", {"alerts": "not a list"}, 1),  # the parser names the problem
+    ("zabbix", [], 1),
+])
+def test_alert_count_reads_only_the_alert_list_of_the_format(fmt, body, count):
+    assert alert_count(fmt, body) == count
