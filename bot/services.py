@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.chat import card_sync
 from bot.group_bots import sender as bot_sender
-from bot.adapters import ADAPTERS
+from bot.adapters import adapter_class
 from bot.adapters.base import Adapter
 from bot.chat.im_sender import im_sender
 from bot.media.senders import build_senders
@@ -80,7 +80,7 @@ async def build_adapters(sessions: async_sessionmaker[AsyncSession], secret_key:
         rows = (await session.execute(select(ImApp).where(ImApp.status == "enabled").order_by(ImApp.id))).scalars()
         for row in rows:
             platform = Platform(row.platform)
-            cls = ADAPTERS.get(platform)
+            cls = await adapter_class(platform)
             if cls is None:
                 problems.append(f"im app {row.id}: {platform.value} is not supported by this build")
                 continue

@@ -10,6 +10,7 @@ pay for Feishu at every start.
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -63,3 +64,19 @@ class _Adapters(Mapping[Platform, Any]):
 
 
 ADAPTERS: Mapping[Platform, Any] = _Adapters()
+
+
+async def adapter_class(platform: Platform) -> Any | None:
+    """The platform's adapter class, or None if this build lacks it; its module imported off the event loop.
+
+    Importing lark-oapi takes seconds: on the event loop, configuring a Feishu app froze every request,
+    /healthz and ingest included, for that long. In a thread, the loop keeps serving while it imports.
+    """
+    module = _MODULES.get(platform)
+    if module is None:
+        return None
+    try:
+        await asyncio.to_thread(importlib.import_module, module[0])
+    except ModuleNotFoundError:
+        pass  # ADAPTERS.get below tells a missing SDK (raise) from a module this build lacks (None)
+    return ADAPTERS.get(platform)

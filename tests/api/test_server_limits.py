@@ -108,3 +108,49 @@ def test_a_generated_admin_token_is_kept_in_an_owner_only_file_and_reused(tmp_pa
     assert token not in cli._banner(first, source) and "TOKEN=$(cat data/admin-token)" in cli._banner(first, source)
     again, _ = cli._admin_token(Settings())
     assert again.admin_token == token  # a restart keeps the token the operator already uses
+
+
+async def test_configuring_a_feishu_app_never_freezes_the_server(tmp_path):
+    """The first Feishu app imports lark-oapi (seconds): in a fresh `vigil serve`, /healthz keeps answering."""
+    import aiohttp
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    env = {**os.environ, "VIGIL_ADMIN_TOKEN": TOKEN, "VIGIL_DATABASE_URL": f"sqlite:///{tmp_path}/v.db",
+           "VIGIL_SECRET_KEY": "k" * 32, "VIGIL_LOG_LEVEL": "WARNING"}
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot.cli", "serve", "--port", str(port),
+                                                env=env, stdout=asyncio.subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with aiohttp.ClientSession() as http:
+            for _ in range(300):
+                try:
+                    async with http.get(base + "/healthz") as r:
+                        if r.status == 200:
+                            break
+                except aiohttp.ClientConnectionError:
+                    await asyncio.sleep(0.1)
+            latencies: list[float] = []
+            done = asyncio.Event()
+
+            async def probe() -> None:
+                while not done.is_set():
+                    t = time.monotonic()
+                    async with http.get(base + "/healthz") as r:
+                        assert r.status == 200
+                    latencies.append(time.monotonic() - t)
+                    await asyncio.sleep(0.05)
+
+            prober = asyncio.create_task(probe())
+            async with http.post(base + "/api/v1/im-apps", headers={"Authorization": f"Bearer {TOKEN}"},
+                                 json={"platform": "feishu", "name": "lark", "settings": {"app_id": "cli_a"},
+                                       "secrets": {"app_secret": "s", "encrypt_key": "e",
+                                                   "verification_token": "v"}}) as r:
+                assert r.status in (200, 201), await r.text()
+            done.set()
+            await prober
+    finally:
+        proc.terminate()
+        await proc.wait()
+    assert latencies and max(latencies) < 1.0, f"/healthz took up to {max(latencies):.2f} s"
