@@ -23,10 +23,12 @@ from bot.group_bots import sender as bot_sender
 from bot.adapters import adapter_class
 from bot.adapters.base import Adapter
 from bot.chat.im_sender import im_sender
+from bot.egress import EgressRefused, client_session, policy_of, preflight
 from bot.media.senders import build_senders
 from core import jobs, paging
 from core.crypto import unseal
 from core.db import make_engine, make_sessionmaker
+from core.egress import EgressPolicy
 from core.models import ImApp
 from core.notify import RetryPolicy
 from core.settings import Settings
@@ -84,11 +86,32 @@ async def build_adapters(sessions: async_sessionmaker[AsyncSession], secret_key:
             if cls is None:
                 problems.append(f"im app {row.id}: {platform.value} is not supported by this build")
                 continue
+            refused = await _refused_url(dict(row.settings), policy_of(http))
+            if refused:
+                problems.append(f"im app {row.id}: {refused}")
+                continue
             try:
                 built[platform] = cls.from_app(dict(row.settings), unseal(secret_key, row.secrets), http=http)
             except ValueError as exc:
                 problems.append(f"im app {row.id}: {exc}")
     return built, problems
+
+
+async def _refused_url(settings: dict[str, Any], policy: EgressPolicy) -> str | None:
+    """The first URL setting whose host resolves only to refused addresses, said why.
+
+    Our aiohttp session checks every connection; the SDKs with their own HTTP client (lark-oapi's httpx,
+    botframework's msrest) do not use it, so base URLs are also judged here, whenever adapters are built.
+    """
+    for key, value in settings.items():
+        if key.endswith(("_url", "_endpoint")) and isinstance(value, str) and value:
+            try:
+                await preflight(value, policy)
+            except EgressRefused as exc:
+                return f"settings.{key}: {exc}"
+            except OSError:
+                continue  # not resolvable now: nothing can be reached, and the calls will say so
+    return None
 
 
 async def _im_apps_version(sessions: async_sessionmaker[AsyncSession]) -> list[Any]:
@@ -127,7 +150,7 @@ async def worker_context(settings: Settings) -> AsyncIterator[jobs.JobContext]:
             except Exception:  # the database may be briefly away: keep the adapters we have
                 log.exception("could not refresh IM adapters")
 
-    async with ClientSession() as http:
+    async with client_session(settings.egress_policy()) as http:
         add_senders(ctx, settings, http)
         await refresh(http)
         task = asyncio.create_task(keep_fresh(http), name="vigil-adapters")

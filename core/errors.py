@@ -42,15 +42,17 @@ class DeliveryError(Exception):
     Transient failures (timeouts, 5xx, 429) are retryable; `retry_after` carries a
     provider's Retry-After in seconds when it gave one. Permanent failures (user not
     found, bot removed, bad token) are not, and start the fallback chain.
-    Messages must never contain tokens or secrets.
+    Messages must never contain tokens or secrets. `reason` is the short form a test endpoint shows
+    (a status, a refusal, a platform error code): never text taken from the remote answer.
     """
 
     def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
-                 gone: bool = False) -> None:
+                 gone: bool = False, reason: str = "") -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         self.gone = gone  # the recipient left the platform: its mapping row is marked stale
+        self.reason = reason
 
 
 class DeliveryQueued(Exception):

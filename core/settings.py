@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.egress import EgressPolicy
 
 # The admin token is the key to everything: 32 characters of a random token is ~190 bits; anything shorter
 # is likely a word someone chose.
@@ -49,6 +52,27 @@ class Settings(BaseSettings):
     email: dict[str, Any] | None = Field(default=None, description="SMTP settings for the email medium (JSON)")
     sms: dict[str, Any] | None = Field(default=None, description="SMS provider settings (JSON)")
     voice: dict[str, Any] | None = Field(default=None, description="Voice provider settings (JSON)")
+    # Outgoing requests never reach loopback, link-local, private or other internal addresses unless listed here.
+    egress_allow: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="Internal targets Vigil may send to: CIDRs, IPs, host names or *.domain, "
+                                          "comma-separated (default: public addresses only)")
+
+    @field_validator("egress_allow", mode="before")
+    @classmethod
+    def _split_allow_list(cls, value: Any) -> Any:
+        # An operator writes `10.0.0.0/8, hooks.internal` in the environment, not JSON.
+        return [e for e in re.split(r"[,\s]+", value) if e] if isinstance(value, str) else value
+
+    @field_validator("egress_allow")
+    @classmethod
+    def _check_allow_list(cls, value: list[str]) -> list[str]:
+        EgressPolicy.parse(value)  # a bad entry stops the start with its name, rather than being ignored
+        return value
+
+    def egress_policy(self) -> EgressPolicy:
+        """The egress allow-list, parsed."""
+        return EgressPolicy.parse(self.egress_allow)
+
 
     @field_validator("admin_token")
     @classmethod

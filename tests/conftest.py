@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from sqlmodel import SQLModel
 
-from tests.kit import PG_ADMIN_URL, REDIS_URL, Api, service_up
+from tests.kit import LOCAL_FAKES, PG_ADMIN_URL, REDIS_URL, Api, service_up
 
 if TYPE_CHECKING:
     from core.errors import DeliveryError
@@ -112,7 +112,7 @@ def settings(db_url: str):  # type: ignore[no-untyped-def]
     from core.settings import Settings
 
     return Settings(database_url=db_url, admin_token="test-admin-token-0123456789abcdef", base_url="http://vigil.test",
-                    sweep_interval_seconds=0.2)
+                    sweep_interval_seconds=0.2, egress_allow=list(LOCAL_FAKES))
 
 
 @pytest.fixture
@@ -132,7 +132,11 @@ def free_port() -> int:
 
 @pytest.fixture
 async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as s:
+    """Vigil's own kind of session (bot/egress.py), opened to the local fakes only."""
+    from bot.egress import client_session
+    from core.egress import EgressPolicy
+
+    async with client_session(EgressPolicy.parse(LOCAL_FAKES)) as s:
         yield s
 
 

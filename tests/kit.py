@@ -9,6 +9,9 @@ from typing import Any
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
 # Two suites running at once (helpers sharing a machine) pick different dbs with VIGIL_TEST_REDIS_DB.
 REDIS_URL = f"redis://127.0.0.1:6379/{os.environ.get('VIGIL_TEST_REDIS_DB', '15')}"
+# The fakes of tests/fakes/ listen on loopback, which Vigil refuses to send to unless told: the fixtures that
+# need them opt in explicitly (Settings.egress_allow, as VIGIL_EGRESS_ALLOW would), so the default stays closed.
+LOCAL_FAKES = ("127.0.0.1", "::1")
 
 
 def service_up(host: str, port: int) -> bool:

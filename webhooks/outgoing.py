@@ -18,6 +18,7 @@ import aiohttp
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.egress import EgressRefused
 from core import events, incidents, jobs
 from core.crypto import unseal
 from core.models import Alert, Channel, CustomAction, Incident, Integration, Member, TimelineEntry, Webhook
@@ -75,14 +76,19 @@ def event_id(*parts: object) -> str:
 
 async def post(http: aiohttp.ClientSession, url: str, payload: dict[str, Any], headers: dict[str, str],
                timeout: float) -> tuple[bool, str]:
-    """POST JSON; (ok, what happened). Success is a 2xx answer within the timeout."""
+    """POST JSON; (ok, what happened). Success is a 2xx answer within the timeout; a redirect is not followed.
+
+    What happened is the status or our own reason, never the receiver's body (it may be an internal page).
+    """
     try:
-        async with http.post(url, json=payload, headers=headers,
+        async with http.post(url, json=payload, headers=headers, allow_redirects=False,
                              timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
             await resp.read()
             return 200 <= resp.status < 300, f"HTTP {resp.status}"
     except TimeoutError:
         return False, f"no answer within {timeout:g} s"
+    except EgressRefused as exc:  # an internal address: nothing was sent
+        return False, str(exc)
     except aiohttp.ClientError as exc:
         return False, f"{type(exc).__name__}"
 

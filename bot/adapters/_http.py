@@ -13,6 +13,7 @@ from typing import Any
 import aiohttp
 
 from bot.adapters.errors import DeliveryError
+from bot.egress import EgressRefused
 
 REDACTED = "***"
 # A provider's error text is shown to operators on the timeline; keep it short.
@@ -88,7 +89,8 @@ def error_for_status(
     retry_after = parse_retry_after(reply.headers.get("Retry-After"), now or datetime.now(UTC))
     message = redact(f"{provider}: HTTP {reply.status}: {detail}"[:DETAIL_LIMIT], secrets)
     retryable = is_retryable_status(reply.status)
-    return DeliveryError(message, retryable=retryable, retry_after=retry_after if retryable else None)
+    return DeliveryError(message, retryable=retryable, retry_after=retry_after if retryable else None,
+                         reason=f"{provider}: HTTP {reply.status}")
 
 
 async def send_request(
@@ -101,7 +103,10 @@ async def send_request(
     secrets: Iterable[str],
     **kwargs: Any,
 ) -> Reply:
-    """Make one request and read the whole answer; network failures and timeouts become retryable errors."""
+    """Make one request and read the whole answer; network failures and timeouts become retryable errors.
+
+    Errors raised here carry their message as `reason` too: it is all our own text, no remote body.
+    """
     try:
         async with session.request(
             method, url, timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False, **kwargs
@@ -109,15 +114,22 @@ async def send_request(
             body = await resp.read()
             return Reply(resp.status, dict(resp.headers), body)
     except TimeoutError:
-        raise DeliveryError(f"{provider}: timed out after {timeout:g}s", retryable=True) from None
+        raise _own(f"{provider}: timed out after {timeout:g}s", retryable=True) from None
     except aiohttp.InvalidURL:
-        raise DeliveryError(f"{provider}: the configured URL is invalid", retryable=False) from None
+        raise _own(f"{provider}: the configured URL is invalid", retryable=False) from None
     except aiohttp.ClientConnectorCertificateError:
         # A certificate that fails verification is a configuration problem, not an outage.
-        raise DeliveryError(f"{provider}: TLS certificate verification failed", retryable=False) from None
+        raise _own(f"{provider}: TLS certificate verification failed", retryable=False) from None
+    except EgressRefused as exc:
+        # The egress policy (bot/egress.py) said no before anything was sent: only the operator can change that.
+        raise _own(redact(f"{provider}: {exc}", secrets)[:DETAIL_LIMIT], retryable=False) from None
     except aiohttp.ClientError as exc:
         # The exception text may carry the URL, and a URL may carry a key: name the failure kind only,
         # plus the redacted text for connection errors, which name just host and port.
         kind = type(exc).__name__
         text = redact(str(exc), secrets) if isinstance(exc, aiohttp.ClientConnectorError) else ""
-        raise DeliveryError(f"{provider}: {kind} {text}".strip()[:DETAIL_LIMIT], retryable=True) from None
+        raise _own(f"{provider}: {kind} {text}".strip()[:DETAIL_LIMIT], retryable=True) from None
+
+
+def _own(message: str, *, retryable: bool) -> DeliveryError:
+    return DeliveryError(message, retryable=retryable, reason=message)

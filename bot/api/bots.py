@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from bot.api.common import get_or_404, paged, patch_changes, ts
 from bot.api.framework import Call, Page, endpoint
+from bot.egress import require_sendable
 from bot.group_bots.sender import config_of
 from bot.group_bots import BotMessage, send
 from bot.keys import HTTP, SETTINGS
@@ -24,7 +25,9 @@ EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
 class BotIn(BaseModel):
     type: BotType
     alias: str = Field(min_length=1, max_length=100)
-    url: str = Field(min_length=1, max_length=2048, description="webhook URL (any host) or the platform token")
+    url: str = Field(min_length=1, max_length=2048,
+                     description="webhook URL (http or https; internal addresses need VIGIL_EGRESS_ALLOW) or the "
+                                 "platform token")
     secret: str = Field(default="", max_length=512, description="signing secret (DingTalk, Feishu) or Zoom token")
     severities: list[Severity] = Field(default_factory=list, description="empty: every severity")
     event_types: list[EventType] = Field(default_factory=list, description="empty: every event type")
@@ -58,7 +61,8 @@ class BotOut(BaseModel):
 
 class TestResult(BaseModel):
     ok: bool
-    result: str
+    result: str = Field(description="the message id when sent; otherwise a short reason (HTTP status, egress "
+                                    "refusal, platform error code), never the remote answer's body")
 
 
 def _out(b: Bot) -> dict:
@@ -75,10 +79,13 @@ def _seal(c: Call, creds: dict[str, str]) -> str:
 
 
 def _validated(c: Call, b: Bot) -> None:
+    settings = c.request.app[SETTINGS]
     try:
-        config_of(b, c.request.app[SETTINGS].secret_key)
+        config = config_of(b, settings.secret_key)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
+    if "://" in config.url:  # a bare token goes into the platform's public URL
+        require_sendable("url", config.url, settings.egress_policy())
 
 
 @endpoint("POST", "/bots", body=BotIn, response=BotOut, status=201, need="admin", tag="bots",
@@ -125,7 +132,8 @@ async def delete_bot(c: Call) -> dict:
 
 
 @endpoint("POST", "/bots/{id}/test", response=TestResult, need="admin", tag="bots",
-          summary="Send a test message through the bot now")
+          summary="Send a test message through the bot now; the result is the outcome in short (status or "
+                  "reason), never the remote answer's body")
 async def test_bot(c: Call) -> dict:
     b = await get_or_404(c.session, Bot, c.path_int("id"), "bot")
     message = BotMessage(title="Vigil test message", severity=Severity.INFO, progress=Progress.TRIGGERED,
@@ -134,5 +142,6 @@ async def test_bot(c: Call) -> dict:
     try:
         result = await send(config_of(b, c.request.app[SETTINGS].secret_key), message, c.request.app[HTTP])
     except DeliveryError as exc:
-        return {"ok": False, "result": str(exc)}
+        # Whatever the remote end answered stays out: pointed at an internal page, this would read it back.
+        return {"ok": False, "result": exc.reason or "the message was not delivered"}
     return {"ok": True, "result": result or "sent"}

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.api.common import get_or_404, paged, patch_changes, ts
 from bot.api.framework import Call, Page, endpoint
+from bot.egress import require_sendable
 from bot.keys import SETTINGS
 from core.crypto import seal, unseal
 from core.errors import InvalidInput
@@ -20,7 +21,8 @@ PlatformName = Literal["slack", "feishu", "dingtalk", "wecom", "teams"]
 class ImAppIn(BaseModel):
     platform: PlatformName
     name: str = Field(min_length=1, max_length=100)
-    settings: dict[str, Any] = Field(default_factory=dict, description="non-secret settings (base_url, app ids)")
+    settings: dict[str, Any] = Field(default_factory=dict, description="non-secret settings (base_url, app ids); "
+                                     "URLs are http or https, internal addresses need VIGIL_EGRESS_ALLOW")
     secrets: dict[str, str] = Field(default_factory=dict, description="write-only: tokens, signing secrets, keys")
 
 
@@ -60,6 +62,16 @@ async def _rebuild(c: Call) -> list[str]:
     return await rebuild_adapters(c.request.app)
 
 
+def _check_urls(c: Call, settings: dict[str, Any]) -> None:
+    """Every URL setting (base_url, token_url, stream_endpoint...) is http/https and no refused IP literal."""
+    policy = c.request.app[SETTINGS].egress_policy()
+    for key, value in settings.items():
+        if key.endswith(("_url", "_endpoint")) and value not in (None, ""):
+            if not isinstance(value, str):
+                raise InvalidInput(f"settings.{key}: must be a URL string")
+            require_sendable(f"settings.{key}", value, policy)
+
+
 def _seal(c: Call, secrets: dict[str, str]) -> str:
     try:
         return seal(c.request.app[SETTINGS].secret_key, secrets) if secrets else ""
@@ -74,6 +86,7 @@ async def create_app(c: Call) -> dict:
                                                         ImApp.status == "enabled"))).first()
     if same:
         raise InvalidInput(f"platform: an enabled {c.body.platform} app exists; disable it first")
+    _check_urls(c, c.body.settings)
     a = ImApp(platform=c.body.platform, name=c.body.name, settings=c.body.settings,
               secrets=_seal(c, c.body.secrets), created_at=c.now, updated_at=c.now)
     c.session.add(a)
@@ -97,6 +110,8 @@ async def get_app(c: Call) -> dict:
 async def patch_app(c: Call) -> dict:
     a = await get_or_404(c.session, ImApp, c.path_int("id"), "im app")
     changes = patch_changes(c.body)
+    if changes.get("settings"):
+        _check_urls(c, changes["settings"])
     if "secrets" in changes:
         try:
             current = unseal(c.request.app[SETTINGS].secret_key, a.secrets)

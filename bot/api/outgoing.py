@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
+from bot.egress import require_sendable
 from bot.keys import HTTP, SETTINGS
 from core import incidents
 from core.crypto import seal
@@ -23,7 +24,7 @@ EventType = Literal[(*EVENT_TYPES, "a_new", "a_update", "a_merge")]  # type: ign
 class WebhookIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     kind: Literal["incident", "alert"] = Field(default="incident", description="incident or alert events")
-    url: AnyHttpUrl
+    url: AnyHttpUrl = Field(description="http or https; internal addresses need VIGIL_EGRESS_ALLOW")
     channel_ids: list[int] = Field(default_factory=list, max_length=100, description="empty: every channel")
     event_types: list[EventType] = Field(default_factory=list, description="empty: every event type")
     headers: dict[str, str] = Field(default_factory=dict, max_length=20, description="write-only; stored encrypted")
@@ -67,10 +68,16 @@ def _sealed(c: Call, headers: dict[str, str]) -> str:
         raise InvalidInput(f"headers: {exc}") from None
 
 
+def _sendable(c: Call, url: str) -> None:
+    # Host names are judged again when sending, on the addresses they resolve to then (bot/egress.py).
+    require_sendable("url", url, c.request.app[SETTINGS].egress_policy())
+
+
 @endpoint("POST", "/webhooks", body=WebhookIn, response=WebhookOut, status=201, need="admin", tag="webhooks",
           summary="Send incident events to a URL (Flashduty payloads, 2 s timeout, retried)")
 async def create_webhook(c: Call) -> dict:
     await require_ids(c.session, Channel, c.body.channel_ids, "channel_ids")
+    _sendable(c, str(c.body.url))
     w = Webhook(name=c.body.name, kind=c.body.kind, url=str(c.body.url), channel_ids=c.body.channel_ids,
                 event_types=list(c.body.event_types), headers=_sealed(c, c.body.headers), status=c.body.status,
                 created_at=c.now, updated_at=c.now)
@@ -92,6 +99,8 @@ async def patch_webhook(c: Call) -> dict:
     changes = patch_changes(c.body, mode="json")
     if "channel_ids" in changes:
         await require_ids(c.session, Channel, changes["channel_ids"], "channel_ids")
+    if changes.get("url"):
+        _sendable(c, str(changes["url"]))
     if "headers" in changes:
         changes["headers"] = _sealed(c, changes["headers"])
     for k, v in changes.items():
@@ -110,7 +119,7 @@ async def delete_webhook(c: Call) -> dict:
 
 class ActionIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
-    url: AnyHttpUrl
+    url: AnyHttpUrl = Field(description="http or https; internal addresses need VIGIL_EGRESS_ALLOW")
     headers: dict[str, str] = Field(default_factory=dict, max_length=20, description="write-only; encrypted")
 
 
@@ -139,6 +148,7 @@ async def create_action(c: Call) -> dict:
     count = len((await c.session.execute(select(CustomAction.id).where(CustomAction.channel_id == ch.id))).all())
     if count >= 5:
         raise InvalidInput("a channel has at most 5 custom actions")
+    _sendable(c, str(c.body.url))
     a = CustomAction(channel_id=ch.id, name=c.body.name, url=str(c.body.url), headers=_sealed(c, c.body.headers),
                      created_at=c.now, updated_at=c.now)
     c.session.add(a)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import logging
 
-from aiohttp import ClientSession, web
+from aiohttp import web
 
 from bot.chat import clicks
 from bot.chat import commands as chat_commands
+from bot.egress import client_session
 from bot.adapters.base import InboundRequest
 from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
 from bot.services import build_adapters
@@ -76,7 +77,7 @@ def setup(app: web.Application) -> None:
 
 
 async def http_session(app: web.Application):  # type: ignore[no-untyped-def]
-    """One shared client session for every adapter and provider."""
-    app[HTTP] = ClientSession()
+    """One shared client session for every adapter and provider, held to the egress policy."""
+    app[HTTP] = client_session(app[SETTINGS].egress_policy())
     yield
     await app[HTTP].close()

@@ -67,7 +67,9 @@ def platform_error(config: BotConfig, provider: str, code: Any, text: str, *, re
                    retry_after: float | None = None) -> DeliveryError:
     """A failure the platform reported in its JSON (often with HTTP 200), without any secret in it."""
     message = redact(f"{provider}: error {code}: {text}"[:DETAIL_LIMIT], secrets_of(config))
-    return DeliveryError(message, retryable=retryable, retry_after=retry_after if retryable else None)
+    # The code is the platform's too, so the short reason keeps only a few characters of it.
+    reason = redact(f"{provider}: platform error {str(code)[:16]}", secrets_of(config))
+    return DeliveryError(message, retryable=retryable, retry_after=retry_after if retryable else None, reason=reason)
 
 
 def check_code(config: BotConfig, reply: Reply, *, provider: str, code_key: str, text_key: str,

@@ -98,7 +98,9 @@ class TelegramBot:
         retry_after = max((f.retry_after or 0 for f in failures), default=0) or None
         detail = "; ".join(str(f) for f in failures)
         raise DeliveryError(f"telegram: {len(failures)} of {len(config.chat_ids)} chats failed: {detail}"[:300],
-                            retryable=any(f.retryable for f in failures), retry_after=retry_after)
+                            retryable=any(f.retryable for f in failures), retry_after=retry_after,
+                            reason=f"telegram: {len(failures)} of {len(config.chat_ids)} chats failed "
+                                   f"({failures[0].reason or 'see the timeline'})")
 
 
 def _message_id(config: BotConfig, reply: Reply) -> str:

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.adapters._http import DETAIL_LIMIT, Reply, error_for_status, redact, send_request
 from bot.adapters.errors import DeliveryError
-from bot.media.base import Contact, Medium, Message
+from bot.media.base import Contact, HttpUrlStr, Medium, Message
 
 API_VERSION = "2017-05-25"
 # Codes that may succeed later (https://help.aliyun.com/document_detail/101346.html): per-number
@@ -52,7 +52,7 @@ class AliyunSmsConfig(BaseModel):
     template_params: dict[str, MessageField] = Field(default_factory=lambda: {"title": "subject"})
     # Aliyun caps each variable's length (35 characters for most variable types).
     param_max_chars: int = Field(default=35, gt=0)
-    base_url: str = "https://dysmsapi.aliyuncs.com"
+    base_url: HttpUrlStr = "https://dysmsapi.aliyuncs.com"
     region_id: str = "cn-hangzhou"
     timeout: float = Field(default=10.0, gt=0)
 

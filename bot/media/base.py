@@ -10,11 +10,24 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import ClassVar, Protocol
+from typing import Annotated, ClassVar, Protocol
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
+
+from core.egress import url_problem
 
 E164 = re.compile(r"^\+[1-9]\d{1,14}$")
+
+
+def _http_url(value: str) -> str:
+    problem = url_problem(value)
+    if problem:
+        raise ValueError(f"{value!r} {problem}")
+    return value
+
+
+# A provider's endpoint: http or https with a host (which addresses it may reach is bot/egress.py's business).
+HttpUrlStr = Annotated[str, AfterValidator(_http_url)]
 
 
 class Medium(str, Enum):

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
 from bot.adapters._http import DETAIL_LIMIT, error_for_status, redact, send_request
 from bot.adapters.errors import DeliveryError
 from bot.media.base import Contact, Medium, Message
+from core.egress import url_problem
 
 _MISSING = object()
 
@@ -53,6 +54,9 @@ class HttpSmsConfig(BaseModel):
             ("body", _TEXT_ENV, self.body),
         ]
         fields += [(f"headers.{name}", _TEXT_ENV, value) for name, value in self.headers.items()]
+        problem = url_problem(self.url)  # the scheme and host must be written out, not come from a template value
+        if problem:
+            raise ValueError(f"http_sms.url: {problem}")
         for name, env, source in fields:
             if source is None:
                 continue

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from bot.adapters._http import Reply, error_for_status, send_request
 from bot.adapters.errors import DeliveryError
-from bot.media.base import E164, Contact, Medium, Message
+from bot.media.base import E164, Contact, HttpUrlStr, Medium, Message
 
 # https://www.twilio.com/docs/sms/api/message-resource: a body may span up to 1600 characters.
 SMS_LIMIT = 1600
@@ -38,7 +38,7 @@ class TwilioConfig(BaseModel):
     account_sid: str = Field(pattern=r"^AC\w+$")
     auth_token: SecretStr
     from_number: str = Field(pattern=E164.pattern)
-    base_url: str = "https://api.twilio.com"
+    base_url: HttpUrlStr = "https://api.twilio.com"
     callback_url: str | None = None
     language: str = "en-US"
     timeout: float = Field(default=10.0, gt=0)

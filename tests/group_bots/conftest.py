@@ -9,9 +9,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.egress import client_session
 from bot.group_bots import BotConfig, BotMessage, Mention
+from core.egress import EgressPolicy
 from core.types import Progress, Severity
 from tests.fakes.group_bots import FakeGroupBots
+from tests.kit import LOCAL_FAKES
 
 FEISHU_TOKEN = "5e3d587e-d78e-4a07-bd07-265f269f86fd"
 FEISHU_SECRET = "fs-sign-secret-nIMtb7r3N9pk"
@@ -64,7 +67,8 @@ async def bots(aiohttp_server: Any) -> Running:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
+    """Vigil's own kind of session (bot/egress.py), opened to the local fake only."""
+    async with client_session(EgressPolicy.parse(LOCAL_FAKES)) as session:
         yield session
 
 

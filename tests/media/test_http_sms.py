@@ -166,6 +166,8 @@ async def test_bad_or_unsafe_template_is_permanent(gateway, session, alice, page
     ("field", "value", "named"),
     [
         ("url", "http://x/{{ to.phone", "http_sms.url"),
+        ("url", "ftp://gw.example.com/send?to={{ to.phone }}", "http_sms.url: must be an http or https URL"),
+        ("url", "{{ secret.gateway }}/send", "http_sms.url: must be an http or https URL"),
         ("body", "{% if %}", "http_sms.body"),
         ("headers", {"X-Api-Key": "{{ secret.api_key"}, "http_sms.headers.X-Api-Key"),
         ("method", "DELETE", "method"),
@@ -280,6 +282,10 @@ def test_registry_lists_every_provider_once():
         ("pigeon", {}, "unknown media provider 'pigeon'"),
         ("twilio_sms", {"account_sid": "AC1", "auth_token": "t"}, "from_number"),
         ("email", {"host": "h", "from_addr": "v@x", "bogus": 1}, "bogus"),
+        ("twilio_sms", {"account_sid": "AC1", "auth_token": "t", "from_number": "+15005550006",
+                        "base_url": "gopher://127.0.0.1:6379/"}, "(?s)base_url.*must be an http or https URL"),
+        ("aliyun_sms", {"access_key_id": "k", "access_key_secret": "s", "sign_name": "V", "template_code": "T",
+                        "base_url": "file:///etc/passwd"}, "(?s)base_url.*must be an http or https URL"),
     ],
 )
 def test_build_provider_rejects_bad_input(name, config, problem):
