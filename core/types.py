@@ -43,6 +43,14 @@ class Role(str, enum.Enum):
     OBSERVER = "observer"
 
 
+_ROLE_RANK = {Role.OBSERVER: 0, Role.RESPONDER: 1, Role.ADMIN: 2}
+
+
+def lower_role(a: Role, b: Role) -> Role:
+    """The less powerful of two roles: a member's token never does more than the member may now."""
+    return a if _ROLE_RANK[a] <= _ROLE_RANK[b] else b
+
+
 class Platform(str, enum.Enum):
     """Chat platforms and other action sources (rule 1 of DESIGN.md: one path for every action)."""
 

@@ -24,10 +24,10 @@ from bot.envelope import error, ok
 from bot.keys import SESSIONS, SETTINGS
 from core.clock import utcnow
 from core.errors import VigilError
-from core.models import ApiToken
+from core.models import ApiToken, Member
 from core.secrets import digest, same
 from core.storable import storable_json, storable_query
-from core.types import Role
+from core.types import Role, lower_role
 
 log = logging.getLogger("vigil.api")
 BASE = "/api/v1"
@@ -35,11 +35,13 @@ BASE = "/api/v1"
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: an admin token, or a member's token with that member's role."""
+    """Who is calling: an admin token, or a token whose effective role is the lower of its own role and
+    its member's current one (`capped` when the member's role is the lower)."""
 
     role: Role
     member_id: int | None
     token_id: int | None = None
+    capped: bool = False
 
     def can(self, need: str) -> bool:
         if need == "read":
@@ -119,10 +121,19 @@ async def authenticate(request: web.Request, session: AsyncSession) -> Principal
     admin = request.app[SETTINGS].admin_token
     if admin and same(token, admin):
         return Principal(Role.ADMIN, None)
-    row = (await session.execute(select(ApiToken).where(ApiToken.token_hash == digest(token)))).scalar_one_or_none()
+    # The member's role is read on every request, so demoting a member takes power from its tokens at once.
+    stmt = (select(ApiToken.id, ApiToken.role, ApiToken.member_id, Member.role)
+            .outerjoin(Member, Member.id == ApiToken.member_id).where(ApiToken.token_hash == digest(token)))
+    row = (await session.execute(stmt)).one_or_none()
     if row is None:
         return None
-    return Principal(Role(row.role), row.member_id, row.id)
+    token_id, token_role, member_id, member_role = row
+    if member_id is None:
+        return Principal(Role(token_role), None, token_id)
+    if member_role is None:  # the member is gone (a foreign key prevents it; fail closed all the same)
+        return None
+    role = lower_role(Role(token_role), Role(member_role))
+    return Principal(role, member_id, token_id, capped=role is not Role(token_role))
 
 
 def _validation_message(exc: ValidationError, where: str) -> str:
@@ -145,7 +156,9 @@ def _wrap(ep: Endpoint) -> Callable[[web.Request], Awaitable[web.StreamResponse]
             if principal is None:
                 return error(request, 401, "Unauthorized", "a valid Authorization: Bearer <token> header is required")
             if not principal.can(ep.need):
-                return error(request, 403, "AccessDenied", f"this token's role ({principal.role.value}) cannot do this")
+                capped = " (its member's current role)" if principal.capped else ""
+                return error(request, 403, "AccessDenied",
+                             f"this token's role ({principal.role.value}{capped}) cannot do this")
             try:
                 query = ep.query.model_validate(dict(storable_query(request.query))) if ep.query else None
             except ValidationError as exc:

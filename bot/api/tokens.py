@@ -10,13 +10,14 @@ from bot.api.framework import Call, Page, endpoint
 from core.errors import InvalidInput
 from core.models import ApiToken, Member
 from core.secrets import digest, new_token
-from core.types import Role
+from core.types import Role, lower_role
 
 
 class TokenIn(BaseModel):
     name: str = Field(min_length=1, max_length=100)
     member_id: int | None = Field(default=None, description="the member this token acts as")
-    role: Role | None = Field(default=None, description="defaults to the member's role, or admin without one")
+    role: Role | None = Field(default=None, description="defaults to the member's role, or admin without one; "
+                              "never above the member's role, which also caps the token on every request")
 
 
 class TokenOut(BaseModel):
@@ -44,6 +45,10 @@ async def create_token(c: Call) -> dict:
         member = await c.session.get(Member, c.body.member_id)
         if member is None:
             raise InvalidInput(f"member_id: no member with id {c.body.member_id}")
+        if role is not None and lower_role(role, Role(member.role)) is not role:
+            # it would act with the member's role anyway (framework.authenticate); say so now, not later
+            raise InvalidInput(f"role: {role.value} is above the role of member {member.id} ({member.role}); "
+                               f"a member's token never has more power than the member")
         role = role or Role(member.role)
     plain = new_token()
     t = ApiToken(name=c.body.name, token_hash=digest(plain), member_id=c.body.member_id,
