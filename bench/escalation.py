@@ -54,7 +54,7 @@ async def seed(sessions, n_rules: int, now: datetime) -> list[IntegrationRef]:
             ch = Channel(name=f"ch{r}", created_at=now, updated_at=now)
             s.add(ch)
             await s.flush()
-            integ = Integration(name=f"i{r}", type="standard", channel_id=ch.id, key=f"k{r}", key_hash=f"h{r}")
+            integ = Integration(name=f"i{r}", type="standard", channel_id=ch.id, key_hash=f"h{r}")
             s.add(integ)
             s.add(EscalationRule(channel_id=ch.id, name=f"r{r}", definition={"levels": [
                 {"targets": {"member_ids": [members[r % 20].id]}, "wait_minutes": WAIT_S / 60},

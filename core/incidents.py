@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import events, jobs
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from core.ingest_sql import ALERT_WEBHOOKS_EXIST, ingest_lock
-from core.models import Alert, Incident, Member, TimelineEntry
+from core.models import Alert, Channel, Incident, Member, Team, TimelineEntry
 from core.types import Progress, Role, Severity
 
 SNOOZE_MAX_MINUTES = 1440
@@ -91,20 +91,57 @@ async def get(session: AsyncSession, incident_id: int, *, lock: bool = False) ->
     return incident
 
 
-async def actor_may_act(session: AsyncSession, actor_id: int | None) -> None:
+async def actor_may_act(session: AsyncSession, actor_id: int | None) -> Member | None:
     """Observers receive but cannot act; unknown members cannot act. None = system or admin token."""
     if actor_id is None:
-        return
+        return None
     member = await session.get(Member, actor_id)
     if member is None:
         raise PermissionDenied(f"member {actor_id} does not exist")
     if member.role == Role.OBSERVER.value:
         raise PermissionDenied(f"{member.name} is an observer and cannot act on incidents")
+    return member
+
+
+def in_team_scope(*, team_scoped: bool, role: Role, shares_a_team: bool) -> bool:
+    """Whether an actor may act on a channel's incidents: anyone may unless the channel is team-scoped;
+    then only admins and members of one of the channel's teams."""
+    return not team_scoped or role is Role.ADMIN or shares_a_team
+
+
+async def check_team_scope(session: AsyncSession, incident: Incident, member: Member | None) -> None:
+    """Raise PermissionDenied unless `member` may act on the incidents of `incident`'s channel.
+
+    `member` None is a caller of a role below admin that acts as no member (a member-less API token):
+    it belongs to no team. The system and admin tokens, which act as nobody, do not call this.
+    """
+    channel = await session.get(Channel, incident.channel_id)
+    if channel is None or not channel.team_scoped:
+        return
+    teams = (await session.execute(select(Team.id, Team.name, Team.member_ids)
+                                   .where(Team.id.in_(channel.team_ids or [])).order_by(Team.id))).all()
+    role = Role(member.role) if member is not None else Role.RESPONDER
+    shares = member is not None and any(member.id in (ids or []) for _, _, ids in teams)
+    if in_team_scope(team_scoped=channel.team_scoped, role=role, shares_a_team=shares):
+        return
+    who = member.name if member is not None else "a token that acts as no member"
+    names = ", ".join(repr(name) for _, name, _ in teams) or "none left"
+    raise PermissionDenied(f"{who} cannot act on incidents of channel {channel.name!r}: it is team-scoped, "
+                           f"so only admins and members of its teams ({names}) can")
+
+
+async def may_act_on(session: AsyncSession, incident: Incident, actor_id: int | None) -> None:
+    """Raise PermissionDenied unless the actor may act on this incident: a member who is no observer and,
+    on a team-scoped channel, an admin or a member of one of its teams. None = system or admin token."""
+    member = await actor_may_act(session, actor_id)
+    if member is not None:
+        await check_team_scope(session, incident, member)
 
 
 async def _begin(session: AsyncSession, incident_id: int, action: Action, actor_id: int | None) -> Incident:
-    await actor_may_act(session, actor_id)
+    await actor_may_act(session, actor_id)  # before the row lock: a refused actor never waits for it
     incident = await get(session, incident_id, lock=True)
+    await may_act_on(session, incident, actor_id)
     check(
         action,
         Progress(incident.progress),
@@ -304,6 +341,7 @@ async def merge(session: AsyncSession, target_id: int, source_ids: list[int], ac
     moved: list[tuple[int, int]] = []
     for sid in dict.fromkeys(source_ids):
         src = await get(session, sid, lock=True)
+        await may_act_on(session, src, actor_id)  # merging closes the source: acting on it as on the target
         check(Action.MERGE, Progress(src.progress), merged=src.merged_into_id is not None)
         if collect:
             moved += (await session.execute(select(Alert.id, Alert.channel_id).where(Alert.incident_id == src.id)

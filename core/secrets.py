@@ -18,6 +18,12 @@ def new_token() -> str:
 
 
 def digest(value: str) -> str:
+    """SHA-256 of a key or token, the only form stored and the one looked up.
+
+    A plain, unsalted hash is enough here: the keys hashed are random with >= 128 bits, so neither a
+    dictionary nor brute force can invert one, and a deterministic hash lets the database find a key by
+    its hash in one index lookup. (Slow, salted hashes are for low-entropy passwords.)
+    """
     return hashlib.sha256(value.encode()).hexdigest()
 
 

@@ -21,10 +21,15 @@ from webhooks.registry import PARSERS
 IntegrationType = Literal[tuple(PARSERS)]  # type: ignore[valid-type]  # the formats webhooks/registry.py knows
 
 
+TEAM_SCOPED = ("only admins and members of the channel's teams (team_ids) may act on its incidents, "
+               "from the API and from cards; needs at least one team")
+
+
 class ChannelIn(BaseModel):
     name: str = Field(min_length=1, max_length=59)
     description: str = Field(default="", max_length=500)
     team_ids: list[int] = Field(default_factory=list, max_length=3)
+    team_scoped: bool = Field(default=False, description=TEAM_SCOPED)
     grouping: GroupingRule = Field(default_factory=GroupingRule)
     auto_close: bool = Field(default=True, description="close the incident when all its alerts recovered")
     auto_resolve_timeout: int = Field(default=0, ge=0, le=2592000, description="seconds; 0 = off")
@@ -36,6 +41,7 @@ class ChannelPatch(BaseModel):
     name: str | None = Field(default=None, min_length=1, max_length=59)
     description: str | None = Field(default=None, max_length=500)
     team_ids: list[int] | None = Field(default=None, max_length=3)
+    team_scoped: bool | None = Field(default=None, description=TEAM_SCOPED)
     grouping: GroupingRule | None = None
     auto_close: bool | None = None
     auto_resolve_timeout: int | None = Field(default=None, ge=0, le=2592000)
@@ -49,6 +55,7 @@ class ChannelOut(BaseModel):
     name: str
     description: str
     team_ids: list[int]
+    team_scoped: bool
     grouping: GroupingRule
     auto_close: bool
     auto_resolve_timeout: int
@@ -62,11 +69,17 @@ class ChannelOut(BaseModel):
 
 def channel_out(ch: Channel) -> dict:
     return {"channel_id": ch.id, "name": ch.name, "description": ch.description, "team_ids": list(ch.team_ids),
+            "team_scoped": ch.team_scoped,
             "grouping": GroupingRule.model_validate(ch.grouping or {}).model_dump(), "auto_close": ch.auto_close,
             "auto_resolve_timeout": ch.auto_resolve_timeout, "status": ch.status,
             "flapping": Flapping.model_validate(ch.flapping or {}).model_dump(),
             "storm_thresholds": sorted(ch.storm_thresholds or []), "created_at": ts(ch.created_at),
             "updated_at": ts(ch.updated_at), "last_incident_at": ts(ch.last_incident_at)}
+
+
+def _check_scope(team_scoped: bool, team_ids: list[int]) -> None:
+    if team_scoped and not team_ids:
+        raise InvalidInput("team_scoped: a channel scoped to its teams needs at least one team in team_ids")
 
 
 async def _unique_channel(c: Call, name: str, exclude: int | None = None) -> None:
@@ -79,6 +92,7 @@ async def _unique_channel(c: Call, name: str, exclude: int | None = None) -> Non
           need="admin", status=201)
 async def create_channel(c: Call) -> dict:
     await require_ids(c.session, Team, c.body.team_ids, "team_ids")
+    _check_scope(c.body.team_scoped, c.body.team_ids)
     await _unique_channel(c, c.body.name)
     data = c.body.model_dump(mode="json")
     ch = Channel(**data, created_at=c.now, updated_at=c.now)
@@ -104,6 +118,7 @@ async def patch_channel(c: Call) -> dict:
     changes = patch_changes(c.body, mode="json")
     if changes.get("team_ids") is not None:
         await require_ids(c.session, Team, changes["team_ids"], "team_ids")
+    _check_scope(changes.get("team_scoped", ch.team_scoped), changes.get("team_ids", ch.team_ids))
     if changes.get("name"):
         await _unique_channel(c, changes["name"], exclude=ch.id)
     for k, v in changes.items():
@@ -175,20 +190,29 @@ class IntegrationOut(BaseModel):
     name: str
     type: str
     channel_id: int | None
-    integration_key: str
-    push_url: str
+    push_url: str = Field(description="where to push; add ?integration_key=<key> (the key is shown only once)")
     routing: dict[str, Any]
     status: str
     last_event_at: int
     created_at: int
 
 
+class IntegrationKeyOut(IntegrationOut):
+    integration_key: str = Field(description="shown only in this answer (creation or rotation); only its hash "
+                                             "is stored")
+    push_url: str = Field(description="where to push, the key included")
+
+
 def integration_out(c: Call, i: Integration) -> dict:
     base = c.request.app[SETTINGS].resolved_base_url()
     return {"integration_id": i.id, "name": i.name, "type": i.type, "channel_id": i.channel_id,
-            "integration_key": i.key, "push_url": f"{base}/event/push/alert/{i.type}?integration_key={i.key}",
-            "routing": i.routing or {}, "status": i.status, "last_event_at": ts(i.last_event_at),
-            "created_at": ts(i.created_at)}
+            "push_url": f"{base}/event/push/alert/{i.type}", "routing": i.routing or {}, "status": i.status,
+            "last_event_at": ts(i.last_event_at), "created_at": ts(i.created_at)}
+
+
+def _with_key(c: Call, i: Integration, key: str) -> dict:
+    out = integration_out(c, i)
+    return {**out, "integration_key": key, "push_url": f"{out['push_url']}?integration_key={key}"}
 
 
 async def _check_routing(c: Call, routing: Routing) -> dict[str, Any]:
@@ -201,14 +225,14 @@ async def _check_routing(c: Call, routing: Routing) -> dict[str, Any]:
 
 async def _new_integration(c: Call, channel_id: int | None, routing: dict[str, Any]) -> dict:
     key = new_key()
-    i = Integration(name=c.body.name, type=c.body.type, channel_id=channel_id, key=key, key_hash=digest(key),
+    i = Integration(name=c.body.name, type=c.body.type, channel_id=channel_id, key_hash=digest(key),
                     routing=routing, created_at=c.now, updated_at=c.now)
     c.session.add(i)
     await c.session.commit()
-    return integration_out(c, i)
+    return _with_key(c, i, key)
 
 
-@endpoint("POST", "/channels/{id}/integrations", body=IntegrationIn, response=IntegrationOut, status=201,
+@endpoint("POST", "/channels/{id}/integrations", body=IntegrationIn, response=IntegrationKeyOut, status=201,
           summary="Create a dedicated integration of a channel", tag="integrations", need="admin")
 async def create_dedicated(c: Call) -> dict:
     ch = await get_or_404(c.session, Channel, c.path_int("id"), "channel")
@@ -223,7 +247,7 @@ async def list_dedicated(c: Call) -> dict:
     return await paged(c.session, stmt, c.query, lambda i: integration_out(c, i))
 
 
-@endpoint("POST", "/integrations", body=SharedIntegrationIn, response=IntegrationOut, status=201,
+@endpoint("POST", "/integrations", body=SharedIntegrationIn, response=IntegrationKeyOut, status=201,
           summary="Create a shared integration routed by rules", tag="integrations", need="admin")
 async def create_shared(c: Call) -> dict:
     return await _new_integration(c, None, await _check_routing(c, c.body.routing))
@@ -257,6 +281,18 @@ async def patch_integration(c: Call) -> dict:
     await c.session.commit()
     c.request.app[INTEGRATION_CACHE].clear()
     return integration_out(c, i)
+
+
+@endpoint("POST", "/integrations/{id}/rotate-key", response=IntegrationKeyOut, tag="integrations", need="admin",
+          summary="Replace the integration key: the new key is shown once, the old one stops working")
+async def rotate_key(c: Call) -> dict:
+    i = await get_or_404(c.session, Integration, c.path_int("id"), "integration")
+    key = new_key()
+    i.key_hash = digest(key)
+    i.updated_at = c.now
+    await c.session.commit()
+    c.request.app[INTEGRATION_CACHE].clear()  # other processes drop the old key when their entry expires
+    return _with_key(c, i, key)
 
 
 @endpoint("DELETE", "/integrations/{id}", summary="Delete an integration (disables it when it has alerts)",

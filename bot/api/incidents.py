@@ -13,7 +13,7 @@ from bot.keys import SETTINGS
 from core import incidents
 from core.errors import InvalidInput
 from core.models import Alert, Incident, TimelineEntry
-from core.types import Platform, Progress, Severity
+from core.types import Platform, Progress, Role, Severity
 
 
 class IncidentQuery(Page):
@@ -207,10 +207,20 @@ def actor(c: Call) -> int | None:
     return c.principal.member_id
 
 
+async def memberless_in_scope(c: Call, incident_ids: list[int]) -> None:
+    """Core checks the member an action names against its channel's team scope, and reads no member as
+    the system or an admin. A token of a lower role that acts as no member belongs to no team: its
+    actions on a team-scoped channel's incidents are refused here."""
+    if c.principal.member_id is None and c.principal.role is not Role.ADMIN:
+        for iid in incident_ids:
+            await incidents.check_team_scope(c.session, await incidents.get(c.session, iid), None)
+
+
 def _action(name: str, body: type[BaseModel], summary: str, apply: Any) -> None:
     @endpoint("POST", f"/incidents/{{id}}/{name}", body=body, response=IncidentOut, summary=summary,
               tag="incidents", need="act", errors=(400, 401, 403, 404, 409))
     async def handle(c: Call) -> dict:
+        await memberless_in_scope(c, [c.path_int("id"), *getattr(c.body, "source_incident_ids", [])])
         incident = await apply(c, c.path_int("id"), actor(c))
         await c.session.commit()
         return incident_out(c, incident)

@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
+from bot.api.incidents import memberless_in_scope
 from bot.egress import require_sendable
 from bot.keys import HTTP, SETTINGS
 from core import incidents
@@ -178,6 +179,9 @@ async def run_action(c: Call) -> dict:
     action = await get_or_404(c.session, CustomAction, c.path_int("action_id"), "custom action")
     if action.channel_id != incident.channel_id:
         raise InvalidInput("that custom action belongs to another channel")
+    # running an action acts on the incident: the same member and team-scope checks as core.incidents
+    await incidents.may_act_on(c.session, incident, c.principal.member_id)
+    await memberless_in_scope(c, [incident.id])
     settings = c.request.app[SETTINGS]
     ok, what = await run_custom_action(c.request.app[HTTP], c.session, action, incident, c.principal.member_id,
                                        settings.resolved_base_url(), settings.secret_key, c.now)

@@ -17,6 +17,8 @@ class Channel(SQLModel, table=True):
     name: str = Field(max_length=100, unique=True)
     description: str = Field(default="", max_length=500)
     team_ids: list[int] = json_col([])
+    # Only admins and members of `team_ids` may act on the channel's incidents (core.incidents).
+    team_scoped: bool = False
     grouping: dict[str, Any] = json_col({})
     auto_close: bool = True
     auto_resolve_timeout: int = 0
@@ -38,8 +40,9 @@ class Integration(SQLModel, table=True):
     name: str = Field(max_length=100)
     type: str = Field(max_length=32)
     channel_id: int | None = Field(default=None, foreign_key="channel.id", index=True)
+    # Only the SHA-256 of the key is kept: the key is shown once (at creation or rotation) and looked up by
+    # its hash, so a database dump cannot be replayed against the Event API.
     key_hash: str = Field(max_length=64, unique=True)
-    key: str = Field(max_length=64)
     routing: dict[str, Any] = json_col({})
     status: str = Field(default="enabled", max_length=16)
     last_event_at: datetime | None = time_col()

@@ -87,7 +87,7 @@ async def setup(ctx, *, levels, **rule):
         ch = Channel(name="db", created_at=T0, updated_at=T0)
         s.add_all([*members, ch])
         await s.flush()
-        integ = Integration(name="i", type="standard", channel_id=ch.id, key="k", key_hash="h")
+        integ = Integration(name="i", type="standard", channel_id=ch.id, key_hash="h")
         s.add(integ)
         resolved = [{**lv, "targets": {"member_ids": [members[i].id for i in lv.pop("who", [])],
                                         **lv.get("targets", {})}} for lv in levels]

@@ -29,7 +29,7 @@ async def _world(db_url, **channel):
         ch = Channel(name="prod", grouping={"method": "p", "equals": [["labels.service"]]}, **channel)
         s.add(ch)
         await s.flush()
-        integ = Integration(name="i", type="standard", channel_id=ch.id, key="k", key_hash="h")
+        integ = Integration(name="i", type="standard", channel_id=ch.id, key_hash="h")
         s.add(integ)
         await s.commit()
         return engine, sessions, IntegrationRef(integ.id, "standard", ch.id)
