@@ -17,8 +17,8 @@ from core.conditions import ConditionError, compile_tree
 from core.types import Progress
 from core.zones import check_zone
 
-MEDIA = ("im", "sms", "voice", "email")
-Medium = Literal["im", "sms", "voice", "email"]
+MEDIA = ("im", "sms", "voice", "email", "app")  # app: Web Push to the Vigil app (bot/media/web_push.py)
+Medium = Literal["im", "sms", "voice", "email", "app"]
 
 
 class Targets(BaseModel):
