@@ -25,13 +25,16 @@ SECRET = "push-test-secret-key-0123456789abcdef"
 SID, TOKEN, FROM = "AC" + "cd" * 16, "twilio-token-push", "+15005550006"
 
 
-async def start(settings, aiohttp_client, **update):
+async def start(settings, aiohttp_client, pages=None, **update):
+    """A running Vigil with the push routes, and any extra `pages` (path -> handler) a test serves."""
     from bot.server import create_app
     from bot.web import push
 
     app = create_app(settings.model_copy(update={"secret_key": SECRET, **update}))
     if not any(r.resource.canonical == "/push/ack" for r in app.router.routes()):
         push.setup(app)  # the web pages mount it; mounted here when they do not (yet)
+    for path, handler in (pages or {}).items():
+        app.router.add_get(path, handler)
     return Api(await aiohttp_client(app), ADMIN)
 
 
