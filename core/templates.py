@@ -10,12 +10,14 @@ Email templates define `{% block subject %}` and `{% block text %}`, and may def
 (rendered with HTML autoescape; without it the html part is the escaped text). Telegram bot templates are
 Telegram HTML (send with parse_mode=HTML) and are autoescaped.
 
-Why a work budget and not a timeout: Python cannot stop a thread, and a subprocess per page costs more
-than the page. So rendering is bounded from inside: every loop iteration, call and output chunk spends
-one step of a fixed budget (deterministic, so a preview and a real page agree) and checks a wall-clock
-deadline as a backstop; operators that allocate (`*`, `**`, `%`, `~`), filters, calls and namespace
-assignments refuse results over a size limit before or right after they are built; mutating methods and
-width-padding string methods are not exposed; output stops at the medium's cap.
+Rendering is bounded from inside first: every loop iteration, call and output chunk spends one step of a
+fixed budget (deterministic, so a preview and a real page agree) and checks a wall-clock deadline;
+operators that allocate (`*`, `**`, `%`, `~`), filters, calls and namespace assignments refuse results
+over a size limit before or right after they are built; mutating methods and width-padding string
+methods are not exposed; output stops at the medium's cap. That cannot stop one filter call that runs in
+C (a `sum` of lists, a `join` of a gigabyte), so user-supplied sources never render in a server process:
+`core/template_sandbox.py` runs `render_override` in worker processes under CPU, memory and time limits.
+The shipped defaults are trusted and render in-process (`render_default`).
 """
 
 from __future__ import annotations
@@ -70,15 +72,21 @@ class TemplateError(ValueError):
     """A template is unusable; the message names the line when there is one."""
 
 
+class TemplateLimitError(TemplateError):
+    """Rendering hit a limit of the template sandbox (time, CPU or memory); the message names the limit."""
+
+
 @dataclass(frozen=True)
 class Rendered:
-    """One rendered notification; `used_fallback` says the shipped default replaced a failing override."""
+    """One rendered notification; `used_fallback` says the shipped default replaced a failing override,
+    `hit_limit` that the override failed on a limit of the sandbox (`TemplateLimitError`)."""
 
     subject: str | None
     text: str
     html: str | None
     used_fallback: bool = False
     error: str | None = None
+    hit_limit: bool = False
 
 
 # -- context ------------------------------------------------------------------------------------------
@@ -383,27 +391,29 @@ class TemplateSet:
             _check_names(_TEXT_ENV.parse(source))
         except TemplateSyntaxError as exc:
             raise TemplateError(f"line {exc.lineno}: {exc.message}") from None
+        except RecursionError:  # the parser and compiler recurse once per level of nesting
+            raise TemplateError("the template nests too deeply (brackets, blocks or filters)") from None
         if medium == "email":
             missing = [b for b in ("subject", "text") if b not in template.blocks]
             if missing:
                 raise TemplateError("email template needs " + " and ".join(
                     f"{{% block {b} %}}...{{% endblock %}}" for b in missing))
 
+    def source(self, medium: str, event_type: str) -> str | None:
+        """The override that applies to (medium, event_type), or None for the shipped default."""
+        return self.overrides.get((medium, event_type)) or self.overrides.get((medium, DEFAULT_EVENT))
+
     def render(self, medium: str, event_type: str, context: Mapping[str, Any]) -> Rendered:
-        """Render a notification; on any failure of an override use the shipped default (never raises)."""
-        if medium not in MEDIA:
-            log.warning("no template for unknown medium %r, sending plain text", medium)
-            return _last_resort(context, f"unknown medium {medium!r}")
-        source = self.overrides.get((medium, event_type)) or self.overrides.get((medium, DEFAULT_EVENT))
-        if source is not None:
-            try:
-                TemplateSet.validate(medium, source)
-                return _render(medium, source, context, strict=True)
-            except Exception as exc:  # any failure of an override must not block the page
-                error = f"{type(exc).__name__}: {exc}"
-                log.warning("template %s/%s failed, using the shipped default: %s", medium, event_type, error)
-                return _render_default(medium, event_type, context, error)
-        return _render_default(medium, event_type, context, None)
+        """Render a notification in this process; on any failure of an override use the shipped default
+        (never raises). A server process renders only shipped defaults here: user-supplied overrides go
+        through `core.template_sandbox.render_all`, which runs them in a bounded worker process."""
+        source = self.source(medium, event_type) if medium in MEDIA else None
+        if source is None:
+            return render_default(medium, event_type, context)
+        try:
+            return render_override(medium, source, context)
+        except Exception as exc:  # any failure of an override must not block the page
+            return render_default(medium, event_type, context, failure(exc))
 
 
 def _check_names(tree: nodes.Template) -> None:
@@ -418,18 +428,37 @@ def _check_names(tree: nodes.Template) -> None:
             raise TemplateSyntaxError(f"no test named {node.name!r}", node.lineno)
 
 
-def _render_default(medium: str, event_type: str, context: Mapping[str, Any], error: str | None) -> Rendered:
+def failure(exc: BaseException) -> str:
+    """How a failed override is reported (timeline, log, preview): the error type and its message."""
+    return f"{type(exc).__name__}: {exc}"
+
+
+def render_override(medium: str, source: str, context: Mapping[str, Any]) -> Rendered:
+    """Render a user-supplied override strictly: any failure (syntax, runtime, sandbox, budget, size) raises."""
+    TemplateSet.validate(medium, source)
+    return _render(medium, source, context, strict=True)
+
+
+def render_default(medium: str, event_type: str, context: Mapping[str, Any], error: str | None = None, *,
+                   hit_limit: bool = False) -> Rendered:
+    """Render the shipped default (trusted, in-process; never raises). `error` says why an override was not
+    used: it is logged and carried in the result as a fallback."""
+    if medium not in MEDIA:
+        log.warning("no template for unknown medium %r, sending plain text", medium)
+        return _last_resort(context, f"unknown medium {medium!r}")
+    if error is not None:
+        log.warning("template %s/%s failed, using the shipped default: %s", medium, event_type, error)
     try:
         r = _render(medium, default_source(medium, event_type), context, strict=False)
     except Exception as exc:  # a context the defaults cannot digest still pages
         log.exception("shipped template %s/%s failed", medium, event_type)
-        return _last_resort(context, error or f"{type(exc).__name__}: {exc}")
-    return Rendered(r.subject, r.text, r.html, error is not None, error)
+        return _last_resort(context, error or failure(exc), hit_limit=hit_limit)
+    return Rendered(r.subject, r.text, r.html, error is not None, error, hit_limit)
 
 
-def _last_resort(context: Mapping[str, Any], error: str) -> Rendered:
+def _last_resort(context: Mapping[str, Any], error: str, *, hit_limit: bool = False) -> Rendered:
     text = f"[{context.get('incident_severity', '')}] {context.get('title', '')} {context.get('detail_url', '')}"
-    return Rendered(str(context.get("title", "")), text.strip(), None, True, error)
+    return Rendered(str(context.get("title", "")), text.strip(), None, True, error, hit_limit)
 
 
 def _render(medium: str, source: str, context: Mapping[str, Any], *, strict: bool) -> Rendered:
@@ -488,5 +517,5 @@ def _within_bytes(medium: str, text: str, strict: bool) -> str:
     return text.encode()[:limit - 3].decode(errors="ignore") + "…"
 
 
-__all__ = ["DEFAULTS", "MEDIA", "OUTPUT_CAP", "Rendered", "TemplateError", "TemplateSet", "default_source",
-           "incident_context"]
+__all__ = ["DEFAULTS", "MEDIA", "OUTPUT_CAP", "Rendered", "TemplateError", "TemplateLimitError", "TemplateSet",
+           "default_source", "failure", "incident_context", "render_default", "render_override"]

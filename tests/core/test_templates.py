@@ -216,6 +216,8 @@ def test_unknown_medium_still_pages(caplog):
     ("fax", "x", "medium: unknown medium 'fax'"),
     ("email", "{{ title }}", "email template needs {% block subject %}...{% endblock %} and {% block text %}"),
     ("email", "{% block subject %}x{% endblock %}", "needs {% block text %}"),
+    ("sms", "{{ " + "(" * 5000 + "1" + ")" * 5000 + " }}", "the template nests too deeply"),
+    ("sms", "{% if x %}" * 2000 + "{% endif %}" * 2000, "the template nests too deeply"),
 ])
 def test_validate_names_the_problem(medium, source, message):
     with pytest.raises(TemplateError) as info:
