@@ -32,6 +32,7 @@ from core.egress import EgressPolicy
 from core.models import ImApp
 from core.notify import RetryPolicy
 from core.settings import Settings
+from core.template_sandbox import TemplateSandbox
 from core.types import Platform
 from webhooks import outgoing as outgoing_webhooks
 
@@ -58,6 +59,7 @@ def job_context(settings: Settings, sessions: async_sessionmaker[AsyncSession],
                                     handover_after=timedelta(seconds=settings.delivery_handover_seconds)),
         "adapters": adapters,
         "senders": {"im": im_sender(adapters, sessions, base_url)},
+        "template_sandbox": TemplateSandbox(),  # worker processes start on the first override rendered
     })
 
 
@@ -159,4 +161,5 @@ async def worker_context(settings: Settings) -> AsyncIterator[jobs.JobContext]:
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+            await ctx.services["template_sandbox"].close()
             await engine.dispose()

@@ -48,7 +48,8 @@ from core.models import (
     TimelineEntry,
 )
 from core.notify import DEFAULT_FALLBACK, RetryPolicy, after_failure, media_for, next_fallback
-from core.templates import TemplateSet, incident_context
+from core.template_sandbox import render_all
+from core.templates import Rendered, TemplateSet, incident_context
 from core.types import Progress
 
 log = logging.getLogger("vigil.paging")
@@ -501,7 +502,7 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         templates = (await session.execute(select(Template).where(Template.medium.in_(media)))).scalars().all() \
             if media else []
         overrides = TemplateSet({(t.medium, t.event_type): t.source for t in templates})
-        work: list[tuple[Delivery, Incident, Member | None, Any]] = []
+        wanted: list[tuple[Delivery, Incident, Member | None, str]] = []
         for d, incident, member, channel_name in rows:
             reason = _still_wanted(incident, d)
             if reason:
@@ -509,12 +510,16 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
                 events.note(session, incident.id, "delivery_canceled", now=now, detail={
                     "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "reason": reason})
                 continue
-            work.append((d, incident, member, _prepare(session, d, incident, member, channel_name or "", senders,
-                                                       overrides, base_url, now)))
-        # End the read transaction before the network calls: no row lock or write gate is held while a
-        # provider takes its time. Each attempt is recorded with its outcome in the one write below; a
-        # crash mid-send re-runs the batch, and the pages on the wire then may reach their provider twice.
+            wanted.append((d, incident, member, channel_name or ""))
+        # End the read transaction before rendering and the network calls: no row lock or write gate is held
+        # while an override renders in the sandbox or a provider takes its time. Each attempt is recorded
+        # with its outcome in the one write below; a crash mid-send re-runs the batch, and the pages on the
+        # wire then may reach their provider twice.
         await session.commit()
+        pages = await _render(ctx, session, [(d, incident, channel_name) for d, incident, member, channel_name
+                                             in wanted if _renders(d, member, senders)], overrides, base_url, now)
+        work = [(d, incident, member, _prepare(d, incident, member, senders, pages.get(d.id), base_url))
+                for d, incident, member, _channel_name in wanted]
         outcomes = await asyncio.gather(*(_send(prepared) for _d, _i, _m, prepared in work))
         for (d, incident, member, _prepared), outcome in zip(work, outcomes, strict=True):
             if outcome is None:
@@ -530,22 +535,33 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         await session.commit()
 
 
-def _prepare(session: AsyncSession, d: Delivery, incident: Incident, member: Member | None, channel_name: str,
-             senders: dict[str, Sender], overrides: TemplateSet, base_url: str, now: datetime
-             ) -> tuple[Sender, Recipient, Page] | DeliveryError:
+# Group bots render their platform's own template; an app push carries the incident's fields, not text.
+UNTEMPLATED = frozenset({"bot", "app"})
+
+
+def _renders(d: Delivery, member: Member | None, senders: dict[str, Sender]) -> bool:
+    """Whether the delivery's page is rendered here."""
+    return d.medium not in UNTEMPLATED and member is not None and d.medium in senders
+
+
+def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: dict[str, Sender],
+             page: Page | None, base_url: str) -> tuple[Sender, Recipient, Page] | DeliveryError:
     """The sender, recipient and rendered page of one delivery, or why it cannot be sent."""
     sender = senders.get(d.medium)
     if sender is None:
         return DeliveryError(f"no {d.medium} provider is configured", retryable=False)
     if d.medium != "bot" and member is None:
         return DeliveryError("the member no longer exists", retryable=False)
-    url = f"{base_url}/incidents/{incident.id}"
     if d.medium == "bot":  # group bots render their own platform's template (bot/group_bots/sender.py)
         return sender, Recipient(0, f"bot {d.bot_id}", None, None, "UTC"), Page(
-            incident.id, d.id, d.event_type, incident.severity, None, "", None, url)
+            incident.id, d.id, d.event_type, incident.severity, None, "", None, f"{base_url}/incidents/{incident.id}")
     assert member is not None
-    return sender, Recipient(member.id, member.name, member.email, member.phone, member.time_zone), \
-        _render(session, d, incident, channel_name, overrides, base_url, now)
+    recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone)
+    if d.medium == "app":  # bot/media/web_push.py builds the push from the incident's fields
+        return sender, recipient, Page(incident.id, d.id, d.event_type, incident.severity, incident.title, "", None,
+                                       f"{base_url}/incidents/{incident.id}")
+    assert page is not None
+    return sender, recipient, page
 
 
 async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str | DeliveryError | None:
@@ -564,22 +580,35 @@ async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str
         return DeliveryError(f"{type(exc).__name__}", retryable=True)
 
 
-def _render(session: AsyncSession, d: Delivery, incident: Incident, channel_name: str, overrides: TemplateSet,
-            base_url: str, now: datetime) -> Page:
-    """Render the page with the template overrides in the database (shipped defaults otherwise)."""
-    url = f"{base_url}/incidents/{incident.id}"
-    mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
-                                                 "alert_cnt", "num", "start_time", "ack_time", "close_time")}
-    mapping.update(incident_id=incident.id, incident_severity=incident.severity, detail_url=url,
-                   channel_name=channel_name)
-    event_type = "i_new" if d.event_type == "escalation" else d.event_type
-    rendered = overrides.render(d.medium, event_type, incident_context(mapping, event_type=event_type,
-                                                                       base_url=base_url))
+async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[tuple[Delivery, Incident, str]],
+                  overrides: TemplateSet, base_url: str, now: datetime) -> dict[int, Page]:
+    """The page of each delivery by id, rendered with the template overrides in the database (shipped defaults
+    otherwise): the overrides in the template sandbox, all in one round trip; a fallback is noted in the
+    timeline."""
+    requests = []
+    for d, incident, channel_name in deliveries:
+        mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
+                                                     "alert_cnt", "num", "start_time", "ack_time", "close_time")}
+        mapping.update(incident_id=incident.id, incident_severity=incident.severity,
+                       detail_url=f"{base_url}/incidents/{incident.id}", channel_name=channel_name)
+        event_type = _template_event(d)
+        requests.append((d.medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url)))
+    rendered = await render_all(ctx.services.get("template_sandbox"), overrides, requests)
+    return {d.id: _page(session, d, incident, r, base_url, now)
+            for (d, incident, _channel_name), r in zip(deliveries, rendered, strict=True)}
+
+
+def _template_event(d: Delivery) -> str:
+    return "i_new" if d.event_type == "escalation" else d.event_type
+
+
+def _page(session: AsyncSession, d: Delivery, incident: Incident, rendered: Rendered, base_url: str,
+          now: datetime) -> Page:
     if rendered.used_fallback:
         events.note(session, incident.id, "template_fallback", now=now, detail={
-            "medium": d.medium, "event_type": event_type, "error": rendered.error})
+            "medium": d.medium, "event_type": _template_event(d), "error": rendered.error})
     return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html,
-                url)
+                f"{base_url}/incidents/{incident.id}")
 
 
 def _failing_for(d: Delivery, now: datetime) -> timedelta:
