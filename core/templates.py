@@ -43,6 +43,8 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
 from markupsafe import escape
 
+from core import escaping
+
 log = logging.getLogger("vigil.templates")
 
 MEDIA = ("sms", "voice", "email", "im", "feishu_bot", "dingtalk_bot", "wecom_bot", "slack_bot", "zoom_bot",
@@ -187,10 +189,11 @@ def _md_escape_telegram(value: Any) -> str:
     return _TELEGRAM_MDV2.sub(r"\\\1", str(value))
 
 
-def _entity_escape(value: Any) -> str:
-    # Slack mrkdwn (https://api.slack.com/reference/surfaces/formatting#escaping) and Feishu lark_md
-    # both read &amp; &lt; &gt;; anything else passes through.
-    return str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+def _escaping(escape_text: Callable[[str], str]) -> Callable[[Any], str]:
+    """A filter from one of core.escaping's functions: alert text shown as written in that message format."""
+    def escape_filter(value: Any) -> str:
+        return escape_text(str(value))
+    return escape_filter
 
 
 def _speakable(value: Any) -> str:
@@ -285,8 +288,9 @@ class _Environment(ImmutableSandboxedEnvironment):
         self.globals.pop("lipsum", None)
         self.globals["namespace"] = _Namespace
         own = {"datetime": _datetime, "duration": _duration, "truncate": _truncate, "html_escape": escape,
-               "md_escape_telegram": _md_escape_telegram, "slack_escape": _entity_escape,
-               "lark_md_escape": _entity_escape, "speakable": _speakable}
+               "md_escape_telegram": _md_escape_telegram, "slack_escape": _escaping(escaping.slack_mrkdwn),
+               "lark_md_escape": _escaping(escaping.lark_md), "dingtalk_escape": _escaping(escaping.dingtalk_markdown),
+               "wecom_escape": _escaping(escaping.wecom_markdown), "speakable": _speakable}
         self.filters = {name: _guard_filter(name, f) for name, f in {**self.filters, **own}.items()}
         self.filters[_BUDGET_FILTER] = _budgeted
 

@@ -347,7 +347,7 @@ async def test_dingtalk_templated_markdown_keeps_its_title_and_at_phones(bots: R
     assert got.body == {
         "msgtype": "markdown",
         "markdown": {"title": HEADLINE, "text": (
-            "### 🔴 [Critical] Triggered\n\n**db-1 <disk> 95% & *full***\n\n- Channel: Payments\n- Alerts: 3\n"
+            "### 🔴 [Critical] Triggered\n\n**db-1 ＜disk> 95% & ＊full＊**\n\n- Channel: Payments\n- Alerts: 3\n"
             f"- Progress: Triggered\n- host: db-1\n\n[Open incident]({URL})\n\n@13800000001 @13800000002 @333")},
         "at": {"atMobiles": ["13800000001", "13800000002"], "atUserIds": ["333"], "isAtAll": False},
     }
@@ -358,7 +358,7 @@ async def test_wecom_templated_markdown_is_posted_as_written_with_userid_tags(bo
     await send(bots.config("wecom"), templated(mapped, "wecom"), http)
     [got] = bots.fake.of("wecom")
     assert got.body == {"msgtype": "markdown", "markdown": {"content": (
-        '**<font color="warning">[Critical] Triggered</font>**\n\n> **db-1 <disk> 95% & *full***\n'
+        '**<font color="warning">[Critical] Triggered</font>**\n\n> **db-1 ＜disk> 95% & ＊full＊**\n'
         f"> Channel: Payments\n> Alerts: 3 · Triggered\n> host: db-1\n\n[Open incident]({URL})\n<@111> <@333>")}}
 
 
