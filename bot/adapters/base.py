@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from core.types import Platform
@@ -39,6 +39,23 @@ class InboundRequest:
 
 
 @dataclass(frozen=True)
+class CallbackId:
+    """A verified callback's own unique id (the platform's event or activity id, or its signature) and how
+    long after it arrives a copy of it could still pass `verify`: the click path takes one callback with this
+    id and answers copies that come back within `valid_for` without acting (bot/chat/replay.py)."""
+
+    key: str
+    valid_for: timedelta
+
+
+def replayable_for(window: timedelta) -> timedelta:
+    """How long after it arrives a copy of a callback whose timestamp `verify` accepts within +-`window` of
+    now still passes: the timestamp may be up to `window` ahead, and stays good `window` past itself; plus a
+    minute for the clocks of the processes sharing the replay cache."""
+    return 2 * window + timedelta(minutes=1)
+
+
+@dataclass(frozen=True)
 class ActionEvent:
     """A click, parsed: who (platform user id), which packed ActionData, and any input the card carried."""
 
@@ -47,6 +64,8 @@ class ActionEvent:
     payload: str  # bot.chat.actions packed payload, e.g. "ack:42"
     inputs: Mapping[str, str] = field(default_factory=dict)  # e.g. {"comment": "...", "snooze": "snz:42:60"}
     context: Mapping[str, Any] = field(default_factory=dict)  # platform data needed to answer (response_url...)
+    # Which delivery of a click this is, not what was clicked: two events are the same click whatever it says.
+    callback: CallbackId | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,7 @@ import hmac
 import json
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
 import aiohttp
@@ -46,7 +46,16 @@ from lark_oapi.event.callback.model.p2_card_action_trigger import (
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.adapters._http import parse_retry_after, redact
-from bot.adapters.base import ActionEvent, ChatTarget, HttpReply, InboundRequest, MessageRef, Outcome
+from bot.adapters.base import (
+    ActionEvent,
+    CallbackId,
+    ChatTarget,
+    HttpReply,
+    InboundRequest,
+    MessageRef,
+    Outcome,
+    replayable_for,
+)
 from bot.adapters.errors import DeliveryError
 from core.types import Platform
 
@@ -54,6 +63,7 @@ CARD_ACTION = "card.action.trigger"
 URL_VERIFICATION = "url_verification"
 # Feishu documents no window; five minutes, as Slack uses, bounds a replay while tolerating clock skew.
 SIGNATURE_WINDOW_S = 300
+REPLAYABLE = replayable_for(timedelta(seconds=SIGNATURE_WINDOW_S))
 TOKEN_CODES = frozenset({99991661, 99991663, 99991668})  # missing / invalid / expired access token
 RATE_CODES = frozenset({99991400, 11232, 230020})  # gateway, message service and per-chat frequency limits
 GONE_CODES = frozenset({230013})  # "Bot has NO availability to this user": left, or out of the app's scope
@@ -62,7 +72,8 @@ RECEIVE_ID_PREFIXES = (("ou_", "open_id"), ("on_", "union_id"), ("oc_", "chat_id
 
 
 class FeishuConfig(BaseModel):
-    """An IM app's settings and secrets (merged); `encrypt_key` is optional, as on the developer console."""
+    """An IM app's settings and secrets (merged). `encrypt_key` is optional on the developer console, but
+    without it callbacks are not signed: they are refused unless the admin sets `allow_unsigned`."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -70,6 +81,9 @@ class FeishuConfig(BaseModel):
     app_secret: SecretStr = Field(min_length=1)
     verification_token: SecretStr = Field(min_length=1)
     encrypt_key: SecretStr = SecretStr("")
+    # Accept callbacks checked by the verification token alone: anyone who learns that static token can
+    # forge any click, so it is an explicit choice, and the app lists it among its problems.
+    allow_unsigned: bool = False
     base_url: str = "https://open.feishu.cn"
     timeout: float = Field(default=10.0, gt=0)
 
@@ -207,8 +221,24 @@ class FeishuAdapter:
         except ValueError as exc:
             raise ValueError(f"feishu settings: base_url: {exc}") from None
 
+    @property
+    def problems(self) -> list[str]:
+        """What is wrong with a working app, listed with the IM app (the app still sends cards)."""
+        if self.config.encrypt_key.get_secret_value():
+            return []
+        if self.config.allow_unsigned:
+            return ["feishu: no encrypt_key, and allow_unsigned is on: callbacks are checked by the verification "
+                    "token only, so anyone who learns it can forge clicks; add the app's Encrypt Key to the secrets"]
+        return ["feishu: no encrypt_key: callbacks are refused because they are not signed; add the Encrypt Key "
+                "(Events & Callbacks > Encryption Strategy) to the app's secrets, or set allow_unsigned: true "
+                "in its settings to accept callbacks checked by the verification token only"]
+
     def verify(self, req: InboundRequest, now: datetime) -> bool:
-        """The verification token must match; with an Encrypt Key the body must also be signed, and fresh."""
+        """The verification token must match, the body be signed with the Encrypt Key (unless the app allows
+        unsigned callbacks), and the timestamp fresh."""
+        key = self.config.encrypt_key.get_secret_value()
+        if not key and not self.config.allow_unsigned:
+            return False
         payload = self._open(req.body)
         if payload is None:
             return False
@@ -221,7 +251,6 @@ class FeishuAdapter:
         if challenge:
             return True  # Feishu does not sign the challenge; the SDK too checks only its token
         stamp = req.header("X-Lark-Request-Timestamp")
-        key = self.config.encrypt_key.get_secret_value()
         if key:
             nonce, signature = req.header("X-Lark-Request-Nonce"), req.header("X-Lark-Signature")
             if not stamp or not nonce or not signature:
@@ -257,8 +286,11 @@ class FeishuAdapter:
         inputs = {k: v for k, v in (action.form_value or {}).items() if isinstance(v, str)}
         ctx = data.event.context
         context = {"open_message_id": ctx.open_message_id, "open_chat_id": ctx.open_chat_id} if ctx else {}
+        # Feishu's event_id is unique per callback ("safe for deduplication"); it is inside the signed body.
+        event_id = data.header.event_id if isinstance(data.header.event_id, str) else ""
+        callback = CallbackId(event_id or hashlib.sha256(req.body).hexdigest(), REPLAYABLE)
         return ActionEvent(Platform.FEISHU, operator.open_id, packed, inputs,
-                           {**context, "user_id": operator.user_id, "union_id": operator.union_id})
+                           {**context, "user_id": operator.user_id, "union_id": operator.union_id}, callback)
 
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """A toast for the clicker and, when there is one, the re-rendered card shown at once."""

@@ -14,11 +14,13 @@ queries answered by bot/chat/commands.py; `/vigil` and `/vigil help` list the co
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import re
 from collections.abc import Mapping
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import parse_qs
 
@@ -36,12 +38,14 @@ from bot.adapters._http import parse_retry_after, redact
 from bot.adapters.base import (
     ActionEvent,
     Ask,
+    CallbackId,
     ChatTarget,
     Click,
     HttpReply,
     InboundRequest,
     MessageRef,
     Outcome,
+    replayable_for,
 )
 from bot.adapters.errors import DeliveryError
 from bot.cards.slack import ACTION_IDS, OPENS_MODAL
@@ -58,6 +62,7 @@ RETRYABLE = frozenset({"ratelimited", "internal_error", "fatal_error", "service_
 COMMANDS = {"ack": Action.ACK, "unack": Action.UNACK, "close": Action.CLOSE, "reopen": Action.REOPEN,
             "escalate": Action.ESCALATE, "wake": Action.WAKE, "snooze": Action.SNOOZE, "comment": Action.COMMENT}
 UNANSWERED = "Vigil could not answer that just now; please try again in a moment."
+SIGNATURE_WINDOW = timedelta(minutes=5)  # the SDK's SignatureVerifier accepts a timestamp this far from now
 
 
 class SlackConfig(BaseModel):
@@ -226,7 +231,8 @@ class SlackAdapter:
 
     def parse_action(self, req: InboundRequest) -> ActionEvent | None:
         """A Vigil button/select click, a Comment/Reassign modal submission or a `/vigil` command, else None."""
-        return to_event(parse_body(req), self.config.command)
+        event = to_event(parse_body(req), self.config.command)
+        return replace(event, callback=callback_id(req)) if event is not None else None
 
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """An empty 200 for interactivity (Slack wants it within 3 s); a slash command gets its answer inline."""
@@ -256,8 +262,13 @@ class SlackAdapter:
     async def dispatch(self, req: InboundRequest, click: Click, ask: Ask | None = None) -> HttpReply:
         """Let bolt verify and route a callback; listeners answer within 3 s and finish in the background.
         `click` runs an action (bot.chat.clicks.apply), `ask` answers a read-only command (bot.chat.commands)."""
+        callback = callback_id(req)
+
+        async def click_once(event: ActionEvent) -> Outcome:  # the click path takes each callback once
+            return await click(replace(event, callback=callback))
+
         bolt_req = AsyncBoltRequest(body=req.body.decode("utf-8", "replace"), headers=dict(req.headers),
-                                    query=dict(req.query), context={"vigil_click": click, "vigil_ask": ask})
+                                    query=dict(req.query), context={"vigil_click": click_once, "vigil_ask": ask})
         resp = await self.bolt.async_dispatch(bolt_req)
         ctype = next(iter(resp.headers.get("content-type") or ["text/plain"]))
         headers = {k: ", ".join(v) for k, v in resp.headers.items() if k != "content-type"}
@@ -290,7 +301,8 @@ class SlackAdapter:
                 return
             if outcome.card is not None:
                 await self._safely(respond(replace_original=True, **_message(outcome.card)))
-            await self._safely(respond(text=outcome.text, response_type="ephemeral", replace_original=False))
+            if outcome.text:  # a callback seen before is answered with nothing at all
+                await self._safely(respond(text=outcome.text, response_type="ephemeral", replace_original=False))
 
         @app.view(VIGIL_ID)  # type: ignore[misc]
         async def on_submit(ack: Any, body: dict[str, Any], context: Any) -> None:
@@ -302,7 +314,7 @@ class SlackAdapter:
             channel, ts = event.context.get("channel", ""), event.context.get("ts", "")
             if outcome.card is not None and channel and ts:
                 await self._safely(self.api.call("chat.update", channel=channel, ts=ts, **_message(outcome.card)))
-            if channel:
+            if channel and outcome.text:
                 await self._safely(self.api.call("chat.postEphemeral", channel=channel, user=event.im_user_id,
                                                  text=outcome.text))
 
@@ -325,7 +337,7 @@ class SlackAdapter:
                 return
             await ack()
             outcome = await context["vigil_click"](event)
-            if respond is not None:
+            if respond is not None and outcome.text:
                 await self._safely(respond(text=outcome.text, response_type="ephemeral"))
 
         return app
@@ -337,6 +349,14 @@ class SlackAdapter:
         except (DeliveryError, SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
             log.warning("slack follow-up failed: %s", redact(str(exc)[:300], self.api.secrets()))
 
+
+
+def callback_id(req: InboundRequest) -> CallbackId:
+    """A Slack callback's id: the hash of its body as the signature check reads it (decoded, as bolt does),
+    which carries Slack's own unique trigger_id / action_ts. Not the X-Slack-Signature header: sent twice, the
+    SDK checks the last one while a lookup here could read the first, and a replayer could vary that one."""
+    text = req.body.decode("utf-8", "replace")
+    return CallbackId(hashlib.sha256(text.encode()).hexdigest(), replayable_for(SIGNATURE_WINDOW))
 
 
 def parse_body(req: InboundRequest) -> dict[str, Any]:

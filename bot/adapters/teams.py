@@ -17,11 +17,12 @@ audience = app id, RS256/384/512, 5 minutes of clock skew, key endorsement of th
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypeVar
 from urllib.parse import quote
 
@@ -41,7 +42,16 @@ from msrest.exceptions import ClientRequestError, DeserializationError, HttpOper
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from bot.adapters._http import error_for_status, parse_retry_after, redact, send_request
-from bot.adapters.base import ActionEvent, ChatTarget, Click, HttpReply, InboundRequest, MessageRef, Outcome
+from bot.adapters.base import (
+    ActionEvent,
+    CallbackId,
+    ChatTarget,
+    Click,
+    HttpReply,
+    InboundRequest,
+    MessageRef,
+    Outcome,
+)
 from bot.adapters.errors import DeliveryError
 from core.types import Platform
 
@@ -52,6 +62,7 @@ MESSAGE_TYPE = "application/vnd.microsoft.activity.message"
 ISSUER = "https://api.botframework.com"  # AuthenticationConstants.TO_BOT_FROM_CHANNEL_TOKEN_ISSUER
 ALGORITHMS = ["RS256", "RS384", "RS512"]  # AuthenticationConstants.ALLOWED_SIGNING_ALGORITHMS
 CLOCK_SKEW_S = 300  # ChannelValidation's clock_tolerance
+TOKEN_LIFETIME_UNKNOWN = timedelta(days=1)  # replay cache time for a token without nbf / iat (never seen)
 KEYS_MAX_AGE_S = 24 * 3600  # the SDK refreshes signing keys daily...
 KEYS_RETRY_S = 300  # ...and at most this often when a token names an unknown key
 BOT_SCOPE = "https://api.botframework.com/.default"
@@ -309,9 +320,13 @@ class TeamsAdapter:
         if verb == "comment" and isinstance(data.get("comment"), str):
             inputs["comment"] = data["comment"]
         conversation = activity.conversation.id if activity.conversation else ""
+        # The token signs no body, and the Bot Connector sends the same token for an hour of activities: the
+        # activity id is what tells one callback from another.
+        key = str(raw.get("id") or hashlib.sha256(req.body).hexdigest())
+        callback = CallbackId(key, replayable_for_token(req.header("Authorization")))
         return ActionEvent(Platform.TEAMS, user, data["action"], inputs, {
             "verb": verb, "conversation_id": conversation or "", "activity_id": activity.reply_to_id or "",
-            "service_url": activity.service_url or ""})
+            "service_url": activity.service_url or ""}, callback)
 
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """The invoke response: the updated card when the click worked, else a message with the reason."""
@@ -381,6 +396,19 @@ class TeamsAdapter:
         message = redact(f"teams: HTTP {status}: {code} {text}".strip()[:300], secrets)
         return DeliveryError(message, retryable=retryable, retry_after=retry_after,
                              gone=gone and status in (403, 404))
+
+
+def replayable_for_token(authorization: str) -> timedelta:
+    """How long after it arrives a copy of a callback could pass `verify` with the same Bot Connector token: its
+    lifetime (nbf or iat to exp) plus the clock skew allowed at both ends. Read after verify() checked it."""
+    try:
+        claims = jwt.decode(authorization.partition(" ")[2], options={"verify_signature": False})
+    except jwt.PyJWTError:
+        return TOKEN_LIFETIME_UNKNOWN
+    exp, start = claims.get("exp"), claims.get("nbf", claims.get("iat"))
+    if not isinstance(exp, int | float) or not isinstance(start, int | float) or exp < start:
+        return TOKEN_LIFETIME_UNKNOWN
+    return timedelta(seconds=exp - start + 2 * CLOCK_SKEW_S)
 
 
 def _card_activity(card: dict[str, Any]) -> Activity:

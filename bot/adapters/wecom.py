@@ -27,7 +27,7 @@ import logging
 import struct
 import time
 from collections import OrderedDict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
@@ -42,11 +42,13 @@ from bot.chat.actions import Snooze
 from bot.adapters._http import error_for_status, redact, send_request
 from bot.adapters.base import (
     ActionEvent,
+    CallbackId,
     ChatTarget,
     HttpReply,
     InboundRequest,
     MessageRef,
     Outcome,
+    replayable_for,
     update_codes,
     with_update_codes,
 )
@@ -57,6 +59,7 @@ from core.types import Platform
 log = logging.getLogger("vigil.wecom")
 # WeCom documents no replay window; five minutes tolerates clock skew and its retries (5 s apart).
 SIGNATURE_WINDOW_S = 300
+REPLAYABLE = replayable_for(timedelta(seconds=SIGNATURE_WINDOW_S))
 RESPONSE_CODE_TTL_S = 72 * 3600
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential / invalid token / token expired
 RETRY_AFTER = {-1: 1.0, 45009: 60.0, 45033: 1.0}  # busy; per-minute API limit; concurrency limit
@@ -282,8 +285,12 @@ class WeComAdapter:
                 if item.findtext("QuestionKey") == SNOOZE_QUESTION and chosen:
                     inputs["snooze"] = chosen[0]
         task_id, code = (root.findtext("TaskId") or "").strip(), (root.findtext("ResponseCode") or "").strip()
+        # msg_signature covers timestamp, nonce and ciphertext (as verify checks it, case-insensitively): one
+        # per callback, and the same for WeCom's own retries of it, which must not act twice either.
+        callback = CallbackId(req.query.get("msg_signature", "").lower(), REPLAYABLE)
         return ActionEvent(Platform.WECOM, user, key, inputs, {"task_id": task_id, "response_code": code,
-                                                               "card_type": root.findtext("CardType") or ""})
+                                                               "card_type": root.findtext("CardType") or ""},
+                           callback)
 
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """An empty 200 (the card is updated through the API); a refused click is explained in a text message."""

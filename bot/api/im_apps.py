@@ -22,7 +22,9 @@ class ImAppIn(BaseModel):
     platform: PlatformName
     name: str = Field(min_length=1, max_length=100)
     settings: dict[str, Any] = Field(default_factory=dict, description="non-secret settings (base_url, app ids); "
-                                     "URLs are http or https, internal addresses need VIGIL_EGRESS_ALLOW")
+                                     "URLs are http or https, internal addresses need VIGIL_EGRESS_ALLOW; Feishu: "
+                                     "`allow_unsigned: true` accepts callbacks without an Encrypt Key, checked by "
+                                     "the verification token only (refused otherwise)")
     secrets: dict[str, str] = Field(default_factory=dict, description="write-only: tokens, signing secrets, keys")
 
 
@@ -40,7 +42,9 @@ class ImAppOut(BaseModel):
     settings: dict[str, Any]
     secret_keys: list[str] = Field(description="names of the stored secrets; their values are never returned")
     status: str
-    problems: list[str]
+    problems: list[str] = Field(description="what is wrong with the app as configured, found when the apps were "
+                                "(re)built: bad settings, or e.g. a Feishu app without an Encrypt Key, whose "
+                                "callbacks cannot be verified")
     created_at: int
     updated_at: int
 

@@ -3,7 +3,8 @@
 verify -> parse -> resolve the IM user through the mapping table -> core action (which checks that
 observers cannot act) -> answer the platform, with the clicking platform's card re-rendered. The
 domain event the action emits then updates every other card of the incident (bot/chat/card_sync.py).
-A forged or unsigned callback gets 401 and changes nothing.
+A forged or unsigned callback gets 401 and changes nothing; a copy of a callback already taken (a replay,
+or the platform's own retry) is answered as done and changes nothing either (bot/chat/replay.py).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from datetime import datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.chat import card_codes
+from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
 from bot.chat.card_view import incident_card
@@ -32,6 +33,8 @@ DONE = {
     Action.COMMENT: "commented on", Action.REFRESH: "refreshed", Action.SILENCE_SIMILAR: "silenced alerts like",
 }
 UNAUTHORIZED = HttpReply(401, orjson.dumps({"error": "callback signature verification failed"}))
+# Success-shaped, so the platform does not retry, and empty, so a replayer learns nothing about the incident.
+SEEN_BEFORE = Outcome(True, "")
 
 
 async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionmaker[AsyncSession],
@@ -54,7 +57,12 @@ async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], 
                 now: datetime, *, member_id: int | None = None) -> Outcome:
     """Resolve the clicking user (or take `member_id`, e.g. from a signed voice token) and run the action
     in core; never raises for bad clicks. A single-use card update code the click carried (WeCom) is stored
-    on the card's CardRef whatever the outcome, with the action when there is one."""
+    on the card's CardRef whatever the outcome, with the action when there is one. The callback's id is
+    recorded first, whatever the outcome, so not even a click refused now can be replayed later."""
+    if not await replay.take_once(sessions, event.platform, event.callback, now):
+        log.warning("%s callback seen before (a replay, or the platform retrying): answered, nothing changed",
+                    event.platform.value)
+        return SEEN_BEFORE
     try:
         data = ActionData.unpack(event.inputs.get("snooze") or event.payload)
     except ActionPayloadError as exc:

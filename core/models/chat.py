@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Field, SQLModel
 
-from core.models.base import json_col, time_col
+from core.models.base import UTCDateTime, json_col, time_col
 
 
 class ImApp(SQLModel, table=True):
@@ -80,3 +80,12 @@ class BotPost(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     bot_id: int = Field(index=True)
     at: datetime | None = time_col()
+
+
+class SeenCallback(SQLModel, table=True):
+    """A chat platform callback already taken (its own unique id, hashed), kept until no copy of it could pass
+    verification any more: the replay cache every process shares (bot/chat/replay.py)."""
+
+    __tablename__ = "seen_callback"
+    key: str = Field(primary_key=True, max_length=64)
+    expires_at: datetime = Field(sa_column=sa.Column(UTCDateTime(), nullable=False, index=True))

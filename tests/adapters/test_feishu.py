@@ -51,10 +51,13 @@ def adapter(feishu: Running) -> FeishuAdapter:
     return FeishuAdapter.from_app({"base_url": feishu.url}, SECRETS)
 
 
+NO_KEY = {k: v for k, v in SECRETS.items() if k != "encrypt_key"}
+
+
 @pytest.fixture
 def plain(feishu: Running) -> FeishuAdapter:
-    """An app configured without an Encrypt Key: callbacks are plain JSON checked by token only."""
-    return FeishuAdapter.from_app({"base_url": feishu.url}, {k: v for k, v in SECRETS.items() if k != "encrypt_key"})
+    """An app without an Encrypt Key whose admin allowed unsigned callbacks: plain JSON checked by token only."""
+    return FeishuAdapter.from_app({"base_url": feishu.url, "allow_unsigned": True}, NO_KEY)
 
 
 def no_secret(error: Exception, adapter: FeishuAdapter | None = None) -> None:
@@ -267,6 +270,27 @@ PLAIN_CASES = {
 @pytest.mark.parametrize(("req", "ok"), list(PLAIN_CASES.values()), ids=list(PLAIN_CASES))
 def test_verify_without_an_encrypt_key_checks_token_and_age(plain, req, ok) -> None:
     assert plain.verify(req, NOW) is ok
+
+
+@pytest.mark.parametrize("req", [click(key=""), click(),
+                                 request(json.dumps(url_verification(VERIFY, "ch-4b1d")).encode(), {})],
+                         ids=["plain-click", "signed-click", "challenge"])
+def test_without_an_encrypt_key_every_callback_is_refused_unless_unsigned_is_allowed(feishu, req) -> None:
+    unsigned = FeishuAdapter.from_app({"base_url": feishu.url}, NO_KEY)
+    assert unsigned.verify(req, NOW) is False
+    [problem] = unsigned.problems
+    assert "no encrypt_key: callbacks are refused" in problem and "allow_unsigned" in problem
+
+
+@pytest.mark.parametrize(("settings", "secrets", "problem"), [
+    ({}, SECRETS, None),
+    ({"allow_unsigned": True}, SECRETS, None),  # the key is there: callbacks are signed whatever the setting
+    ({}, NO_KEY, "callbacks are refused"),
+    ({"allow_unsigned": True}, NO_KEY, "checked by the verification token only"),
+], ids=["signed", "signed-and-allowed", "unsigned", "unsigned-allowed"])
+def test_an_app_without_an_encrypt_key_lists_a_problem(feishu, settings, secrets, problem) -> None:
+    problems = FeishuAdapter.from_app({"base_url": feishu.url, **settings}, secrets).problems
+    assert problems == [] if problem is None else (len(problems) == 1 and problem in problems[0])
 
 
 @pytest.mark.parametrize("key", [ENCRYPT, ""], ids=["encrypted", "plain"])

@@ -221,13 +221,13 @@ def signed_headers(secret: str, body: bytes, timestamp: int, *, content_type: st
 
 
 def block_actions(user: str, action: dict[str, Any], *, response_url: str = "", channel: str = "D0ANN",
-                  ts: str = "1700000000.000100") -> bytes:
+                  ts: str = "1700000000.000100", trigger_id: str = "1234567890.987654321.abcdef") -> bytes:
     """An interactivity POST for a click on a message button or select (form field `payload`, JSON)."""
     payload = {
         "type": "block_actions", "api_app_id": "A0VIGIL", "token": "legacy-verification-token",
         "team": {"id": TEAM, "domain": "vigil"}, "user": {"id": user, "username": user.lower(), "team_id": TEAM},
         "container": {"type": "message", "message_ts": ts, "channel_id": channel, "is_ephemeral": False},
-        "trigger_id": "1234567890.987654321.abcdef", "channel": {"id": channel, "name": "directmessage"},
+        "trigger_id": trigger_id, "channel": {"id": channel, "name": "directmessage"},
         "message": {"type": "message", "user": BOT_USER, "ts": ts, "text": "card"},
         "response_url": response_url,
         "actions": [{"block_id": "vigil.actions", "action_ts": "1700000001.000200", **action}],
