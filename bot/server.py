@@ -8,6 +8,7 @@ from aiohttp import web
 from sqlalchemy import inspect
 
 from bot import health, services
+from bot import web as web_pages
 from bot.chat import routes as im_routes
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
     bots,
@@ -90,7 +91,6 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
         await im_routes.stop_adapters(app)
         if run_jobs or settings.redis_url:
             await runner.stop()
-        await app[JOBS].services["template_sandbox"].close()
         await engine.dispose()
 
     app.cleanup_ctx.append(im_routes.http_session)
@@ -101,4 +101,5 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     framework.setup(app)
     openapi.setup(app)
     health.setup(app)
+    web_pages.setup(app)
     return app

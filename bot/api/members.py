@@ -10,6 +10,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
+from core import passwords, sign_in
 from core.errors import Conflict
 from core.models import Member, Team
 from core.notify import DEFAULT_FALLBACK, Preferences, check_media
@@ -117,6 +118,21 @@ async def delete_member(c: Call) -> dict:
     return {}
 
 
+class PasswordIn(BaseModel):
+    password: str = Field(min_length=passwords.MIN_LENGTH, max_length=passwords.MAX_LENGTH,
+                          description="the member's new web sign-in password (stored as an argon2id hash)")
+
+
+@endpoint("PUT", "/members/{id}/password", body=PasswordIn, summary="Set a member's web sign-in password",
+          tag="members", need="admin")
+async def set_member_password(c: Call) -> dict:
+    """An admin gives a member an initial (or replacement) password; the member's web sessions end."""
+    await get_or_404(c.session, Member, c.path_int("id"), "member")
+    await sign_in.set_password(c.session, c.path_int("id"), c.body.password, c.now)
+    await c.session.commit()
+    return {}
+
+
 class TeamIn(BaseModel):
     name: Name
     description: str = Field(default="", max_length=500)
@@ -194,3 +210,4 @@ async def delete_team(c: Call) -> dict:
     await c.session.delete(t)
     await c.session.commit()
     return {}
+

@@ -1,0 +1,80 @@
+"""What a timeline entry says, in the words of DESIGN.md (pure; table-tested).
+
+`names` maps member ids to names, so a sentence reads "Acknowledged by Alice" rather than a number.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# Where an action came from, as the timeline's `source` column stores it (core.types.Platform values).
+SOURCES = {"api": "Open API", "web": "the web", "slack": "Slack", "feishu": "Feishu", "dingtalk": "DingTalk",
+           "wecom": "WeCom", "teams": "Teams", "telegram": "Telegram", "zoom": "Zoom", "voice": "a voice call"}
+
+_PLAIN = {
+    "i_new": "Incident triggered",
+    "i_ack": "Acknowledged",
+    "i_unack": "Acknowledgement withdrawn",
+    "i_wake": "Snooze ended",
+    "i_rslv": "Closed",
+    "i_reopen": "Reopened",
+    "i_comm": "Comment",
+    "i_storm": "Alert storm",
+    "i_custom": "Custom action",
+    "i_notify": "Notified",
+    "i_m_flapping": "Flapping: notifications held",
+    "delivery_sent": "Page sent",
+    "delivery_retry": "Page failed, retrying",
+    "delivery_failed": "Page failed",
+    "delivery_canceled": "Page canceled",
+    "page_undeliverable": "No medium could deliver the page",
+    "fallback": "Fell back to the next medium",
+    "escalation_none": "No escalation",
+    "escalation_empty": "Nobody to page at this level",
+    "escalation_stopped": "Escalation stopped",
+    "template_fallback": "Template failed; the default was used",
+    "card_update_failed": "A card could not be updated",
+    "webhook_sent": "Webhook sent",
+}
+
+
+def _who(actor_id: int | None, names: Mapping[int, str]) -> str:
+    return names.get(actor_id, f"member {actor_id}") if actor_id is not None else ""
+
+
+def headline(kind: str, actor_id: int | None, source: str, detail: Mapping[str, Any],
+             names: Mapping[int, str]) -> str:
+    """One line: what happened, by whom, from where."""
+    if kind == "i_snooze":
+        text = f"Snoozed for {detail.get('minutes', '?')} min"
+    elif kind == "i_assign":
+        if detail.get("type") == "escalate":
+            text = "Escalated"
+        else:
+            people = ", ".join(_who(i, names) for i in detail.get("person_ids", []))
+            text = f"Reassigned to {people}" if people else "Reassigned"
+    elif kind == "i_merge":
+        text = (f"Merged into incident {detail['merged_into']}" if "merged_into" in detail
+                else f"Merged incidents {', '.join(str(i) for i in detail.get('merged', []))} into this one")
+    elif kind.startswith("delivery_") and detail.get("medium"):
+        person = _who(detail.get("person_id"), names) if detail.get("person_id") else \
+            (f"bot {detail['bot_id']}" if detail.get("bot_id") else "")
+        text = f"{_PLAIN.get(kind, kind)}: {detail['medium']}" + (f" to {person}" if person else "")
+    else:
+        text = _PLAIN.get(kind, kind.replace("_", " ").capitalize())
+    who = _who(actor_id, names)
+    if who:
+        text += f" by {who}"
+    if source in SOURCES and kind.startswith("i_"):
+        text += f" via {SOURCES[source]}"
+    return text
+
+
+def note(kind: str, detail: Mapping[str, Any]) -> str:
+    """The free text an entry carries (a comment, a reason, an error), or ''."""
+    for key in ("comment", "reason", "root_cause", "resolution", "error"):
+        value = detail.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return ""
