@@ -91,6 +91,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
         await im_routes.stop_adapters(app)
         if run_jobs or settings.redis_url:
             await runner.stop()
+        await app[JOBS].services["template_sandbox"].close()
         await engine.dispose()
 
     app.cleanup_ctx.append(im_routes.http_session)
