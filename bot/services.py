@@ -58,7 +58,7 @@ def job_context(settings: Settings, sessions: async_sessionmaker[AsyncSession],
         "retry_policy": RetryPolicy(budget=timedelta(seconds=settings.delivery_retry_budget_seconds),
                                     handover_after=timedelta(seconds=settings.delivery_handover_seconds)),
         "adapters": adapters,
-        "senders": {"im": im_sender(adapters, sessions, base_url)},
+        "senders": {"im": im_sender(adapters, sessions, base_url, settings.secret_key)},
         "template_sandbox": TemplateSandbox(),  # worker processes start on the first override rendered
     })
 

@@ -1,17 +1,22 @@
-"""The `im` medium: a card in a direct message, on the first of the member's linked platforms that works."""
+"""The `im` medium: a card in a direct message, on the first of the member's linked platforms that works.
+
+The card's link carries a token that signs that member in on the incident page (core/links.py): it is sent to
+them alone. Group posts (bot/group_bots/) never carry one."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, ChatTarget
-from bot.chat.card_view import incident_card
 from bot.cards import render
+from bot.chat.card_view import incident_card
 from core import incidents
 from core.clock import utcnow
 from core.errors import DeliveryError
+from core.links import incident_link
 from core.models import CardRef
 from core.paging import Page, Recipient, Sender
 from core.types import Platform
@@ -19,8 +24,9 @@ from mapping_tables.store import identities, mark_stale
 
 
 def im_sender(adapters: Mapping[Platform, Adapter], sessions: async_sessionmaker[AsyncSession],
-              base_url: str) -> Sender:
-    """A delivery sender for the `im` medium over the configured chat adapters."""
+              base_url: str, secret_key: str = "") -> Sender:
+    """A delivery sender for the `im` medium over the configured chat adapters; with `secret_key` (web sign-in
+    on) the card links to the incident signed in as the recipient."""
 
     async def send(recipient: Recipient, page: Page) -> str:
         errors: list[DeliveryError] = []
@@ -28,6 +34,8 @@ def im_sender(adapters: Mapping[Platform, Adapter], sessions: async_sessionmaker
             rows = await identities(session, recipient.member_id)
             incident = await incidents.get(session, page.incident_id)
             card = await incident_card(session, incident, base_url, utcnow())
+            card = dataclasses.replace(card, url=incident_link(base_url, secret_key, recipient.member_id,
+                                                               incident.id, utcnow()))
             for row in rows:
                 platform = Platform(row.platform)
                 adapter = adapters.get(platform)
