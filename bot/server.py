@@ -9,7 +9,6 @@ from sqlalchemy import inspect
 
 from bot import health, services
 from bot import web as web_pages
-from bot.chat import routes as im_routes
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
     bots,
     channels,
@@ -22,11 +21,13 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     noise,
     openapi,
     outgoing,
+    push_subscriptions,
     schedules,
     templates,
     tokens,
 )
 from bot.body_deadline import body_deadline
+from bot.chat import routes as im_routes
 from bot.envelope import envelope_errors
 from bot.keys import (
     ADAPTER_MAP,

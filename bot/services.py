@@ -18,13 +18,14 @@ from aiohttp import ClientSession
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.chat import card_sync
-from bot.group_bots import sender as bot_sender
 from bot.adapters import adapter_class
 from bot.adapters.base import Adapter
+from bot.chat import card_sync
 from bot.chat.im_sender import im_sender
 from bot.egress import EgressRefused, client_session, policy_of, preflight
+from bot.group_bots import sender as bot_sender
 from bot.media.senders import build_senders
+from bot.media.web_push import app_sender
 from core import jobs, paging
 from core.crypto import unseal
 from core.db import make_engine, make_sessionmaker
@@ -72,12 +73,16 @@ def add_senders(ctx: jobs.JobContext, settings: Settings, http: ClientSession) -
     ctx.services["senders"].update(senders)
     ctx.services["senders"]["bot"] = bot_sender.bot_sender(ctx.sessionmaker, http, settings.resolved_base_url(),
                                                            settings.secret_key)
+    ctx.services["senders"]["app"] = app_sender(ctx.sessionmaker, http, secret_key=settings.secret_key,
+                                                token_key=settings.secret_key or settings.admin_token,
+                                                base_url=settings.resolved_base_url())
     ctx.services.update(http=http, secret_key=settings.secret_key)
 
 
 async def build_adapters(sessions: async_sessionmaker[AsyncSession], secret_key: str,
                          http: ClientSession) -> tuple[dict[Platform, Adapter], list[str]]:
-    """One adapter per enabled IM app (not started); and the problems found (bad settings, bad key)."""
+    """One adapter per enabled IM app (not started); and the problems found (bad settings, bad key, and what a
+    working adapter reports in its `problems`, e.g. a Feishu app that cannot check callback signatures)."""
     problems = []
     built: dict[Platform, Adapter] = {}
     async with sessions() as session:
@@ -96,6 +101,8 @@ async def build_adapters(sessions: async_sessionmaker[AsyncSession], secret_key:
                 built[platform] = cls.from_app(dict(row.settings), unseal(secret_key, row.secrets), http=http)
             except ValueError as exc:
                 problems.append(f"im app {row.id}: {exc}")
+                continue
+            problems += [f"im app {row.id}: {p}" for p in getattr(built[platform], "problems", ())]
     return built, problems
 
 

@@ -73,7 +73,6 @@ class Settings(BaseSettings):
         """The egress allow-list, parsed."""
         return EgressPolicy.parse(self.egress_allow)
 
-
     @field_validator("admin_token")
     @classmethod
     def _long_admin_token(cls, value: str) -> str:

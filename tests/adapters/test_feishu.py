@@ -498,3 +498,33 @@ async def test_auto_match_links_members_through_the_feishu_directory(vigil, feis
     assert [u["member_id"] for u in report["unmatched"]] == [bob["member_id"]]
     rows = (await app.get("/mapping-tables/feishu/rows"))["items"]
     assert [(r["member_id"], r["im_user_id"], r["id_type"]) for r in rows] == [(ann["member_id"], USER, "open_id")]
+
+
+async def test_an_app_without_an_encrypt_key_lists_it_and_refuses_callbacks_until_allowed(vigil, feishu) -> None:
+    from core.clock import utcnow
+
+    app = vigil
+    out = await app.post("/im-apps", {"platform": "feishu", "name": "corp", "settings": {"base_url": feishu.url},
+                                      "secrets": NO_KEY})
+    [problem] = out["problems"]
+    assert problem.startswith(f"im app {out['im_app_id']}: feishu: no encrypt_key: callbacks are refused")
+    ann = await app.post("/members", {"name": "Ann"})
+    await app.post("/mapping-tables/feishu/rows", {"member_id": ann["member_id"], "im_user_id": USER})
+    _, key = await app.channel_with_integration()
+    await app.push(key, {"event_status": "Critical", "title_rule": "db-1 is down", "alert_key": "db-1"})
+    [inc] = (await app.get("/incidents"))["items"]
+    iid = inc["incident_id"]
+
+    async def ack() -> int:
+        body, headers = signed(card_action(VERIFY, USER, value={"action": f"ack:{iid}"}), "",
+                               int(utcnow().timestamp()))
+        return (await app.client.post("/im/feishu/callback", data=body, headers=headers)).status
+
+    assert await ack() == 401
+    assert (await app.get(f"/incidents/{iid}"))["progress"] == "Triggered"
+    out = await app.patch(f"/im-apps/{out['im_app_id']}", {"settings": {"base_url": feishu.url,
+                                                                         "allow_unsigned": True}})
+    [problem] = out["problems"]
+    assert "allow_unsigned is on" in problem and "checked by the verification token only" in problem
+    assert await ack() == 200
+    assert (await app.get(f"/incidents/{iid}"))["progress"] == "Processing"
