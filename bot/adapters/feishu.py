@@ -21,7 +21,7 @@ import hashlib
 import hmac
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -57,6 +57,8 @@ from bot.adapters.base import (
     replayable_for,
 )
 from bot.adapters.errors import DeliveryError
+from bot.egress import EgressRefused, policy_of, preflight
+from core.egress import EgressPolicy
 from core.types import Platform
 
 CARD_ACTION = "card.action.trigger"
@@ -91,8 +93,11 @@ class FeishuConfig(BaseModel):
 class FeishuApi:
     """The SDK client plus a tenant token fetched asynchronously, refreshed early and once on rejection."""
 
-    def __init__(self, config: FeishuConfig) -> None:
+    def __init__(self, config: FeishuConfig, policy: EgressPolicy | None = None) -> None:
         self.config = config
+        # lark-oapi sends through its own httpx client, which our guarded connector never sees: each call
+        # resolves the base URL first and goes ahead only if the egress policy allows an address of it.
+        self.policy = policy
         # Raises ValueError for a base URL that is not an https origin (http only on loopback, for tests).
         self.client = (lark.Client.builder().app_id(config.app_id).app_secret(config.app_secret.get_secret_value())
                        .domain(config.base_url.rstrip("/")).timeout(config.timeout).enable_set_token(True)
@@ -139,7 +144,15 @@ class FeishuApi:
             raise self._error(resp, what, direct=direct)
         return resp
 
-    async def _send(self, call: Awaitable[Any], what: str) -> Any:
+    async def _send(self, call: Coroutine[Any, Any, Any], what: str) -> Any:
+        if self.policy is not None:
+            try:
+                await preflight(self.config.base_url, self.policy)
+            except (EgressRefused, OSError) as exc:
+                call.close()  # never sent
+                refused = isinstance(exc, EgressRefused)
+                raise DeliveryError(f"feishu: {what}: {exc if refused else type(exc).__name__}",
+                                    retryable=not refused) from None
         try:
             return await call
         except (ValueError, UnmarshalException):  # the SDK parses every answer as JSON: a proxy's HTML page
@@ -195,9 +208,9 @@ class FeishuAdapter:
     docs_url: ClassVar[str] = "https://open.feishu.cn/document/feishu-cards/card-callback-communication"
     supports_update: ClassVar[bool] = True
 
-    def __init__(self, config: FeishuConfig) -> None:
+    def __init__(self, config: FeishuConfig, policy: EgressPolicy | None = None) -> None:
         self.config = config
-        self.api = FeishuApi(config)
+        self.api = FeishuApi(config, policy)
         self.directory = FeishuDirectory(self.api)
         key = config.encrypt_key.get_secret_value()
         self._cipher = AESCipher(key) if key else None
@@ -207,7 +220,7 @@ class FeishuAdapter:
                  http: aiohttp.ClientSession | None = None) -> FeishuAdapter:
         """Build from an IM app row; raises ValueError naming each missing or bad setting (never its value).
 
-        The SDK brings its own HTTP client, so the shared `http` session is not used."""
+        The SDK brings its own HTTP client, so the shared `http` session only lends its egress policy."""
         misplaced = sorted({"app_secret", "verification_token", "encrypt_key"} & set(settings))
         if misplaced:
             raise ValueError(f"feishu settings: {', '.join(misplaced)} belong in the app's secrets, not its settings")
@@ -217,7 +230,7 @@ class FeishuAdapter:
             problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
             raise ValueError(f"feishu settings: {problems}") from None
         try:
-            return cls(config)
+            return cls(config, policy_of(http) if http is not None else None)
         except ValueError as exc:
             raise ValueError(f"feishu settings: base_url: {exc}") from None
 

@@ -53,6 +53,7 @@ from bot.adapters.base import (
     Outcome,
 )
 from bot.adapters.errors import DeliveryError
+from bot.egress import EgressRefused, policy_of, preflight
 from core.types import Platform
 
 log = logging.getLogger("vigil.teams")
@@ -229,7 +230,7 @@ class TeamsAdapter:
     supports_update: ClassVar[bool] = True
 
     def __init__(self, config: TeamsConfig, http: aiohttp.ClientSession) -> None:
-        self.config = config
+        self.config, self.http = config, http
         self.tokens = AppTokens(config, http, config.token_url, BOT_SCOPE)
         self.keys = SigningKeys(config, http)
         self.directory = TeamsDirectory(config, http)
@@ -364,6 +365,14 @@ class TeamsAdapter:
 
     async def _call(self, service_url: str, op: Callable[[ConnectorClient], Awaitable[T]], *,
                     gone: bool = False) -> T:
+        # botframework's ConnectorClient sends through msrest (requests), not our guarded session; and a
+        # service_url may come from a callback. Resolve it first: go ahead only if the policy allows it.
+        try:
+            await preflight(service_url, policy_of(self.http))
+        except EgressRefused as exc:
+            raise DeliveryError(f"teams: {exc}", retryable=False) from None
+        except OSError as exc:
+            raise DeliveryError(f"teams: connector unreachable ({type(exc).__name__})", retryable=True) from None
         client = self._clients.get(service_url)
         if client is None:
             client = self._clients[service_url] = ConnectorClient(self.credentials, base_url=service_url)

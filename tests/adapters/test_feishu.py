@@ -528,3 +528,16 @@ async def test_an_app_without_an_encrypt_key_lists_it_and_refuses_callbacks_unti
     assert "allow_unsigned is on" in problem and "checked by the verification token only" in problem
     assert await ack() == 200
     assert (await app.get(f"/incidents/{iid}"))["progress"] == "Processing"
+
+
+async def test_the_sdk_sends_nowhere_the_egress_policy_refuses(feishu) -> None:
+    """lark-oapi has its own HTTP client: the base URL is resolved and judged before each call."""
+    from bot.egress import client_session
+    from core.egress import EgressPolicy
+
+    async with client_session(EgressPolicy()) as closed:  # the default: no internal addresses
+        adapter = FeishuAdapter.from_app({"base_url": feishu.url}, SECRETS, http=closed)
+        with pytest.raises(DeliveryError, match=r"refused: 127\.0\.0\.1 is a loopback address") as err:
+            await adapter.send_card(ChatTarget(Platform.FEISHU, USER, direct=True), CARD)
+    assert err.value.retryable is False
+    assert feishu.fake.requests == []  # not even the tenant token was asked for

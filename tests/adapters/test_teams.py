@@ -480,3 +480,21 @@ async def test_click_acknowledges_and_updates_the_card(vigil, teams) -> None:
     answer = await resp.json()
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
     assert (await app.get(f"/incidents/{iid}"))["progress"] == "Processing"
+
+
+async def test_a_service_url_the_egress_policy_refuses_is_never_called(teams) -> None:
+    """botframework sends through msrest, not our session: each service_url (which callbacks supply) is
+    resolved and judged first. A loopback one is refused while the policy is closed."""
+    from bot.egress import client_session
+    from core.egress import EgressPolicy
+
+    async with client_session(EgressPolicy.parse(["127.0.0.1/32"])) as open_, \
+            client_session(EgressPolicy()) as closed:
+        adapter = TeamsAdapter.from_app(settings_for(teams.url), SECRETS, http=open_)
+        await adapter.prepare()
+        adapter.http = closed  # the token endpoint answered; the connector call is what is judged now
+        before = len(teams.fake.requests)
+        with pytest.raises(DeliveryError, match=r"refused: 127\.0\.0\.1 is a loopback address") as err:
+            await adapter.send_card(ChatTarget(Platform.TEAMS, ANN), CARD)
+    assert err.value.retryable is False
+    assert len(teams.fake.requests) == before
