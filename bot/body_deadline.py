@@ -17,17 +17,31 @@ from aiohttp import web
 from bot.envelope import error
 from bot.keys import SETTINGS
 
+# Chat platforms' callbacks: their routes check what they can of the signature before reading the body
+# (bot/chat/routes.py), then read it with `read_body` themselves.
+READS_ITS_OWN_BODY = "/im/"
+
 
 @web.middleware
 async def body_deadline(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.body_exists:
-        seconds = request.app[SETTINGS].body_read_timeout_seconds
-        try:
-            async with asyncio.timeout(seconds):
-                await request.read()  # size-capped by client_max_size: too large raises 413 as before
-        except TimeoutError:
-            # Connection: close, so the half-sent body's remaining bytes are not read as the next request.
-            return error(request, 408, "RequestTimeout",
-                         f"the request body did not arrive within {seconds:g} s (VIGIL_BODY_READ_TIMEOUT_SECONDS)",
-                         {"Connection": "close"})
+    if request.body_exists and not request.path.startswith(READS_ITS_OWN_BODY):
+        late = await read_body(request)
+        if late is not None:
+            return late
     return await handler(request)
+
+
+async def read_body(request: web.Request) -> web.Response | None:
+    """Read the whole body under the deadline (then `request.read()` returns it at once), or the 408 answer.
+
+    Size-capped by client_max_size: too large raises 413 as before."""
+    seconds = request.app[SETTINGS].body_read_timeout_seconds
+    try:
+        async with asyncio.timeout(seconds):
+            await request.read()
+    except TimeoutError:
+        # Connection: close, so the half-sent body's remaining bytes are not read as the next request.
+        return error(request, 408, "RequestTimeout",
+                     f"the request body did not arrive within {seconds:g} s (VIGIL_BODY_READ_TIMEOUT_SECONDS)",
+                     {"Connection": "close"})
+    return None

@@ -146,6 +146,12 @@ class Adapter(Protocol):
         """Whether the callback is authentic and fresh (signature / token and timestamp window)."""
         ...
 
+    def precheck(self, req: InboundRequest, now: datetime) -> bool:
+        """What can be checked before the body is read (`req.body` is empty): the signature's headers are
+        there and fresh, or, where the platform signs only headers, the whole signature. False refuses the
+        callback without reading its body; True still leaves `verify` to run on the whole request."""
+        ...
+
     def handshake(self, req: InboundRequest) -> HttpReply | None:
         """Answer a platform's URL verification challenge, or None if this is not one."""
         ...

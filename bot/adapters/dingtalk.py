@@ -224,6 +224,10 @@ class DingTalkAdapter:
             return False
         return hmac.compare_digest(sign_callback(self.config.client_secret.get_secret_value(), stamp), sign)
 
+    def precheck(self, req: InboundRequest, now: datetime) -> bool:
+        """DingTalk signs the timestamp only, never the body: the whole check runs before the body is read."""
+        return self.verify(req, now)
+
     def handshake(self, req: InboundRequest) -> HttpReply | None:
         """DingTalk card callbacks have no URL verification step."""
         return None

@@ -222,6 +222,12 @@ class SlackAdapter:
         return SignatureVerifier(self.config.signing_secret.get_secret_value(), _At(now)).is_valid_request(
             req.body, dict(req.headers))
 
+    def precheck(self, req: InboundRequest, now: datetime) -> bool:
+        """A v0 signature header and a timestamp within the window (the signature covers the body)."""
+        stamp = req.header("X-Slack-Request-Timestamp")
+        return (req.header("X-Slack-Signature").startswith("v0=") and stamp.isdigit()
+                and abs(now.timestamp() - int(stamp)) <= SIGNATURE_WINDOW.total_seconds())
+
     def handshake(self, req: InboundRequest) -> HttpReply | None:
         """Answer the Events API url_verification challenge (if this URL is also the event URL)."""
         body = parse_body(req)

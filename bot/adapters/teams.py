@@ -262,28 +262,41 @@ class TeamsAdapter:
         except DeliveryError as exc:
             log.warning("teams: signing keys not loaded yet, callbacks are refused until they are: %s", exc)
 
-    def verify(self, req: InboundRequest, now: datetime) -> bool:
-        """A Bot Connector JWT in `Authorization: Bearer`, signed by a current key endorsed for the activity's
-        channel, issued by the Bot Framework for our app id, unexpired, naming the activity's serviceUrl."""
+    def precheck(self, req: InboundRequest, now: datetime) -> bool:
+        """The Bot Connector token is in the headers: its signature, issuer and audience are checked before the
+        body is read (the endorsements and serviceUrl it must match are in the body: `verify` checks them)."""
+        return self._claims(req) is not None
+
+    def _claims(self, req: InboundRequest) -> tuple[dict[str, Any], list[str]] | None:
+        """The token's claims and its key's endorsements, if Bot Framework signed it for our app id."""
         scheme, _, token = req.header("Authorization").partition(" ")
-        activity = _activity(req.body)
-        if scheme != "Bearer" or not token or activity is None:
-            return False
+        if scheme != "Bearer" or not token:
+            return None
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            return False
+            return None
         found = self.keys.find(str(header.get("kid") or ""))
         if found is None or header.get("alg") not in ALGORITHMS:
-            return False
+            return None
         key, endorsements = found
-        if endorsements and activity.get("channelId") not in endorsements:
-            return False
         try:
             claims = jwt.decode(token, key, algorithms=ALGORITHMS, audience=self.config.app_id, issuer=ISSUER,
                                 options={"verify_exp": False, "verify_nbf": False, "verify_iat": False,
                                          "require": ["exp", "iss", "aud"]})
         except jwt.PyJWTError:
+            return None
+        return claims, list(endorsements or [])
+
+    def verify(self, req: InboundRequest, now: datetime) -> bool:
+        """A Bot Connector JWT in `Authorization: Bearer`, signed by a current key endorsed for the activity's
+        channel, issued by the Bot Framework for our app id, unexpired, naming the activity's serviceUrl."""
+        activity = _activity(req.body)
+        checked = self._claims(req) if activity is not None else None
+        if checked is None:
+            return False
+        claims, endorsements = checked
+        if endorsements and activity.get("channelId") not in endorsements:
             return False
         # Expiry is checked against `now`, not the process clock, so the decision stays testable.
         exp, nbf, ts = claims.get("exp"), claims.get("nbf", 0), now.timestamp()

@@ -262,6 +262,12 @@ class WeComAdapter:
             return False
         return self._decrypted(req) is not None
 
+    def precheck(self, req: InboundRequest, now: datetime) -> bool:
+        """The signature's query parameters are there and its timestamp is fresh (it signs the ciphertext in
+        the body, which `verify` checks once read)."""
+        signature, stamp, nonce = (req.query.get(k, "") for k in ("msg_signature", "timestamp", "nonce"))
+        return bool(signature and nonce and stamp.isdigit()) and abs(now.timestamp() - int(stamp)) <= SIGNATURE_WINDOW_S
+
     def handshake(self, req: InboundRequest) -> HttpReply | None:
         """URL verification: a GET with `echostr`, answered with its decrypted plaintext."""
         if req.method != "GET" or not req.query.get("echostr"):

@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
 from aiohttp import web
 
+from bot.adapters.base import InboundRequest
+from bot.body_deadline import read_body
 from bot.chat import clicks
 from bot.chat import commands as chat_commands
 from bot.egress import client_session
-from bot.adapters.base import InboundRequest
 from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
 from bot.services import build_adapters
 from core.clock import utcnow
 from core.types import Platform
 
 log = logging.getLogger("vigil.im")
+# The largest callback a platform sends is a card click carrying its card (Slack sends the whole message,
+# Teams the Adaptive Card's data): tens of kilobytes. Anything near the 1 MB request cap is not a callback.
+CALLBACK_MAX_BYTES = 256 * 1024
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
@@ -26,8 +31,20 @@ async def callback(request: web.Request) -> web.StreamResponse:
     adapter = request.app[ADAPTER_MAP].get(platform)
     if adapter is None:
         return web.json_response({"error": f"no {platform.value} IM app is configured"}, status=404)
-    req = InboundRequest(body=await request.read(), headers=dict(request.headers), query=dict(request.query),
-                         method=request.method, path=request.path)
+    # Refuse what is plainly not the platform before reading a body: a missing or stale signature (or, where
+    # the platform signs only headers, a wrong one), or a body larger than any callback the platform sends.
+    head = InboundRequest(body=b"", headers=dict(request.headers), query=dict(request.query),
+                          method=request.method, path=request.path)
+    if not adapter.precheck(head, utcnow()):
+        log.warning("%s callback refused before its body was read: signature missing, stale or wrong",
+                    platform.value)
+        return web.json_response({"error": "callback signature missing, stale or wrong"}, status=401)
+    if (request.content_length or 0) > CALLBACK_MAX_BYTES:
+        return web.json_response({"error": f"a callback body is at most {CALLBACK_MAX_BYTES} bytes"}, status=413)
+    late = await read_body(request)
+    if late is not None:
+        return late
+    req = replace(head, body=await request.read())
     settings = request.app[SETTINGS]
     sessions, base_url = request.app[SESSIONS], settings.resolved_base_url()
     dispatch = getattr(adapter, "dispatch", None)

@@ -148,9 +148,8 @@ async def kit(request: pytest.FixtureRequest, aiohttp_server: Any) -> Kit:
 @pytest.fixture
 async def vigil(settings, aiohttp_client, kit) -> AsyncIterator[Api]:  # type: ignore[no-untyped-def]
     # Needs `kit`, so the platform fake outlives Vigil: DingTalk's Stream connection is closed before its server.
-    from bot.server import create_app
-
     from bot.chat.routes import stop_adapters
+    from bot.server import create_app
 
     api = Api(await aiohttp_client(create_app(settings.model_copy(update={"secret_key": "test-secret"}))),
               settings.admin_token)
