@@ -33,7 +33,6 @@ from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.signature import Clock, SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
-from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.adapters._http import parse_retry_after, redact
 from bot.adapters.base import (
     ActionEvent,
@@ -49,6 +48,7 @@ from bot.adapters.base import (
 )
 from bot.adapters.errors import DeliveryError
 from bot.cards.slack import ACTION_IDS, OPENS_MODAL
+from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.chat.commands import QUERIES, Query, help_text
 from core.types import Platform
 

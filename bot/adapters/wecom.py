@@ -38,7 +38,6 @@ from defusedxml import ElementTree
 from defusedxml.ElementTree import ParseError
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
-from bot.chat.actions import Snooze
 from bot.adapters._http import error_for_status, redact, send_request
 from bot.adapters.base import (
     ActionEvent,
@@ -54,6 +53,7 @@ from bot.adapters.base import (
 )
 from bot.adapters.errors import DeliveryError
 from bot.cards.wecom import SNOOZE_QUESTION
+from bot.chat.actions import Snooze
 from core.types import Platform
 
 log = logging.getLogger("vigil.wecom")

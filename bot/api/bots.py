@@ -9,8 +9,8 @@ from pydantic import BaseModel, Field
 from bot.api.common import get_or_404, paged, patch_changes, ts
 from bot.api.framework import Call, Page, endpoint
 from bot.egress import require_sendable
-from bot.group_bots.sender import config_of
 from bot.group_bots import BotMessage, send
+from bot.group_bots.sender import config_of
 from bot.keys import HTTP, SETTINGS
 from core.crypto import seal, unseal
 from core.errors import DeliveryError, InvalidInput

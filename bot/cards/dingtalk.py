@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.chat.actions import Action, pack_for
 from bot.cards.format import cut, headline, labels_line, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard
+from bot.chat.actions import Action, pack_for
 from core.escaping import dingtalk_markdown as _esc
 from core.types import Platform
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chat.actions import Action, pack_for
 from bot.cards.format import cut, labels_line, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from bot.chat.actions import Action, pack_for
 from core.escaping import lark_md as _esc
 from core.types import Platform
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple, TypeVar
 
-from bot.chat.actions import SNOOZE_MAX_MINUTES, Action
 from bot.cards.format import cut as _cut
+from bot.chat.actions import SNOOZE_MAX_MINUTES, Action
 from core.types import Progress, Severity
 
 MAX_TITLE = 512  # Flashduty's title limit; renderers cut further where a platform demands

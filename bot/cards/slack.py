@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bot.chat.actions import Action, pack_for
 from bot.cards.format import cut, headline, labels_line, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard
+from bot.chat.actions import Action, pack_for
 from core.escaping import slack_mrkdwn as _esc
 from core.types import Platform
 

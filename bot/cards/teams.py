@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chat.actions import Action, pack_for
 from bot.cards.format import (
     headline,
     labels_line,
@@ -23,6 +22,7 @@ from bot.cards.format import (
     utc_text,
 )
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from bot.chat.actions import Action, pack_for
 from core.escaping import teams_markdown as _esc
 from core.types import Platform
 

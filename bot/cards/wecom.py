@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.chat.actions import Action, Snooze, pack_for
 from bot.cards.format import cut, labels_line, minutes_label, names, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from bot.chat.actions import Action, Snooze, pack_for
 from core.types import Platform
 
 PLATFORM = Platform.WECOM

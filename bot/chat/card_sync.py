@@ -13,10 +13,10 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bot.chat import card_codes
 from bot.adapters.base import Adapter, MessageRef, with_update_codes
-from bot.chat.card_view import incident_card
 from bot.cards import render
+from bot.chat import card_codes
+from bot.chat.card_view import incident_card
 from core import events, incidents, jobs
 from core.errors import DeliveryError, NotFound
 from core.models import CardRef

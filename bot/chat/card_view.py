@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.chat.actions import to_card_actions
 from bot.cards.model import IncidentCard
+from bot.chat.actions import to_card_actions
 from core.incidents import allowed_actions
 from core.models import Channel, Incident, Member
 from core.types import Progress, Severity

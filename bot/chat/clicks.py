@@ -15,11 +15,11 @@ from datetime import datetime
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
+from bot.cards import RENDERERS, render
 from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
-from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
 from bot.chat.card_view import incident_card
-from bot.cards import RENDERERS, render
 from core import incidents
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from core.models import Member

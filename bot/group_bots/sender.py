@@ -25,8 +25,8 @@ import aiohttp
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.group_bots.pacing import LIMITS, outgoing_message
 from bot.group_bots import BotConfig, BotMessage, Mention, send, wants
+from bot.group_bots.pacing import LIMITS, outgoing_message
 from core import events, incidents, jobs
 from core.clock import utcnow
 from core.crypto import unseal

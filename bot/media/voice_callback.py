@@ -12,8 +12,8 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from bot.chat import clicks
 from bot.adapters.base import ActionEvent, CallbackId
+from bot.chat import clicks
 from bot.keys import SESSIONS, SETTINGS
 from bot.media.senders import read_action_token
 from bot.media.twilio import parse_keypad, twiml_say, verify_twilio_signature

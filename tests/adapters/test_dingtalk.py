@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.dingtalk import DingTalkAdapter
 from bot.adapters.errors import DeliveryError
 from bot.cards import dingtalk as renderer
+from bot.chat.actions import ActionData
 from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES

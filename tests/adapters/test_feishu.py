@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, Outcome
 from bot.adapters.errors import DeliveryError
 from bot.adapters.feishu import FeishuAdapter
 from bot.cards import feishu as renderer
+from bot.chat.actions import ActionData
 from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES

@@ -11,11 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.errors import DeliveryError
 from bot.adapters.slack import SlackAdapter, command_help, command_payload, to_query
 from bot.cards import slack as renderer
+from bot.chat.actions import ActionData
 from bot.chat.commands import Query
 from core.types import Platform
 from tests.adapters.conftest import Running

@@ -13,11 +13,11 @@ import aiohttp
 import orjson
 import pytest
 
-from bot.chat.actions import ActionData
 from bot.adapters.base import ActionEvent, ChatTarget, InboundRequest, MessageRef, Outcome
 from bot.adapters.errors import DeliveryError
 from bot.adapters.teams import CLOCK_SKEW_S, TeamsAdapter
 from bot.cards import teams as renderer
+from bot.chat.actions import ActionData
 from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES

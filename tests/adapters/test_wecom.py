@@ -11,7 +11,6 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.chat.actions import ActionData
 from bot.adapters.base import (
     ActionEvent,
     ChatTarget,
@@ -24,6 +23,7 @@ from bot.adapters.base import (
 from bot.adapters.errors import DeliveryError
 from bot.adapters.wecom import SIGNATURE_WINDOW_S, WeComAdapter
 from bot.cards import wecom as renderer
+from bot.chat.actions import ActionData
 from core.types import Platform
 from tests.adapters.conftest import Running
 from tests.cards.cases import CASES

@@ -7,8 +7,8 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.cards.model import IncidentCard
+from bot.chat.actions import Action, ActionData, ActionPayloadError
 from core.types import Platform, Progress, Severity
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

@@ -10,7 +10,6 @@ from typing import Any
 
 import pytest
 
-from bot.chat.actions import Action
 from bot.cards.format import labels_line, minutes_label
 from bot.cards.model import (
     ACTION_LABELS,
@@ -21,6 +20,7 @@ from bot.cards.model import (
     IncidentCard,
     Tone,
 )
+from bot.chat.actions import Action
 from core.types import Progress, Severity
 from tests.cards.cases import NOW
 

@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.chat.actions import PAYLOAD_LIMITS, Action, ActionData, payload_size
 from bot.cards import RENDERERS, render, wecom
 from bot.cards.model import IncidentCard
+from bot.chat.actions import PAYLOAD_LIMITS, Action, ActionData, payload_size
 from core.types import Platform, Progress, Severity
 from tests.cards.cases import ALL_CARD_ACTIONS, CASES, NOT_ON_CARD, NOW, huge_card, payloads
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.group_bots.pacing import DIGEST_EVENT, DIGEST_LINES, LIMITS, BotLimiter, Window, digest, plan
 from bot.group_bots import BOT_TYPES, BotMessage, Mention
+from bot.group_bots.pacing import DIGEST_EVENT, DIGEST_LINES, LIMITS, BotLimiter, Window, digest, plan
 from core.types import Progress, Severity
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)

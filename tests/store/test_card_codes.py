@@ -10,8 +10,8 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.chat import card_codes
 from bot.adapters.base import ActionEvent, update_codes, with_update_codes
+from bot.chat import card_codes
 from core.db import make_engine, make_sessionmaker
 from core.models import CardRef, Channel, Incident
 from core.types import Platform
