@@ -17,14 +17,14 @@ from aiohttp import web
 from bot.envelope import error
 from bot.keys import SETTINGS
 
-# Chat platforms' callbacks: their routes check what they can of the signature before reading the body
-# (bot/chat/routes.py), then read it with `read_body` themselves.
-READS_ITS_OWN_BODY = "/im/"
+# Routes that check what they can of a request before reading its body (the chat platforms' callbacks,
+# bot/chat/routes.py), then read it with `read_body` themselves.
+READS_ITS_OWN_BODY = "reads-its-own-body"
 
 
 @web.middleware
 async def body_deadline(request: web.Request, handler: Any) -> web.StreamResponse:
-    if request.body_exists and not request.path.startswith(READS_ITS_OWN_BODY):
+    if request.body_exists and request.match_info.route.name != READS_ITS_OWN_BODY:
         late = await read_body(request)
         if late is not None:
             return late

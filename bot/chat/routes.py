@@ -8,7 +8,7 @@ from dataclasses import replace
 from aiohttp import web
 
 from bot.adapters.base import InboundRequest
-from bot.body_deadline import read_body
+from bot.body_deadline import READS_ITS_OWN_BODY, read_body
 from bot.chat import clicks
 from bot.chat import commands as chat_commands
 from bot.egress import client_session
@@ -90,7 +90,7 @@ async def stop_adapters(app: web.Application) -> None:
 
 
 def setup(app: web.Application) -> None:
-    app.router.add_route("*", "/im/{platform}/callback", callback)
+    app.router.add_route("*", "/im/{platform}/callback", callback, name=READS_ITS_OWN_BODY)
 
 
 async def http_session(app: web.Application):  # type: ignore[no-untyped-def]

@@ -154,3 +154,16 @@ async def test_configuring_a_feishu_app_never_freezes_the_server(tmp_path):
         proc.terminate()
         await proc.wait()
     assert latencies and max(latencies) < 1.0, f"/healthz took up to {max(latencies):.2f} s"
+
+
+@pytest.mark.parametrize("path", ["/im/voice/callback", "/api/v1/channels", "/im/slack/callback"])
+async def test_every_body_has_the_deadline(settings, aiohttp_client, path):
+    """Routes read by the middleware and the chat callback, which reads its own after its precheck, alike
+    (with no Slack app configured, the callback answers 404 at once: nothing to wait for)."""
+    api = Api(await aiohttp_client(create_app(settings.model_copy(update={"body_read_timeout_seconds": 0.5}))),
+              TOKEN)
+    server = api.client.server
+    reader, writer = await _slow_body(server.host, server.port, path, declared=2000, sent=b"Digits=1&Call")
+    head = await asyncio.wait_for(reader.read(4096), timeout=5)
+    writer.close()
+    assert head.startswith(b"HTTP/1.1 408" if path != "/im/slack/callback" else b"HTTP/1.1 404"), head[:80]
