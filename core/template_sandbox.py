@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import multiprocessing
 import os
@@ -231,7 +232,7 @@ class _Worker:
             pass_fds=[theirs.fileno()], stdin=subprocess.DEVNULL, env=_worker_env())
         theirs.close()
         # Only then does a render's time start: it is spent rendering, not starting up.
-        if not ours.poll(STARTUP_SECONDS) or ours.recv() != _READY:
+        if not ours.poll(STARTUP_SECONDS) or _decode(ours.recv_bytes(ANSWER_MAX_BYTES)) != _READY:
             process.kill()
             process.wait()
             ours.close()
@@ -263,8 +264,8 @@ class _Worker:
             loop.remove_reader(fd)
         try:
             # Readable: the worker is writing its whole answer (at most a medium's output cap) in one send.
-            answer = self.conn.recv()
-        except (EOFError, OSError):
+            answer = _decode(self.conn.recv_bytes(ANSWER_MAX_BYTES))
+        except (EOFError, OSError, ValueError):  # ValueError: not an answer a worker writes
             self.kill()
             return await self.death()
         if answer == _MEMORY:  # the worker freed what it had built and carries on
@@ -299,6 +300,30 @@ def _worker_env() -> dict[str, str]:
     return {**env, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
 
 
+# Answers come back as JSON, never pickle: a template that escaped the sandbox runs inside the worker, and a
+# pickle from it would run code in the server. recv_bytes' cap also bounds what a worker can make us read.
+ANSWER_MAX_BYTES = 1024 * 1024
+FAILURE_MAX_CHARS = 500  # a failure's text lands on the timeline and in the log: e.g. a 200 KB tz name must not
+
+
+def _encode(answer: Rendered | str) -> bytes:
+    if isinstance(answer, Rendered):
+        return json.dumps({"rendered": [answer.subject, answer.text, answer.html]}).encode()
+    return json.dumps({"text": answer[:FAILURE_MAX_CHARS]}).encode()
+
+
+def _decode(data: bytes) -> Rendered | str:
+    """A worker's answer; ValueError for anything else."""
+    message = json.loads(data)
+    if isinstance(message, dict) and isinstance(message.get("text"), str):
+        return message["text"]
+    parts = message.get("rendered") if isinstance(message, dict) else None
+    if isinstance(parts, list) and len(parts) == 3 and isinstance(parts[1], str) \
+            and all(p is None or isinstance(p, str) for p in parts):
+        return Rendered(parts[0], parts[1], parts[2])
+    raise ValueError("not a template worker's answer")
+
+
 _READY = "__vigil_ready__"  # the worker's first message: its limits are set
 _MEMORY = "__vigil_memory_limit__"  # the worker's answer when a render ran out of its address space
 
@@ -313,7 +338,7 @@ def serve() -> None:
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))  # SIGXCPU dumps core by default
     _, hard = resource.getrlimit(resource.RLIMIT_AS)
     resource.setrlimit(resource.RLIMIT_AS, (_address_space() + memory_mb * 2**20, hard))
-    conn.send(_READY)
+    conn.send_bytes(_encode(_READY))
     while True:
         try:
             batch = conn.recv()
@@ -327,7 +352,7 @@ def serve() -> None:
                 answer = _MEMORY
             except Exception as exc:  # the template's own failure: the parent renders the default
                 answer = failure(exc)
-            conn.send(answer)
+            conn.send_bytes(_encode(answer))
 
 
 def _address_space() -> int:

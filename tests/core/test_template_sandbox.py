@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import pickle
 import signal
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from core.template_sandbox import Limits, RenderJob, TemplateSandbox, render_all
-from core.templates import TemplateSet, incident_context, render_default
+from core.templates import Rendered, TemplateSet, incident_context, render_default
 
 SUM = "{{ ([[0]*1500]*1500)|sum(start=[])|length }}"  # one C call: ~15 s of CPU
 JOIN = '{{ (["x"*199999]*5000)|join }}'  # one C call: a 1 GB string
@@ -176,3 +177,25 @@ async def test_render_all_runs_overrides_in_the_sandbox_and_defaults_here(sandbo
     assert not voice.used_fallback and voice.text == render_default("voice", "i_new", CTX).text
     [unsandboxed] = await render_all(None, templates, [("sms", "i_new", CTX)])
     assert unsandboxed.text == DEFAULT and unsandboxed.error == "no template sandbox in this process"
+
+
+@pytest.mark.parametrize("data", [
+    pickle.dumps(Rendered("s", "t", None)),  # a pickle never reaches pickle.loads in the server
+    b'{"rendered": ["s", 1, null]}',
+    b'{"rendered": ["s", "t"]}',
+    b'["text", "x"]',
+    b"not json",
+])
+def test_the_server_reads_only_plain_answers_from_a_worker(data):
+    from core.template_sandbox import _decode
+
+    with pytest.raises(ValueError):
+        _decode(data)
+
+
+def test_answers_round_trip_and_failures_are_capped():
+    from core.template_sandbox import FAILURE_MAX_CHARS, _decode, _encode
+
+    assert _decode(_encode(Rendered("subject", "text", "<p>html</p>"))) == Rendered("subject", "text", "<p>html</p>")
+    assert _decode(_encode("ValueError: unknown time zone " + "x" * 199_999)) == \
+        ("ValueError: unknown time zone " + "x" * 199_999)[:FAILURE_MAX_CHARS]
