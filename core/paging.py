@@ -35,6 +35,7 @@ from core import events, incidents, jobs, schedules
 from core.conditions import subject as condition_subject
 from core.errors import DeliveryError, DeliveryQueued, NotFound
 from core.escalation import Position, RuleDefinition, gate, next_level, plan_step, select_rule
+from core.links import incident_link
 from core.models import (
     Channel,
     Delivery,
@@ -518,7 +519,9 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         await session.commit()
         pages = await _render(ctx, session, [(d, incident, channel_name) for d, incident, member, channel_name
                                              in wanted if _renders(d, member, senders)], overrides, base_url, now)
-        work = [(d, incident, member, _prepare(d, incident, member, senders, pages.get(d.id), base_url))
+        secret = ctx.services.get("secret_key", "")
+        work = [(d, incident, member, _prepare(d, incident, member, senders, pages.get(d.id), base_url,
+                                               incident_link(base_url, secret, d.member_id, incident.id, now)))
                 for d, incident, member, _channel_name in wanted]
         outcomes = await asyncio.gather(*(_send(prepared) for _d, _i, _m, prepared in work))
         for (d, incident, member, _prepared), outcome in zip(work, outcomes, strict=True):
@@ -545,7 +548,7 @@ def _renders(d: Delivery, member: Member | None, senders: dict[str, Sender]) -> 
 
 
 def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: dict[str, Sender],
-             page: Page | None, base_url: str) -> tuple[Sender, Recipient, Page] | DeliveryError:
+             page: Page | None, base_url: str, link: str) -> tuple[Sender, Recipient, Page] | DeliveryError:
     """The sender, recipient and rendered page of one delivery, or why it cannot be sent."""
     sender = senders.get(d.medium)
     if sender is None:
@@ -559,7 +562,7 @@ def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: di
     recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone)
     if d.medium == "app":  # bot/media/web_push.py builds the push from the incident's fields
         return sender, recipient, Page(incident.id, d.id, d.event_type, incident.severity, incident.title, "", None,
-                                       f"{base_url}/incidents/{incident.id}")
+                                       link)
     assert page is not None
     return sender, recipient, page
 
@@ -586,15 +589,17 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[
     otherwise): the overrides in the template sandbox, all in one round trip; a fallback is noted in the
     timeline."""
     requests = []
+    secret = ctx.services.get("secret_key", "")
     for d, incident, channel_name in deliveries:
         mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                      "alert_cnt", "num", "start_time", "ack_time", "close_time")}
-        mapping.update(incident_id=incident.id, incident_severity=incident.severity,
-                       detail_url=f"{base_url}/incidents/{incident.id}", channel_name=channel_name)
+        # The page goes to one member: its link signs them in (core/links.py), no sign-in wall at 3 a.m.
+        mapping.update(incident_id=incident.id, incident_severity=incident.severity, channel_name=channel_name,
+                       detail_url=incident_link(base_url, secret, d.member_id, incident.id, now))
         event_type = _template_event(d)
         requests.append((d.medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url)))
     rendered = await render_all(ctx.services.get("template_sandbox"), overrides, requests)
-    return {d.id: _page(session, d, incident, r, base_url, now)
+    return {d.id: _page(session, d, incident, r, incident_link(base_url, secret, d.member_id, incident.id, now), now)
             for (d, incident, _channel_name), r in zip(deliveries, rendered, strict=True)}
 
 
@@ -602,13 +607,13 @@ def _template_event(d: Delivery) -> str:
     return "i_new" if d.event_type == "escalation" else d.event_type
 
 
-def _page(session: AsyncSession, d: Delivery, incident: Incident, rendered: Rendered, base_url: str,
+def _page(session: AsyncSession, d: Delivery, incident: Incident, rendered: Rendered, link: str,
           now: datetime) -> Page:
     if rendered.used_fallback:
         events.note(session, incident.id, "template_fallback", now=now, detail={
             "medium": d.medium, "event_type": _template_event(d), "error": rendered.error})
     return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html,
-                f"{base_url}/incidents/{incident.id}")
+                link)
 
 
 def _failing_for(d: Delivery, now: datetime) -> timedelta:

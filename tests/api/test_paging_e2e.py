@@ -174,3 +174,29 @@ async def test_two_level_rule_over_a_schedule_on_arq(vigil_arq, inbox):
     assert ann_pages == [("im", "failed"), ("sms", "failed"), ("email", "sent")]
     kinds = [t["kind"] for t in (await app.get(f"/incidents/{iid}"))["timeline"]]
     assert kinds.count("i_notify") == 2 and "fallback" in kinds and "i_ack" in kinds
+
+
+async def test_an_emailed_page_links_to_the_incident_signed_in_as_its_recipient(vigil, inbox):
+    """E-mail and SMS go to one member: their link carries that member's token (no sign-in wall at 3 a.m.)."""
+    import re
+    from urllib.parse import urlsplit
+
+    from tests.web.conftest import Browser
+
+    app, _twilio = vigil
+    box, _ = inbox
+    ann = await app.post("/members", {"name": "Ann", "email": "ann@example.com",
+                                      "preferences": {"Critical": ["email"]}})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [ann["member_id"]]}}]})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db-1 is down", "alert_key": "db-1"})
+    await until(lambda: box.messages)
+    text = box.messages[0].get_body(("plain",)).get_content()
+    link = re.search(r"http://vigil\.test/incidents/\d+\?t=\S+", text).group(0)
+    browser = Browser(app.client)
+    path = urlsplit(link).path
+    status, location, _ = await browser.get(link.removeprefix("http://vigil.test"))
+    assert (status, location) == (303, path)
+    status, _, body = await browser.get(path)
+    assert status == 200 and "db-1 is down" in body and ">Ann<" in body

@@ -82,10 +82,11 @@ async def test_a_page_arrives_at_the_push_service_decrypted_to_the_payload(vigil
     iid = await page_ann(vigil, ann)
     await until(lambda: service.received)
     [got] = service.received
-    token = got.payload["ack_token"]
+    token, url = got.payload["ack_token"], got.payload["url"]
     assert got.payload == {"v": 1, "incident_id": iid, "title": "checkout p99 > 2s", "severity": "Critical",
-                           "channel": "payments", "url": f"http://vigil.test/incidents/{iid}", "event": "escalation",
-                           "ack_token": token}
+                           "channel": "payments", "url": url, "event": "escalation", "ack_token": token}
+    # Open signs the phone in as Ann, like every page sent to one member (core/links.py).
+    assert url.startswith(f"http://vigil.test/incidents/{iid}?t={ann['member_id']}.{iid}.")
     assert got.headers["Urgency"] == "high" and int(got.headers["TTL"]) > 0
     assert got.claims["aud"] == service.url and service.refused == []
     await vigil.settle()
