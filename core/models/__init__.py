@@ -8,6 +8,7 @@ read and written whole, never queried inside.
 from core.models.base import UTCDateTime
 from core.models.chat import Bot, BotPost, CardRef, ImApp, MappingRow
 from core.models.escalation import Delivery, EscalationRule, Schedule, Template
+from core.models.intake import MailRules, UnroutedEvent  # noqa: F401  (unrouted events, e-mail intake: issue 13)
 from core.models.incidents import (
     Alert,
     ChangeRecord,
@@ -23,6 +24,7 @@ from core.models.outgoing import CustomAction, Webhook
 from core.models.people import ApiToken, Member, Team
 from core.models.push import PushSubscription, VapidKey  # noqa: F401
 from core.models.web import MemberLogin, SignInFailure  # noqa: F401  (web sign-in, issue 12)
+from core.models.sso import SsoIdentity  # noqa: F401  (single sign-on, issue 12)
 
 __all__ = [
     "CustomAction", "DropRule", "FlapState", "InhibitRule", "SilenceRule", "Webhook",
