@@ -8,7 +8,6 @@ read and written whole, never queried inside.
 from core.models.base import UTCDateTime
 from core.models.chat import Bot, BotPost, CardRef, ImApp, MappingRow
 from core.models.escalation import Delivery, EscalationRule, Schedule, Template
-from core.models.intake import MailRules, UnroutedEvent  # noqa: F401  (unrouted events, e-mail intake: issue 13)
 from core.models.incidents import (
     Alert,
     ChangeRecord,
