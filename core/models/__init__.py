@@ -7,7 +7,6 @@ read and written whole, never queried inside.
 
 from core.models.base import UTCDateTime
 from core.models.chat import Bot, BotPost, CardRef, ImApp, MappingRow
-from core.models.enrichment import EnrichmentMapping, EnrichmentMappingRow, LabelEnrichment  # noqa: F401  (issue 13)
 from core.models.escalation import Delivery, EscalationRule, Schedule, Template
 from core.models.incidents import (
     Alert,
@@ -23,7 +22,6 @@ from core.models.jobs import Job
 from core.models.noise import DropRule, FlapState, InhibitRule, SilenceRule
 from core.models.outgoing import CustomAction, Webhook
 from core.models.people import ApiToken, Member, Team
-from core.models.personal import CalendarFeed, ContactVerification  # noqa: F401  (personal center, issue 12)
 from core.models.push import PushSubscription, VapidKey  # noqa: F401
 from core.models.web import MemberLogin, SignInFailure  # noqa: F401  (web sign-in, issue 12)
 from core.models.sso import SsoIdentity  # noqa: F401  (single sign-on, issue 12)
