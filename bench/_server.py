@@ -69,6 +69,7 @@ def vigil(db_url: str, log: str | None = None, **env: str) -> Iterator[str]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot.cli", "serve", "--port", str(port)],
         env={**os.environ, "VIGIL_DATABASE_URL": db_url, "VIGIL_ADMIN_TOKEN": ADMIN, "VIGIL_LOG_LEVEL": "WARNING",
+             "VIGIL_EGRESS_ALLOW": "127.0.0.1",  # the benches' sinks listen on loopback
              "VIGIL_INGEST_RATE_PER_SECOND": "1000000", "VIGIL_INGEST_RATE_PER_MINUTE": "100000000", **env},
         stdout=subprocess.DEVNULL, stderr=err,
     )
@@ -172,7 +173,7 @@ class Worker:
 @contextlib.contextmanager
 def workers(db_url: str, n: int, redis: str, log: str | None = None, **env: str) -> Iterator[list[Worker]]:
     """`n` `vigil worker` processes on the database and Redis URL given."""
-    full = {**os.environ, "VIGIL_DATABASE_URL": db_url, "VIGIL_REDIS_URL": redis, "VIGIL_ADMIN_TOKEN": ADMIN,
+    full = {**os.environ, "VIGIL_DATABASE_URL": db_url, "VIGIL_REDIS_URL": redis, "VIGIL_ADMIN_TOKEN": ADMIN, "VIGIL_EGRESS_ALLOW": "127.0.0.1",
             "VIGIL_LOG_LEVEL": "WARNING", **env}
     started = [Worker(full, log) for _ in range(n)]
     try:

@@ -58,7 +58,7 @@ async def main(n: int, rate: float) -> None:
     slack_port, vigil_port = free_port(), free_port()
     slack_runner = await serve(fake.app(), slack_port)
     with tempfile.TemporaryDirectory() as d:
-        settings = Settings(database_url=f"sqlite:///{d}/b.db", secret_key="bench",
+        settings = Settings(database_url=f"sqlite:///{d}/b.db", secret_key="bench", egress_allow=["127.0.0.1"],
                             admin_token="bench-admin-token-0123456789abcdef",
                             base_url=f"http://127.0.0.1:{vigil_port}", ingest_rate_per_second=100000,
                             ingest_rate_per_minute=10**8)

@@ -49,13 +49,12 @@ async def test_an_unsigned_callback_is_refused_before_its_body_arrives(vigil, ki
     assert await progress(vigil, iid) == "Triggered"
 
 
-@pytest.mark.parametrize("kit", SIGNED_IN_HEADERS, indirect=True)
+# A Teams token carries no timestamp of the request: its expiry is checked with the body.
+@pytest.mark.parametrize("kit", ["dingtalk", "slack", "wecom"], indirect=True)
 async def test_a_stale_signature_is_refused_before_the_body(vigil, kit: Kit) -> None:
     """The platform's own signing, but of a click captured an hour ago."""
     await incident_clicked_by_ann(vigil, kit)
     fresh = kit.sign("ack:1")
-    if kit.platform == "teams":
-        pytest.skip("a Teams token carries no timestamp of the request; its expiry is checked with the body")
     stale = {k: v for k, v in fresh.headers.items()}
     query = dict(fresh.query)
     for name in ("X-Slack-Request-Timestamp", "timestamp"):

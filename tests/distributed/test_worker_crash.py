@@ -52,7 +52,8 @@ def _worker(db_url: str, sink_url: str) -> subprocess.Popen[bytes]:
     sms = {"provider": "http_sms", "url": sink_url, "timeout": 10,
            "body": '{"to": {{ to.phone|tojson }}, "ref": {{ message.incident_id|tojson }}}'}
     env = {**os.environ, "VIGIL_DATABASE_URL": db_url.replace("+asyncpg", ""), "VIGIL_REDIS_URL": REDIS_DB_URL,
-           "VIGIL_SMS": json.dumps(sms), "VIGIL_SWEEP_INTERVAL_SECONDS": "1", "VIGIL_LOG_LEVEL": "WARNING"}
+           "VIGIL_SMS": json.dumps(sms), "VIGIL_SWEEP_INTERVAL_SECONDS": "1", "VIGIL_LOG_LEVEL": "WARNING",
+           "VIGIL_EGRESS_ALLOW": "127.0.0.1"}  # the SMS sink listens on loopback
     return subprocess.Popen([sys.executable, "-m", "bot.cli", "worker"], env=env, cwd=os.getcwd(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
