@@ -7,10 +7,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.egress import EgressPolicy
+from core.oidc import issuer_problem
+from core.types import Role
 
 # The admin token is the key to everything: 32 characters of a random token is ~190 bits; anything shorter
 # is likely a word someone chose.
@@ -57,6 +59,19 @@ class Settings(BaseSettings):
         default_factory=list, description="Internal targets Vigil may send to: CIDRs, IPs, host names or *.domain, "
                                           "comma-separated (default: public addresses only)")
 
+    # Single sign-on over OpenID Connect (bot/web/oidc.py): on when an issuer is set. The provider's host must be
+    # reachable under the egress policy like any outgoing request (an internal Keycloak needs VIGIL_EGRESS_ALLOW).
+    oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL for single sign-on (its "
+                             "/.well-known/openid-configuration is read); empty = single sign-on off")
+    oidc_client_id: str = Field(default="", description="Client id Vigil is registered with at the provider")
+    oidc_client_secret: str = Field(default="", description="Client secret Vigil is registered with at the provider")
+    oidc_scopes: str = Field(default="openid email profile", description="Scopes asked for (space-separated)")
+    oidc_name: str = Field(default="single sign-on", max_length=60,
+                           description="What the sign-in button names: 'Sign in with <name>'")
+    oidc_auto_provision_role: str = Field(
+        default="", description="Role a new member gets when someone with a verified e-mail no member has signs "
+                                "in (observer, responder or admin); empty = no auto-provisioning")
+
     @field_validator("egress_allow", mode="before")
     @classmethod
     def _split_allow_list(cls, value: Any) -> Any:
@@ -72,6 +87,31 @@ class Settings(BaseSettings):
     def egress_policy(self) -> EgressPolicy:
         """The egress allow-list, parsed."""
         return EgressPolicy.parse(self.egress_allow)
+
+    @field_validator("oidc_issuer")
+    @classmethod
+    def _issuer_url(cls, value: str) -> str:
+        problem = issuer_problem(value) if value else None
+        if problem:
+            raise ValueError(f"VIGIL_OIDC_ISSUER {problem}")
+        return value.rstrip("/")
+
+    @field_validator("oidc_auto_provision_role")
+    @classmethod
+    def _provision_role(cls, value: str) -> str:
+        if value and value not in {r.value for r in Role}:
+            raise ValueError(f"VIGIL_OIDC_AUTO_PROVISION_ROLE {value!r} is not a role; use observer, responder or "
+                             "admin, or leave it empty to turn auto-provisioning off")
+        return value
+
+    @model_validator(mode="after")
+    def _oidc_complete(self) -> Settings:
+        if self.oidc_issuer and not (self.oidc_client_id and self.oidc_client_secret):
+            raise ValueError("VIGIL_OIDC_ISSUER is set, so VIGIL_OIDC_CLIENT_ID and VIGIL_OIDC_CLIENT_SECRET are "
+                             "needed too (from the client registered for Vigil at the provider)")
+        if "openid" not in self.oidc_scopes.split():
+            raise ValueError("VIGIL_OIDC_SCOPES must include 'openid'")
+        return self
 
     @field_validator("admin_token")
     @classmethod

@@ -1,8 +1,9 @@
 """Vigil in the browser: sign-in, incident pages, the personal center (issue 12).
 
 Server-rendered HTML (Jinja2, autoescaped) that reads without JavaScript. One module per page area:
-login.py (/login, /logout), incident_list.py (/incidents), incidents.py (/incidents/{id}), account.py (/account); auth.py holds sessions
-and CSRF, render.py the templates and headers. Templates live in templates/, the stylesheet in static/.
+login.py (/login, /logout), oidc.py (/login/sso: single sign-on), incident_list.py (/incidents),
+incidents.py (/incidents/{id}), account.py (/account); auth.py holds sessions and CSRF, render.py the
+templates and headers. Templates live in templates/, the stylesheet in static/.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import importlib.util
 from aiohttp import web
 
 from bot.keys import SETTINGS
-from bot.web import account, auth, home, incident_list, incidents, login, render
+from bot.web import account, auth, home, incident_list, incidents, login, oidc, render
 
 
 def setup(app: web.Application) -> None:
@@ -22,6 +23,7 @@ def setup(app: web.Application) -> None:
     auth.setup(app, app[SETTINGS])
     home.setup(app)
     login.setup(app)
+    oidc.setup(app)
     incident_list.setup(app)
     incidents.setup(app)
     account.setup(app)

@@ -23,8 +23,8 @@ from core.models.noise import DropRule, FlapState, InhibitRule, SilenceRule
 from core.models.outgoing import CustomAction, Webhook
 from core.models.people import ApiToken, Member, Team
 from core.models.push import PushSubscription, VapidKey  # noqa: F401
-from core.models.web import MemberLogin, SignInFailure  # noqa: F401  (web sign-in, issue 12)
 from core.models.sso import SsoIdentity  # noqa: F401  (single sign-on, issue 12)
+from core.models.web import MemberLogin, SignInFailure  # noqa: F401  (web sign-in, issue 12)
 
 __all__ = [
     "CustomAction", "DropRule", "FlapState", "InhibitRule", "SilenceRule", "Webhook",
