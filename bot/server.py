@@ -16,6 +16,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     framework,
     im_apps,
     incidents,
+    intake,
     mapping,
     members,
     noise,

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from core import events, incidents, jobs, noise
+from core import events, incidents, jobs, noise, unrouted
 from core import ingest_sql as sql
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
@@ -40,6 +40,7 @@ from core.models import (
 )
 from core.models.base import UTCDateTime
 from core.types import AlertEvent, EventStatus, Progress, Severity
+from core.unrouted import UNROUTED, Unrouted
 
 log = logging.getLogger("vigil.ingest")
 INCIDENTS_OPENED = Counter("vigil_incidents_opened_total", "Incidents opened by ingest")
@@ -63,6 +64,7 @@ class IngestResult:
     alert_id: int | None = None
     incident_id: int | None = None
     channel_id: int | None = None
+    unrouted: Unrouted | None = None  # why no channel took it (outcome "unrouted")
 
 
 def route(integration: IntegrationRef, event: AlertEvent) -> int | None:
@@ -396,6 +398,7 @@ async def ingest_batch(
     results = [replace(r, alert_id=alert.id, incident_id=alert.incident_id) if alert is not None else r
                for r, alert in zip(results, batch.result_alerts)]
     await _alert_webhooks(batch, results)
+    await _record_unrouted(session, routed, results, now)
     touched = {ref.id for ref, _ in items}
     if marked is not None:
         touched = {i for i in touched if i not in marked or now - marked[i] >= LAST_EVENT_AT_RESOLUTION}
@@ -403,6 +406,17 @@ async def ingest_batch(
     if touched:
         await batch.conn.execute(sql.MARK_INTEGRATIONS[batch.pg], {"ids": sorted(touched), "now": now})
     return results
+
+
+async def _record_unrouted(session: AsyncSession, routed: list[tuple[IntegrationRef, AlertEvent, int | None]],
+                           results: list[IngestResult], now: datetime) -> None:
+    """Keep the events no channel took, in the batch's transaction: the pusher is refused, the admin can look."""
+    by_integration: dict[int, list[tuple[AlertEvent, Unrouted, int | None]]] = {}
+    for (ref, ev, _), r in zip(routed, results, strict=True):
+        if r.unrouted is not None:
+            by_integration.setdefault(ref.id, []).append((ev, r.unrouted, r.channel_id))
+    for integration_id, evs in sorted(by_integration.items()):
+        await unrouted.record(session, integration_id, evs, now)
 
 
 async def _write_rows(batch: _Batch, known: list[_AlertRow]) -> None:
@@ -536,10 +550,11 @@ async def _alert_webhooks(batch: _Batch, results: list[IngestResult]) -> None:
 async def _apply(batch: _Batch, ref: IntegrationRef, ev: AlertEvent, cid: int | None) -> IngestResult:
     now = batch.now
     if cid is None:
-        return IngestResult(ev.alert_key, "unrouted")
+        return IngestResult(ev.alert_key, "unrouted", unrouted=Unrouted.NO_ROUTE)
     channel = await batch.channel(cid)
     if channel is None or channel.status != "enabled":
-        return IngestResult(ev.alert_key, "unrouted", channel_id=cid)
+        why = Unrouted.CHANNEL_MISSING if channel is None else Unrouted.CHANNEL_DISABLED
+        return IngestResult(ev.alert_key, "unrouted", channel_id=cid, unrouted=why)
     rules = await batch.noise_rules(channel)
     subj = None  # what rules match against: built only when a rule will look at it
     if rules.drops:
@@ -838,6 +853,9 @@ class IngestWriter:
                 async with self.sessionmaker(bind=self._conn) as session:
                     results = await ingest_batch(session, items, self.now(), marked=self._marked)
                     await session.commit()
+                    for r in results:
+                        if r.unrouted is not None:
+                            UNROUTED.labels(r.unrouted.value).inc()
                     return results
             except BaseException as exc:
                 await self._drop_connection()

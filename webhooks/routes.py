@@ -3,7 +3,9 @@
 Order of checks: integration key (401) -> an integration already over its rate limit (429) -> content
 type and size (400/413) -> JSON -> alerts per request (413) -> the request's alerts against the rate
 limit (429) -> parse (400 naming the field) -> commit -> 200. Nothing is stored unless the whole request
-is valid.
+is valid. Events no channel takes (no routing case matched, or their channel is gone or disabled) are
+refused with 400 ResourceNotFound after the commit: the others of the request are stored, and the refused
+ones are recorded for the admin (core/unrouted.py), so a pusher that does not retry a 4xx loses nothing.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ from sqlalchemy import select
 from bot.envelope import error, ok
 from bot.keys import INTEGRATION_CACHE, SESSIONS, SETTINGS, WRITER
 from core.clock import utcnow
-from core.ingest import IntegrationRef
+from core.ingest import IngestResult, IntegrationRef
 from core.models import ChangeRecord, Integration
 from core.secrets import digest
 from core.storable import storable_json, storable_query
+from core.unrouted import describe
 from webhooks import change
 from webhooks.errors import InvalidParameter
 from webhooks.ratelimit import RateLimiter, retry_after
@@ -39,7 +42,7 @@ LIMITER = web.AppKey("ingest_limiter", RateLimiter)
 
 
 @functools.cache
-def _events(fmt: str, outcome: str) -> Any:
+def events_counter(fmt: str, outcome: str) -> Any:
     """EVENTS.labels(...) takes a lock and builds a key on every call; formats and outcomes are few."""
     return EVENTS.labels(fmt, outcome)
 
@@ -50,21 +53,26 @@ PARSE_INLINE = 100
 CACHE_TTL = 5.0  # seconds an integration lookup is reused; edits through the API also clear it
 
 
+async def integration_by_key(app: web.Application, key: str) -> Integration | None:
+    """The integration a key belongs to (disabled ones too), through a short-lived cache."""
+    cache = app[INTEGRATION_CACHE]
+    h = digest(key)
+    hit = cache.get(h)
+    if hit is None or hit[1] < time.monotonic():
+        async with app[SESSIONS]() as session:
+            row = (await session.execute(select(Integration).where(Integration.key_hash == h))).scalar_one_or_none()
+        hit = (row, time.monotonic() + CACHE_TTL)
+        cache[h] = hit
+    # Found by the hash alone: the plaintext is not stored, and timing of the lookup reveals nothing of the
+    # key, as nobody can choose a key whose SHA-256 matches a stored one in any chosen prefix.
+    return hit[0]  # type: ignore[no-any-return]
+
+
 async def _integration(request: web.Request) -> Integration | web.Response:
     key = request.query.get("integration_key", "")
     if not key:
         return error(request, 401, "Unauthorized", "integration_key is required")
-    cache = request.app[INTEGRATION_CACHE]
-    h = digest(key)
-    hit = cache.get(h)
-    if hit is None or hit[1] < time.monotonic():
-        async with request.app[SESSIONS]() as session:
-            row = (await session.execute(select(Integration).where(Integration.key_hash == h))).scalar_one_or_none()
-        hit = (row, time.monotonic() + CACHE_TTL)
-        cache[h] = hit
-    row = hit[0]
-    # Found by the hash alone: the plaintext is not stored, and timing of the lookup reveals nothing of the
-    # key, as nobody can choose a key whose SHA-256 matches a stored one in any chosen prefix.
+    row = await integration_by_key(request.app, key)
     if row is None or row.status != "enabled":
         return error(request, 401, "Unauthorized", "integration_key is not a valid one")
     delay = request.app[LIMITER].wait(row.id, time.monotonic())
@@ -110,8 +118,11 @@ async def push_alert(request: web.Request) -> web.Response:
         return error(request, 404, "RouteNotFound", f"unknown alert format {fmt!r}; one of {', '.join(PARSERS)}")
     integration = await _integration(request)
     if isinstance(integration, web.Response):
-        _events(fmt, "unauthorized").inc()
+        events_counter(fmt, "unauthorized").inc()
         return integration
+    if integration.type == "email":
+        return error(request, 400, "InvalidParameter",
+                     "integration_key belongs to an e-mail integration: send its alerts by mail to its address")
     if integration.type != fmt:
         return error(request, 400, "InvalidParameter",
                      f"integration_key belongs to a {integration.type} integration; push to "
@@ -125,27 +136,29 @@ async def push_alert(request: web.Request) -> web.Response:
                        f"the request carries {n} alerts; at most {cap} are accepted in one request: send them in "
                        "smaller requests (Alertmanager: a finer group_by)")
         if (refused := _spend(request, integration, n)) is not None:
-            _events(fmt, "limited").inc()
+            events_counter(fmt, "limited").inc()
             return refused
         if n > PARSE_INLINE:  # see PARSE_INLINE
             evs = await asyncio.to_thread(parser, body, storable_query(request.query), utcnow())
         else:
             evs = parser(body, storable_query(request.query), utcnow())
     except _Bad as exc:
-        _events(fmt, "rejected").inc()
+        events_counter(fmt, "rejected").inc()
         return error(request, exc.status, exc.code, str(exc))
     except InvalidParameter as exc:
-        _events(fmt, "rejected").inc()
+        events_counter(fmt, "rejected").inc()
         return error(request, 400, "InvalidParameter", str(exc))
     ref = IntegrationRef(integration.id, integration.type, integration.channel_id, integration.routing or {})
     try:
         results = await request.app[WRITER].submit(ref, evs)
     except Exception:
-        _events(fmt, "failed").inc()
+        events_counter(fmt, "failed").inc()
         return error(request, 500, "InternalError", "the event could not be stored; retry")
     for r in results:
-        _events(fmt, r.outcome).inc()
+        events_counter(fmt, r.outcome).inc()
     LATENCY.observe(time.perf_counter() - started)
+    if any(r.unrouted is not None for r in results):
+        return error(request, 400, "ResourceNotFound", unrouted_message(integration.id, results))
     if fmt == "standard" and len(results) == 1:
         return ok(request, {"alert_key": results[0].alert_key})
     return ok(request, {"alert_keys": [r.alert_key for r in results],
@@ -175,6 +188,18 @@ async def push_change(request: web.Request) -> web.Response:
             ))
         await session.commit()
     return ok(request, {"change_key": changes[0].change_key if changes else ""})
+
+
+def unrouted_message(integration_id: int, results: list[IngestResult]) -> str:
+    """What a pusher is told when no channel took some of its events (Flashduty refuses such pushes)."""
+    refused = [r for r in results if r.unrouted is not None]
+    first = refused[0]
+    stored = len(results) - len(refused)
+    return (f"{len(refused)} of {len(results)} events went to no channel: {describe(first.unrouted, first.channel_id)}"
+            f" (alert_key {first.alert_key!r})"
+            + (f"; the other {stored} were accepted" if stored else "")
+            + f". Add a routing rule or a default channel; the refused events are listed at "
+              f"/api/v1/integrations/{integration_id}/unrouted-events")
 
 
 def setup(app: web.Application) -> None:

@@ -149,11 +149,12 @@ async def test_shared_integration_routes_by_conditions(app):
                           other["channel_id"]: "something else"}
 
 
-async def test_shared_integration_without_match_drops_event(app):
+async def test_shared_integration_without_match_refuses_event(app):
     ch = await app.post("/channels", {"name": "db"})
     integ = await app.post("/integrations", {"type": "standard", "name": "shared", "routing": {"cases": [
         {"if": [[{"field": "labels.service", "op": "equals", "values": ["db"]}]], "channel_id": ch["channel_id"]}]}})
-    await app.push(integ["integration_key"], event(labels={"service": "web"}))
+    body = await app.push(integ["integration_key"], event(labels={"service": "web"}), expect=400)
+    assert body["error"]["code"] == "ResourceNotFound"  # as Flashduty: the push is rejected (tests/api/test_unrouted.py)
     assert await incidents(app) == []
 
 
