@@ -10,6 +10,7 @@ from sqlalchemy import inspect
 from bot import health, services
 from bot import web as web_pages
 from bot.api import (  # noqa: F401  (each resource module declares its endpoints when imported)
+    alerts,
     bots,
     channels,
     escalation,
