@@ -23,7 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession, async_sessionmaker
 
-from core import events, incidents, jobs, noise, unrouted
+from core import enrichment_store, events, incidents, jobs, noise, unrouted
 from core import ingest_sql as sql
 from core.clock import utcnow
 from core.conditions import compile_tree, subject
@@ -363,7 +363,7 @@ async def ingest_batch(
     skip rewriting an integration's last_event_at more than once a second.
     """
     batch = _Batch(session, await session.connection(), now)
-    routed = [(ref, ev, route(ref, ev)) for ref, ev in items]
+    routed = await enrichment_store.enrich_and_route(session, items, route)  # labels enriched before all else
     channel_ids = sorted({cid for _, _, cid in routed if cid is not None})
     if not batch.pg:
         await batch.conn.execute(sql.TAKE_WRITE_GATE)
