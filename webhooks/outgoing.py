@@ -143,8 +143,9 @@ async def webhook_post(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
 
 async def run_custom_action(ctx_http: aiohttp.ClientSession, session: AsyncSession, action: CustomAction,
                             incident: Incident, actor_id: int | None, base_url: str, secret_key: str,
-                            now: datetime) -> tuple[bool, str]:
-    """POST the incident with its alerts to the action's endpoint and record the outcome (i_custom)."""
+                            now: datetime, *, source: str = "api") -> tuple[bool, str]:
+    """POST the incident with its alerts to the action's endpoint and record the outcome (i_custom), with
+    where it was run from (`source`: the Open API, the web page)."""
     body = await incident_payload(session, incident, base_url)
     body["alerts"] = [alert_payload(a) for a in await incidents.alerts_of(session, incident.id)]
     actor = await session.get(Member, actor_id) if actor_id else None
@@ -156,7 +157,7 @@ async def run_custom_action(ctx_http: aiohttp.ClientSession, session: AsyncSessi
     ok, what = await post(ctx_http, action.url, payload, headers, CUSTOM_ACTION_TIMEOUT)
     if not ok:  # Flashduty retries a custom action once on network errors
         ok, what = await post(ctx_http, action.url, payload, headers, CUSTOM_ACTION_TIMEOUT)
-    await events.emit(session, incident, events.I_CUSTOM, now=now, actor_id=actor_id, source="api",
+    await events.emit(session, incident, events.I_CUSTOM, now=now, actor_id=actor_id, source=source,
                       detail={"action_id": action.id, "name": action.name, "ok": ok, "result": what})
     return ok, what
 

@@ -14,7 +14,7 @@ import importlib.util
 from aiohttp import web
 
 from bot.keys import SETTINGS
-from bot.web import account, auth, home, incident_list, incidents, login, oidc, render
+from bot.web import account, auth, home, incident_actions, incident_list, incidents, live, login, oidc, render
 
 
 def setup(app: web.Application) -> None:
@@ -26,6 +26,8 @@ def setup(app: web.Application) -> None:
     oidc.setup(app)
     incident_list.setup(app)
     incidents.setup(app)
+    incident_actions.setup(app)
+    live.setup(app)
     account.setup(app)
     # The Web Push medium brings its own routes (service worker, manifest, subscriptions) when present.
     if importlib.util.find_spec("bot.web.push") is not None:

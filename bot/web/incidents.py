@@ -1,4 +1,7 @@
-"""/incidents/{id}: the incident page (readable without JavaScript), and the signed links that open it.
+"""/incidents/{id}: the incident page (readable and usable without JavaScript), and the signed links that open it.
+
+Its actions are forms (bot/web/incident_actions.py); with JavaScript, static/live.js follows the page's
+stream (bot/web/live.py) and replaces the parts that changed.
 
 `?t=<token>` (core/links.py) signs the browser in as the member the link was sent to, with their current
 role, then redirects to the clean URL so the token does not stay in the address bar or the history. A
@@ -15,7 +18,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import SESSIONS, SETTINGS
-from bot.web import auth
+from bot.web import auth, incident_actions, live
 from bot.web.render import page, redirect
 from bot.web.timeline_words import SOURCES, headline, note
 from core import incidents, sign_in
@@ -94,12 +97,18 @@ async def show_incident(request: web.Request) -> web.StreamResponse:
 
 @auth.members_only
 async def _incident_page(request: web.Request, db: AsyncSession, who: auth.Viewer) -> web.StreamResponse:
+    incident_id = int(request.match_info["id"])
+    # The version first: a change made while the page is read then makes its stream say "changed" once more,
+    # instead of going unseen.
+    version = (await live.versions(db, {incident_id})).get(incident_id)
     try:
-        incident = await incidents.get(db, int(request.match_info["id"]))
+        incident = await incidents.get(db, incident_id)
     except NotFound:
         return page(request, "message.html", 404, viewer=who, title="No such incident",
-                    message=f"Incident {request.match_info['id']} does not exist (or was removed).")
-    return page(request, "incident.html", viewer=who, **await incident_view(db, incident))
+                    message=f"Incident {incident_id} does not exist (or was removed).")
+    context = {**await incident_view(db, incident), **await incident_actions.actions_view(db, incident, who.member_id)}
+    return page(request, "incident.html", viewer=who, flash=await incident_actions.take_flash(request),
+                live_url=f"/incidents/{incident_id}/live?v={version}", live_js_version=live.SCRIPT_VERSION, **context)
 
 
 def setup(app: web.Application) -> None:

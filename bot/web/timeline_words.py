@@ -39,6 +39,10 @@ _PLAIN = {
 }
 
 
+# Timeline entries that record a member's action without being a domain event: they say where it came from too.
+_ACTIONS_NOT_EVENTS = frozenset({"silence_similar"})
+
+
 def _who(actor_id: int | None, names: Mapping[int, str]) -> str:
     return names.get(actor_id, f"member {actor_id}") if actor_id is not None else ""
 
@@ -57,6 +61,8 @@ def headline(kind: str, actor_id: int | None, source: str, detail: Mapping[str, 
     elif kind == "i_merge":
         text = (f"Merged into incident {detail['merged_into']}" if "merged_into" in detail
                 else f"Merged incidents {', '.join(str(i) for i in detail.get('merged', []))} into this one")
+    elif kind == "silence_similar":
+        text = f"Similar alerts silenced for {detail.get('minutes', '?')} min"
     elif kind.startswith("delivery_") and detail.get("medium"):
         person = _who(detail.get("person_id"), names) if detail.get("person_id") else \
             (f"bot {detail['bot_id']}" if detail.get("bot_id") else "")
@@ -66,7 +72,7 @@ def headline(kind: str, actor_id: int | None, source: str, detail: Mapping[str, 
     who = _who(actor_id, names)
     if who:
         text += f" by {who}"
-    if source in SOURCES and kind.startswith("i_"):
+    if source in SOURCES and (kind.startswith("i_") or kind in _ACTIONS_NOT_EVENTS):
         text += f" via {SOURCES[source]}"
     return text
 
