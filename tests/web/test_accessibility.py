@@ -49,6 +49,11 @@ async def test_main_pages_have_no_serious_accessibility_violation(app, chromium,
     if "sqlite" not in db_url:
         pytest.skip("the markup does not depend on the database: checked once, on SQLite")
     alice = await new_member(app, "alice")
+    _, key = await app.channel_with_integration(name="storage")
+    for severity, title in (("Info", "backup job took 2h10m"), ("Warning", "disk 91% full on db-2"),
+                            ("Critical", "disk 97% full on db-1")):  # a list with more than one row to look at
+        await app.push(key, {"event_status": severity, "title_rule": title, "alert_key": title,
+                             "labels": {"host": title.rsplit(" ", 1)[-1]}})
     iid = await worked_incident(app, alice)
     base = _base(app)
     found: dict[str, list[dict[str, Any]]] = {}
