@@ -10,8 +10,10 @@ from sqlalchemy.exc import IntegrityError
 
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
-from core import passwords, sign_in
-from core.errors import Conflict
+from bot.keys import SETTINGS
+from bot.media.codes import code_key, send_new_code
+from core import contact_codes, passwords, sign_in
+from core.errors import Conflict, InvalidInput, PermissionDenied
 from core.models import Member, Team
 from core.notify import DEFAULT_FALLBACK, Preferences, check_media
 from core.types import Role
@@ -91,11 +93,27 @@ async def get_member(c: Call) -> dict:
     return member_out(await get_or_404(c.session, Member, c.path_int("id"), "member"))
 
 
+async def _self_or_admin(c: Call, what: str) -> Member:
+    """The member named in the path, when the caller is that member or an admin (else 403)."""
+    member = await get_or_404(c.session, Member, c.path_int("id"), "member")
+    if c.principal.role is not Role.ADMIN and c.principal.member_id != member.id:
+        raise PermissionDenied(f"only the member themself or an admin {what}")
+    return member
+
+
 @endpoint("PATCH", "/members/{id}", body=MemberPatch, response=MemberOut, summary="Update a member",
-          tag="members", need="admin")
+          tag="members", need="act")
 async def patch_member(c: Call) -> dict:
-    m = await get_or_404(c.session, Member, c.path_int("id"), "member")
+    """An admin changes any member; a responder changes their own contacts, notification preferences, name
+    and time zone (self-service), never their role. A changed e-mail address or phone number is unverified
+    until the member enters the code sent to it (POST /members/{id}/contacts/{kind}/code, then .../verify)."""
+    m = await _self_or_admin(c, "changes a member")
     changes = patch_changes(c.body, ("email", "phone"), mode="json")
+    if c.principal.role is not Role.ADMIN:
+        if "role" in changes and changes["role"] != m.role:
+            raise PermissionDenied("role: a member cannot change their own role; an admin can")
+        if changes.get("email") and changes["email"].lower() != (m.email or "").lower():
+            await contact_codes.check_email_free(c.session, m.id, changes["email"])
     if changes.get("time_zone"):
         check_zone(changes["time_zone"], "time_zone")
     for k, v in changes.items():
@@ -116,6 +134,74 @@ async def delete_member(c: Call) -> dict:
         raise Conflict(f"member {member_id} is still referenced (API tokens, mapping-table rows or pages "
                        f"sent to them); remove those first") from None
     return {}
+
+
+class ContactOut(BaseModel):
+    kind: str = Field(description="email or phone")
+    value: str | None
+    verified: bool = Field(description="whether the member proved, by a code sent to it, that this value reaches "
+                           "them; unverified contacts are still paged (a page is never skipped for it)")
+    code_out: bool = Field(description="a code sent to this value can still be entered")
+    code_expires_at: int = Field(description="when the code out expires (Unix seconds, 0 without one)")
+
+
+def _contacts_out(statuses: dict[str, contact_codes.ContactStatus]) -> dict:
+    items = [{"kind": s.kind, "value": s.value, "verified": s.verified, "code_out": s.code_out,
+              "code_expires_at": ts(s.expires_at) if s.code_out else 0} for s in statuses.values()]
+    return {"items": items, "total": len(items), "has_next_page": False}
+
+
+@endpoint("GET", "/members/{id}/contacts", response=ContactOut, paged=True, tag="members",
+          summary="A member's contact methods and whether each is verified (the member or an admin)")
+async def list_contacts(c: Call) -> dict:
+    member = await _self_or_admin(c, "reads a member's contact verification")
+    return _contacts_out(await contact_codes.status_of(c.session, member, c.now))
+
+
+async def _own(c: Call) -> Member:
+    member = await get_or_404(c.session, Member, c.path_int("id"), "member")
+    if c.principal.member_id != member.id:
+        # The code proves that whoever enters it reads that inbox or phone: only the member can prove it.
+        raise PermissionDenied("only the member themself verifies their contacts (with a token of their own)")
+    return member
+
+
+class CodeSent(BaseModel):
+    kind: str
+    sent_to: str
+    expires_at: int
+
+
+@endpoint("POST", "/members/{id}/contacts/{kind}/code", response=CodeSent, tag="members",
+          path_enums={"kind": contact_codes.KINDS}, errors=(400, 401, 403, 404, 429),
+          summary="Send a six-digit code to the member's e-mail address (email medium) or phone (SMS medium)")
+async def send_contact_code(c: Call) -> dict:
+    """The member's own token only. A code lives 10 minutes and works once; a new one replaces it. At most
+    one a minute and five an hour per contact (429 beyond)."""
+    member = await _own(c)
+    kind = c.request.match_info["kind"]
+    sent_to = await send_new_code(c.request.app, c.session, member, kind, c.now)
+    return {"kind": kind, "sent_to": sent_to, "expires_at": ts(c.now + contact_codes.LIFETIME)}
+
+
+class CodeIn(BaseModel):
+    code: str = Field(min_length=1, max_length=20, description="the six digits received")
+
+
+@endpoint("POST", "/members/{id}/contacts/{kind}/verify", body=CodeIn, response=ContactOut, tag="members",
+          path_enums={"kind": contact_codes.KINDS}, summary="Verify a contact with the code sent to it")
+async def verify_contact(c: Call) -> dict:
+    """The member's own token only. Five wrong codes end the code; a used or expired code is refused."""
+    member = await _own(c)
+    kind = c.request.match_info["kind"]
+    verdict = await contact_codes.confirm(c.session, member, kind, c.body.code, code_key(c.request.app[SETTINGS]),
+                                          c.now)
+    left = await contact_codes.attempts_left(c.session, member.id, kind)
+    await c.session.commit()  # a wrong code stays counted
+    if verdict is not contact_codes.Verdict.VERIFIED:
+        raise InvalidInput(f"code: {contact_codes.explain(verdict, kind, left)}")
+    return _contacts_out(await contact_codes.status_of(c.session, member, c.now))["items"][
+        contact_codes.KINDS.index(kind)]
 
 
 class PasswordIn(BaseModel):

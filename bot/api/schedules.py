@@ -7,12 +7,14 @@ from datetime import datetime, timedelta
 from aiohttp import web
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.api.common import get_or_404, paged, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
 from bot.keys import SETTINGS
 from core.errors import Conflict, InvalidInput
 from core.ical import to_ical
+from core.member_shifts import shifts_of
 from core.models import Member, Schedule, Team
 from core.schedules import MemberRef, OnCall, Shift, TeamRef, oncall_at, parse_schedule, preview
 from core.schedules import Schedule as Definition
@@ -170,14 +172,12 @@ async def schedule_ical(c: Call) -> web.Response:
           summary="iCalendar feed of one member's on-call shifts across every schedule (next 30 days)")
 async def member_ical(c: Call) -> web.Response:
     member = await get_or_404(c.session, Member, c.path_int("id"), "member")
-    teams = {t.id for t in (await c.session.execute(select(Team))).scalars() if member.id in t.member_ids}
-    mine: list[Shift] = []
-    for s in (await c.session.execute(select(Schedule))).scalars():
-        for shift in preview(parse_schedule(s.definition), c.now, c.now + timedelta(days=FEED_DAYS)):
-            if any(getattr(p, "member_id", None) == member.id or getattr(p, "team_id", None) in teams
-                   for p in shift.participants):
-                mine.append(shift)
     base = c.request.app[SETTINGS].resolved_base_url()
-    body = to_ical(sorted(mine, key=lambda x: x.start), calendar_name=f"On call: {member.name}",
-                   url=f"{base}/api/v1/members/{member.id}/ical", label=lambda p: member.name)
+    return await member_feed(c.session, member, c.now, f"{base}/api/v1/members/{member.id}/ical")
+
+
+async def member_feed(session: AsyncSession, member: Member, now: datetime, url: str) -> web.Response:
+    """The member's iCalendar feed (next 30 days), here and at the calendar subscription URL (bot/web/calendar.py)."""
+    mine = [shift for _name, shift in await shifts_of(session, member.id, now, now + timedelta(days=FEED_DAYS))]
+    body = to_ical(mine, calendar_name=f"On call: {member.name}", url=url, label=lambda p: member.name)
     return _ical(body, f"member-{member.id}")

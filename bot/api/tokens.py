@@ -7,10 +7,9 @@ from sqlalchemy import select
 
 from bot.api.common import get_or_404, paged, ts
 from bot.api.framework import Call, Page, endpoint
-from core.errors import InvalidInput
-from core.models import ApiToken, Member
-from core.secrets import digest, new_token
-from core.types import Role, lower_role
+from core import api_tokens
+from core.models import ApiToken
+from core.types import Role
 
 
 class TokenIn(BaseModel):
@@ -40,20 +39,7 @@ def token_out(t: ApiToken) -> dict:
 @endpoint("POST", "/tokens", body=TokenIn, response=TokenCreated, summary="Create an API token", tag="tokens",
           need="admin", status=201)
 async def create_token(c: Call) -> dict:
-    role = c.body.role
-    if c.body.member_id is not None:
-        member = await c.session.get(Member, c.body.member_id)
-        if member is None:
-            raise InvalidInput(f"member_id: no member with id {c.body.member_id}")
-        if role is not None and lower_role(role, Role(member.role)) is not role:
-            # it would act with the member's role anyway (framework.authenticate); say so now, not later
-            raise InvalidInput(f"role: {role.value} is above the role of member {member.id} ({member.role}); "
-                               f"a member's token never has more power than the member")
-        role = role or Role(member.role)
-    plain = new_token()
-    t = ApiToken(name=c.body.name, token_hash=digest(plain), member_id=c.body.member_id,
-                 role=(role or Role.ADMIN).value, created_at=c.now)
-    c.session.add(t)
+    t, plain = await api_tokens.create(c.session, c.body.name, c.body.member_id, c.body.role, c.now)
     await c.session.commit()
     return {**token_out(t), "token": plain}
 
@@ -66,7 +52,6 @@ async def list_tokens(c: Call) -> dict:
 
 @endpoint("DELETE", "/tokens/{id}", summary="Revoke an API token", tag="tokens", need="admin")
 async def delete_token(c: Call) -> dict:
-    t = await get_or_404(c.session, ApiToken, c.path_int("id"), "token")
-    await c.session.delete(t)
+    await api_tokens.revoke(c.session, await get_or_404(c.session, ApiToken, c.path_int("id"), "token"))
     await c.session.commit()
     return {}

@@ -23,20 +23,27 @@ def build_senders(settings: Settings, http: aiohttp.ClientSession) -> tuple[dict
     senders: dict[str, Sender] = {}
     problems = []
     for medium in ("email", "sms", "voice"):
-        raw: dict[str, Any] | None = getattr(settings, medium)
-        if not raw:
-            continue
-        config = dict(raw)
-        name = config.pop("provider", DEFAULT_PROVIDER[medium])
-        if medium == "voice" and name == "twilio_voice" and not config.get("callback_url"):
-            config["callback_url"] = f"{settings.resolved_base_url()}/im/voice/callback"
         try:
-            provider = build_provider(name, config, http)
+            provider = provider_for(settings, medium, http)
         except ValueError as exc:
             problems.append(f"VIGIL_{medium.upper()}: {exc}")
             continue
-        senders[medium] = _sender(provider, settings.secret_key or settings.admin_token)
+        if provider is not None:
+            senders[medium] = _sender(provider, settings.secret_key or settings.admin_token)
     return senders, problems
+
+
+def provider_for(settings: Settings, medium: str, http: aiohttp.ClientSession) -> MediaProvider | None:
+    """The provider configured for `medium` (None: not configured); ValueError names a configuration problem.
+    Pages use it through their sender; a contact's verification code (bot/media/codes.py) directly."""
+    raw: dict[str, Any] | None = getattr(settings, medium)
+    if not raw:
+        return None
+    config = dict(raw)
+    name = config.pop("provider", DEFAULT_PROVIDER[medium])
+    if medium == "voice" and name == "twilio_voice" and not config.get("callback_url"):
+        config["callback_url"] = f"{settings.resolved_base_url()}/im/voice/callback"
+    return build_provider(name, config, http)
 
 
 def _sender(provider: MediaProvider, key: str) -> Sender:

@@ -34,10 +34,12 @@ async def test_a_demoted_admins_token_loses_admin_power_at_once(app):
 
     before = (await app.get("/tokens"))["total"]
     for method, path, body in (("GET", "/im-apps", None), ("POST", "/tokens", {"name": "escalate-me"}),
-                               ("POST", "/tokens", {"name": "x", "member_id": ada, "role": "admin"}),
-                               ("PATCH", f"/members/{ada}", {"role": "admin"})):
+                               ("POST", "/tokens", {"name": "x", "member_id": ada, "role": "admin"})):
         message = await error(app, method, path, body, status=403, token=tok)
         assert message == "this token's role (responder (its member's current role)) cannot do this"
+    # a responder edits their own member (self-service), but never its role
+    message = await error(app, "PATCH", f"/members/{ada}", {"role": "admin"}, status=403, token=tok)
+    assert message == "role: a member cannot change their own role; an admin can"
     assert (await app.get("/tokens"))["total"] == before
     assert (await app.get(f"/members/{ada}"))["role"] == "responder"
     iid = await incident(app)  # still worth a responder: it may act
