@@ -49,6 +49,7 @@ from core import jobs, migrate
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
 from core.settings import Settings
+from webhooks import mail_server
 from webhooks import routes as ingest_routes
 
 log = logging.getLogger("vigil.server")
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
     app.cleanup_ctx.append(im_routes.http_session)
     app.cleanup_ctx.append(lifecycle)
     ingest_routes.setup(app)
+    mail_server.setup(app)  # after lifecycle: starts once the ingest writer runs, stops before it
     voice_callback.setup(app)
     im_routes.setup(app)
     framework.setup(app)

@@ -54,6 +54,15 @@ class Settings(BaseSettings):
     email: dict[str, Any] | None = Field(default=None, description="SMTP settings for the email medium (JSON)")
     sms: dict[str, Any] | None = Field(default=None, description="SMS provider settings (JSON)")
     voice: dict[str, Any] | None = Field(default=None, description="Voice provider settings (JSON)")
+    # E-mail integrations (webhooks/mail_server.py): `vigil serve` receives their mail over SMTP when a port is set.
+    mail_port: int = Field(default=0, ge=0, le=65535,
+                           description="SMTP port e-mail integrations receive alerts on; 0 = no SMTP receiver")
+    mail_host: str = Field(default="", description="Address the SMTP receiver listens on; empty = VIGIL_HOST")
+    mail_domain: str = Field(default="", max_length=200,
+                             description="Mail domain of e-mail integrations' addresses (<key>@<domain>); its MX "
+                                         "record points at this SMTP receiver")
+    mail_max_bytes: int = Field(default=1024 * 1024, ge=1024,
+                                description="Largest message the SMTP receiver accepts (announced as SMTP SIZE)")
     # Outgoing requests never reach loopback, link-local, private or other internal addresses unless listed here.
     egress_allow: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="Internal targets Vigil may send to: CIDRs, IPs, host names or *.domain, "
@@ -111,6 +120,16 @@ class Settings(BaseSettings):
                              "needed too (from the client registered for Vigil at the provider)")
         if "openid" not in self.oidc_scopes.split():
             raise ValueError("VIGIL_OIDC_SCOPES must include 'openid'")
+        return self
+
+    @model_validator(mode="after")
+    def _mail_complete(self) -> Settings:
+        if self.mail_port and not self.mail_domain:
+            raise ValueError("VIGIL_MAIL_PORT is set, so VIGIL_MAIL_DOMAIN is needed too: the domain of the "
+                             "e-mail integrations' addresses, whose MX record points at this host")
+        if self.mail_domain and not re.fullmatch(r"[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)+",
+                                                 self.mail_domain):
+            raise ValueError(f"VIGIL_MAIL_DOMAIN {self.mail_domain!r} is not a domain name (e.g. alerts.example.com)")
         return self
 
     @field_validator("admin_token")

@@ -16,9 +16,11 @@ from core.grouping import GroupingRule
 from core.models import Alert, Channel, Incident, Integration, Team
 from core.noise import Flapping
 from core.secrets import digest, new_key
+from webhooks.mail import address_of
 from webhooks.registry import PARSERS
 
-IntegrationType = Literal[tuple(PARSERS)]  # type: ignore[valid-type]  # the formats webhooks/registry.py knows
+# The formats webhooks/registry.py knows, pushed over HTTP, and e-mail (webhooks/mail_server.py).
+IntegrationType = Literal[(*PARSERS, "email")]  # type: ignore[valid-type]
 
 
 TEAM_SCOPED = ("only admins and members of the channel's teams (team_ids) may act on its incidents, "
@@ -200,18 +202,25 @@ class IntegrationOut(BaseModel):
 class IntegrationKeyOut(IntegrationOut):
     integration_key: str = Field(description="shown only in this answer (creation or rotation); only its hash "
                                              "is stored")
-    push_url: str = Field(description="where to push, the key included")
+    push_url: str = Field(description="where to push, the key included (e-mail: a mailto: URL)")
+    mail_address: str = Field(default="", description="e-mail integrations: the address to send alerts to, "
+                                                      "<key>@VIGIL_MAIL_DOMAIN (it changes with the key)")
 
 
 def integration_out(c: Call, i: Integration) -> dict:
     base = c.request.app[SETTINGS].resolved_base_url()
+    # An e-mail integration's address holds its key: like the key, it is shown only at creation and rotation.
+    push_url = "" if i.type == "email" else f"{base}/event/push/alert/{i.type}"
     return {"integration_id": i.id, "name": i.name, "type": i.type, "channel_id": i.channel_id,
-            "push_url": f"{base}/event/push/alert/{i.type}", "routing": i.routing or {}, "status": i.status,
+            "push_url": push_url, "routing": i.routing or {}, "status": i.status,
             "last_event_at": ts(i.last_event_at), "created_at": ts(i.created_at)}
 
 
 def _with_key(c: Call, i: Integration, key: str) -> dict:
     out = integration_out(c, i)
+    if i.type == "email":
+        address = address_of(key, c.request.app[SETTINGS].mail_domain)
+        return {**out, "integration_key": key, "push_url": f"mailto:{address}", "mail_address": address}
     return {**out, "integration_key": key, "push_url": f"{out['push_url']}?integration_key={key}"}
 
 
@@ -224,6 +233,9 @@ async def _check_routing(c: Call, routing: Routing) -> dict[str, Any]:
 
 
 async def _new_integration(c: Call, channel_id: int | None, routing: dict[str, Any]) -> dict:
+    if c.body.type == "email" and not c.request.app[SETTINGS].mail_domain:
+        raise InvalidInput("type: e-mail integrations need this Vigil to receive mail: set VIGIL_MAIL_DOMAIN and "
+                           "VIGIL_MAIL_PORT")
     key = new_key()
     i = Integration(name=c.body.name, type=c.body.type, channel_id=channel_id, key_hash=digest(key),
                     routing=routing, created_at=c.now, updated_at=c.now)
