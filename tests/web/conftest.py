@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -37,6 +38,16 @@ class Browser:
         """(status, Location or '', body)."""
         resp = await self.client.get(path, allow_redirects=False)
         return resp.status, resp.headers.get("Location", ""), await resp.text()
+
+    async def open_link(self, link: str, base_url: str = "http://vigil.test") -> str:
+        """Open a link a member received (with its sign-in token): it must sign in and redirect to the clean
+        incident URL, whose page is returned."""
+        path = urlsplit(link).path
+        status, location, _ = await self.get(link.removeprefix(base_url))
+        assert (status, location) == (303, path), (status, location)
+        status, _, body = await self.get(path)
+        assert status == 200, status
+        return body
 
     async def csrf(self, path: str) -> str:
         status, _, body = await self.get(path)
