@@ -20,6 +20,8 @@ from core.types import Progress, Severity
 
 BotType = Literal["feishu", "dingtalk", "wecom", "slack", "zoom", "telegram"]
 EventType = Literal[EVENT_TYPES]  # type: ignore[valid-type]
+KEYWORD = ("Feishu only: the custom bot's security keyword (its security settings' custom keyword, e.g. \"#\"); "
+           "every post carries it")
 
 
 class BotIn(BaseModel):
@@ -33,6 +35,7 @@ class BotIn(BaseModel):
     event_types: list[EventType] = Field(default_factory=list, description="empty: every event type")
     at_all: bool = False
     chat_ids: list[str] = Field(default_factory=list, max_length=20, description="Telegram chats")
+    keyword: str = Field(default="", max_length=100, description=KEYWORD)
 
 
 class BotPatch(BaseModel):
@@ -43,6 +46,7 @@ class BotPatch(BaseModel):
     event_types: list[EventType] | None = None
     at_all: bool | None = None
     chat_ids: list[str] | None = Field(default=None, max_length=20)
+    keyword: str | None = Field(default=None, max_length=100, description=KEYWORD)
     status: Literal["enabled", "disabled"] | None = None
 
 
@@ -54,6 +58,7 @@ class BotOut(BaseModel):
     event_types: list[str]
     at_all: bool
     chat_ids: list[str]
+    keyword: str
     status: str
     created_at: int
     updated_at: int
@@ -68,7 +73,7 @@ class TestResult(BaseModel):
 def _out(b: Bot) -> dict:
     return {"bot_id": b.id, "type": b.type, "alias": b.alias, "severities": list(b.severities),
             "event_types": list(b.event_types), "at_all": b.at_all, "chat_ids": list(b.chat_ids),
-            "status": b.status, "created_at": ts(b.created_at), "updated_at": ts(b.updated_at)}
+            "keyword": b.keyword, "status": b.status, "created_at": ts(b.created_at), "updated_at": ts(b.updated_at)}
 
 
 def _seal(c: Call, creds: dict[str, str]) -> str:
@@ -94,7 +99,7 @@ async def create_bot(c: Call) -> dict:
     body: BotIn = c.body
     b = Bot(type=body.type, alias=body.alias, credentials=_seal(c, {"url": body.url, "secret": body.secret}),
             severities=[s.value for s in body.severities], event_types=list(body.event_types), at_all=body.at_all,
-            chat_ids=body.chat_ids, created_at=c.now, updated_at=c.now)
+            chat_ids=body.chat_ids, keyword=body.keyword.strip(), created_at=c.now, updated_at=c.now)
     _validated(c, b)
     c.session.add(b)
     await c.session.commit()
@@ -116,6 +121,8 @@ async def patch_bot(c: Call) -> dict:
     if "url" in changes or "secret" in changes:
         creds.update({k: changes.pop(k) for k in ("url", "secret") if k in changes})
         b.credentials = _seal(c, creds)
+    if "keyword" in changes:
+        changes["keyword"] = changes["keyword"].strip()
     for k, v in changes.items():
         setattr(b, k, v)
     _validated(c, b)

@@ -38,6 +38,7 @@ class BotConfig:
     event_types: tuple[str, ...] = ()  # incident event names (i_new, i_ack, i_rslv, ...); empty = all
     at_all: bool = False  # DingTalk: @all in the group
     chat_ids: tuple[str, ...] = ()  # Telegram: the groups to post to
+    keyword: str = ""  # Feishu: the security keyword the custom bot demands in every post
     timeout: float = 10.0
 
     def __post_init__(self) -> None:
@@ -52,6 +53,9 @@ class BotConfig:
         object.__setattr__(self, "chat_ids", _strings("chat_ids", self.chat_ids))
         if self.type == "telegram" and not self.chat_ids:
             raise InvalidInput("bot.chat_ids: a telegram bot needs at least one chat id")
+        object.__setattr__(self, "keyword", self.keyword.strip())
+        if self.keyword and self.type != "feishu":
+            raise InvalidInput(f"bot.keyword: only a feishu bot takes a security keyword, not {self.type}")
         if self.type == "zoom" and not self.secret:
             raise InvalidInput("bot.secret: a zoom bot needs its verification token")
 

@@ -64,6 +64,7 @@ def config_of(row: Bot, secret_key: str) -> BotConfig:
         event_types=tuple(row.event_types),
         at_all=row.at_all,
         chat_ids=tuple(row.chat_ids),
+        keyword=row.keyword,
     )
 
 

@@ -64,6 +64,8 @@ class Bot(SQLModel, table=True):
     event_types: list[str] = json_col([])
     at_all: bool = False
     chat_ids: list[str] = json_col([])
+    # Feishu: the custom bot's security keyword; not a secret (the group sees it in every post).
+    keyword: str = Field(default="", max_length=100)
     status: str = Field(default="enabled", max_length=16)
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()

@@ -39,6 +39,7 @@ class Received:
 @dataclass
 class FakeGroupBots:
     feishu: dict[str, str] = field(default_factory=dict)  # hook token -> signing secret ("" = unsigned)
+    feishu_keywords: dict[str, set[str]] = field(default_factory=dict)  # hook token -> security keywords
     dingtalk: dict[str, str] = field(default_factory=dict)  # access_token -> signing secret ("" = unsigned)
     wecom: set[str] = field(default_factory=set)  # webhook keys
     slack: set[str] = field(default_factory=set)  # "T000/B000/XXXX" webhook paths
@@ -98,6 +99,10 @@ class FakeGroupBots:
                                           "within one hour from current time"})
         if not _feishu_valid(body):
             return web.json_response({"code": 9499, "data": {}, "msg": "Bad Request"})
+        keywords = self.feishu_keywords.get(token)
+        if keywords and not any(k in _feishu_text(body) for k in keywords):
+            # Feishu's keyword check: at least one of the bot's keywords somewhere in the message text.
+            return web.json_response({"code": 19024, "data": {}, "msg": "Key Words Not Found"})
         scripted = await self._accept("feishu", request, body)
         return scripted or web.json_response({"StatusCode": 0, "StatusMessage": "success", "code": 0, "data": {},
                                               "msg": "success"})
@@ -210,6 +215,17 @@ def _feishu_valid(body: dict[str, Any]) -> bool:
                 if item.get("tag") == "at" and not item.get("user_id"):
                     return False
     return bool(langs)
+
+
+def _feishu_text(body: dict[str, Any]) -> str:
+    """The text a Feishu keyword check reads: the text message, the post's content elements, the card's JSON."""
+    if body.get("msg_type") == "interactive":
+        return json.dumps(body.get("card"), ensure_ascii=False)
+    content = body.get("content") or {}
+    if body.get("msg_type") == "text":
+        return str(content.get("text", ""))
+    return "".join(str(item.get("text", "")) for lang in (content.get("post") or {}).values()
+                   for line in lang.get("content", []) for item in line)
 
 
 def _telegram_error(status: int, description: str) -> web.Response:
