@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import SESSIONS, SETTINGS
 from bot.web import auth, incident_actions, live
+from bot.web.incident_escalation import escalation_view
 from bot.web.render import page, redirect
 from bot.web.timeline_words import SOURCES, headline, note
 from core import incidents, sign_in
@@ -66,6 +67,7 @@ async def incident_view(db: AsyncSession, incident: Incident) -> dict[str, Any]:
         "timeline": [{"at": e.at, "text": headline(e.kind, e.actor_id, e.source, e.detail, names),
                       "note": note(e.kind, e.detail), "source": SOURCES.get(e.source, e.source)}
                      for e in reversed(entries)],  # newest first: at 3 a.m. the latest matters most
+        **await escalation_view(db, incident),
     }
 
 
