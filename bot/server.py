@@ -26,6 +26,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     outgoing,
     push_subscriptions,
     schedules,
+    subscriptions,
     templates,
     tokens,
 )

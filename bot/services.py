@@ -26,7 +26,7 @@ from bot.egress import EgressRefused, client_session, policy_of, preflight
 from bot.group_bots import sender as bot_sender
 from bot.media.senders import build_senders
 from bot.media.web_push import app_sender
-from core import jobs, paging
+from core import jobs, paging, subscription_notices
 from core.crypto import unseal
 from core.db import make_engine, make_sessionmaker
 from core.egress import EgressPolicy
@@ -43,8 +43,9 @@ ADAPTER_REFRESH_SECONDS = 15.0
 
 
 def register_subscribers() -> None:
-    """Subscribe everything that reacts to incident events (escalation, cards, bots, webhooks)."""
+    """Subscribe everything that reacts to incident events (escalation, subscriptions, cards, bots, webhooks)."""
     paging.register()
+    subscription_notices.register()  # after escalation: an ack's cancelling of pages never meets a new notice
     card_sync.register()
     bot_sender.register()
     outgoing_webhooks.register()

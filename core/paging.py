@@ -59,6 +59,11 @@ DELIVERIES_FAILED = Counter("vigil_deliveries_failed_total", "Deliveries given u
 PAGES_UNDELIVERABLE = Counter("vigil_pages_undeliverable_total",
                               "Pages to a member that no medium could deliver (the next level is paged at once)")
 PAGE_EVENTS = frozenset({"i_new", "i_reopen", "i_assign", "i_wake", "escalation"})
+# A subscription notice (core/subscription_notices.py) is a delivery at no escalation level: an ack or a close
+# does not cancel it, its failure does not escalate, and its event type ("sub_i_new"...) is not a page's.
+SUBSCRIPTION_LEVEL = -2
+SUBSCRIPTION_PREFIX = "sub_"
+SUBSCRIPTION_MARK = "[Subscription]"
 
 
 @dataclass(frozen=True)
@@ -181,7 +186,7 @@ async def stop(session: AsyncSession, incident: Incident, now: datetime, reason:
         events.note(session, incident.id, "escalation_stopped", now=now, detail={"reason": reason})
     await session.execute(
         update(Delivery).where(Delivery.incident_id == incident.id, Delivery.state == "pending",
-                               Delivery.member_id.is_not(None))
+                               Delivery.member_id.is_not(None), Delivery.level != SUBSCRIPTION_LEVEL)
         .values(state="canceled", last_error=reason, updated_at=now).execution_options(synchronize_session=False))
 
 
@@ -409,19 +414,26 @@ async def _new_delivery(session: AsyncSession, incident: Incident, member: Membe
 
     Inside `deliveries_together` the row is only collected (None) and written with the others at its end.
     """
-    row = dict(dedup_key=key, incident_id=incident.id, member_id=member.id, medium=medium,
-               address=_address(member, medium), event_type=event_type, level=level, loop=loop, state="pending",
-               attempts=0, next_attempt_at=now, provider="", provider_message_id="", last_error="",
-               fallback_from_id=fallback_from, created_at=now, updated_at=now)
+    row = delivery_row(incident.id, member, medium, now, event_type=event_type, level=level, loop=loop, key=key,
+                       fallback_from=fallback_from)
     collected = session.info.get("vigil_deliveries")
     if collected is not None:
         collected.append(row)
         return None
-    added = await _insert_deliveries(session, [row], now)
+    added = await insert_deliveries(session, [row], now)
     return added[0] if added else None
 
 
-async def _insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> list[int]:
+def delivery_row(incident_id: int, member: Member, medium: str, now: datetime, *, event_type: str, level: int,
+                 loop: int, key: str, fallback_from: int | None = None) -> dict[str, Any]:
+    """A pending delivery's columns, for `insert_deliveries`."""
+    return dict(dedup_key=key, incident_id=incident_id, member_id=member.id, medium=medium,
+                address=_address(member, medium), event_type=event_type, level=level, loop=loop, state="pending",
+                attempts=0, next_attempt_at=now, provider="", provider_message_id="", last_error="",
+                fallback_from_id=fallback_from, created_at=now, updated_at=now)
+
+
+async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> list[int]:
     """Insert delivery rows (skipping dedup keys that exist) and their first send jobs: two statements."""
     if not rows:
         return []
@@ -443,7 +455,7 @@ async def deliveries_together(session: AsyncSession, now: datetime) -> AsyncIter
         rows = session.info["vigil_deliveries"]
     finally:
         session.info.pop("vigil_deliveries", None)
-    await _insert_deliveries(session, rows, now)
+    await insert_deliveries(session, rows, now)
 
 
 def _address(member: Member, medium: str) -> str:
@@ -561,8 +573,8 @@ def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: di
     assert member is not None
     recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone)
     if d.medium == "app":  # bot/media/web_push.py builds the push from the incident's fields
-        return sender, recipient, Page(incident.id, d.id, d.event_type, incident.severity, incident.title, "", None,
-                                       link)
+        title = f"{SUBSCRIPTION_MARK} {incident.title}" if is_subscription(d) else incident.title
+        return sender, recipient, Page(incident.id, d.id, d.event_type, incident.severity, title, "", None, link)
     assert page is not None
     return sender, recipient, page
 
@@ -604,7 +616,19 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[
 
 
 def _template_event(d: Delivery) -> str:
-    return "i_new" if d.event_type == "escalation" else d.event_type
+    return "i_new" if d.event_type == "escalation" else d.event_type.removeprefix(SUBSCRIPTION_PREFIX)
+
+
+def is_subscription(d: Delivery) -> bool:
+    return d.level == SUBSCRIPTION_LEVEL
+
+
+def _subscription_wording(rendered: Rendered) -> tuple[str | None, str, str | None]:
+    """A subscription notice says so first: the reader is told, not paged, and is not a responder."""
+    note = "Subscription notice: you are subscribed to incidents like this; you are not paged for it."
+    subject = f"{SUBSCRIPTION_MARK} {rendered.subject}" if rendered.subject else rendered.subject
+    html = f"<p><em>{note}</em></p>\n{rendered.html}" if rendered.html else rendered.html
+    return subject, f"{SUBSCRIPTION_MARK} {rendered.text}\n\n{note}", html
 
 
 def _page(session: AsyncSession, d: Delivery, incident: Incident, rendered: Rendered, link: str,
@@ -612,8 +636,9 @@ def _page(session: AsyncSession, d: Delivery, incident: Incident, rendered: Rend
     if rendered.used_fallback:
         events.note(session, incident.id, "template_fallback", now=now, detail={
             "medium": d.medium, "event_type": _template_event(d), "error": rendered.error})
-    return Page(incident.id, d.id, d.event_type, incident.severity, rendered.subject, rendered.text, rendered.html,
-                link)
+    subject, text, html = (_subscription_wording(rendered) if is_subscription(d)
+                           else (rendered.subject, rendered.text, rendered.html))
+    return Page(incident.id, d.id, d.event_type, incident.severity, subject, text, html, link)
 
 
 def _failing_for(d: Delivery, now: datetime) -> timedelta:
