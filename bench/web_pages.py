@@ -10,7 +10,8 @@ on SQLite and PostgreSQL; incident page < 100 KB.
 
 The seeded history looks like a busy installation's: one incident in ten is older than the last page a
 responder scrolls to and still open, the rest of the old ones Closed; 20 members share the pages, so "mine"
-is about 5% of them. PostgreSQL gets a VACUUM ANALYZE after the load, as its autovacuum would give it (it is
+is about 5% of them. Incidents are spread over CHANNELS channels; the signed-in member's team owns two of
+them, so "my teams" is about 20%. PostgreSQL gets a VACUUM ANALYZE after the load, as its autovacuum would give it (it is
 off on the bench machine): statistics, and the visibility map that lets an index-only scan skip the table.
 SQLite gets no ANALYZE, as Vigil never runs one.
 """
@@ -40,16 +41,18 @@ from core.models import Alert, Delivery, Incident, TimelineEntry  # noqa: E402
 SECRET = "bench-web-secret-key-0123456789abcdefghij"
 PASSWORD = "bench password, long enough"
 MEMBERS = 20
+CHANNELS = 10
 CHUNK = 5_000
 SEVERITIES = ("Critical",) * 2 + ("Warning",) * 5 + ("Info",) * 3
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
-def _incident_rows(first: int, last: int, total: int, channel_id: int, members: list[int]) -> tuple[list, ...]:
+def _incident_rows(first: int, last: int, total: int, channels: list[int], members: list[int]) -> tuple[list, ...]:
     """Rows of incidents first..last-1 and of everything hanging off them (one pass, fixed seed per id)."""
     incidents, alerts, entries, deliveries = [], [], [], []
     for i in range(first, last):
         rnd = random.Random(i)
+        channel_id = channels[i % len(channels)]
         at = T0 + timedelta(seconds=i * 60)
         severity = rnd.choice(SEVERITIES)
         newest = i > total - 300
@@ -101,14 +104,14 @@ def _incident_rows(first: int, last: int, total: int, channel_id: int, members: 
     return incidents, alerts, entries, deliveries
 
 
-async def seed(db_url: str, total: int, channel_id: int, integration_id: int, members: list[int]) -> float:
+async def seed(db_url: str, total: int, channels: list[int], integration_id: int, members: list[int]) -> float:
     """Insert `total` incidents and their rows, CHUNK incidents per transaction; returns seconds taken."""
     t0 = time.perf_counter()
     engine = make_engine(db_url)
     tables = (Incident.__table__, Alert.__table__, TimelineEntry.__table__, Delivery.__table__)  # type: ignore[attr-defined]
     try:
         for first in range(1, total + 1, CHUNK):
-            rows = _incident_rows(first, min(first + CHUNK, total + 1), total, channel_id, members)
+            rows = _incident_rows(first, min(first + CHUNK, total + 1), total, channels, members)
             for a in rows[1]:
                 a["integration_id"] = integration_id
             async with engine.begin() as conn:
@@ -188,14 +191,17 @@ async def page_bytes(base: str, cookies: aiohttp.abc.AbstractCookieJar, path: st
 async def run(kind: str, db_url: str, base: str, total: int, n: int) -> None:
     await wait_ready(base)
     async with aiohttp.ClientSession() as s:
-        ch = await api(s, base, "POST", "/channels", {"name": "bench"})
-        integ = await api(s, base, "POST", f"/channels/{ch['channel_id']}/integrations",
-                          {"type": "standard", "name": "bench"})
         members = [(await api(s, base, "POST", "/members", {"name": f"member {k}", "email": f"m{k}@example.com",
                                                               "role": "responder"}))["member_id"]
                    for k in range(MEMBERS)]
         await api(s, base, "PUT", f"/members/{members[0]}/password", {"password": PASSWORD})
-    took = await seed(db_url, total, ch["channel_id"], integ["integration_id"], members)
+        team = await api(s, base, "POST", "/teams", {"name": "bench", "member_ids": members[:3]})
+        channels = [(await api(s, base, "POST", "/channels", {"name": f"bench-{k}",
+                                                              "team_ids": [team["team_id"]] if k < 2 else []}
+                               ))["channel_id"] for k in range(CHANNELS)]
+        integ = await api(s, base, "POST", f"/channels/{channels[0]}/integrations",
+                          {"type": "standard", "name": "bench"})
+    took = await seed(db_url, total, channels, integ["integration_id"], members)
     print(f"{kind}: {total:,} incidents seeded in {took:.0f} s")
     rnd = random.Random(12)
     # An IP host gets no cookies from aiohttp's default jar: `unsafe` lets the session cookie through.
@@ -212,6 +218,20 @@ async def run(kind: str, db_url: str, base: str, total: int, n: int) -> None:
         await timed(s, base, "list, progress Processing", ["/incidents?progress=Processing"] * n)
         await timed(s, base, "list, open, deep page", [f"/incidents?progress=open&before={rnd.randrange(100, total)}"
                                                        for _ in range(n)])
+        await timed(s, base, "list, my teams", ["/incidents?scope=teams"] * n)
+        await timed(s, base, "list, my teams, deep page", [f"/incidents?scope=teams&before={rnd.randrange(100, total)}"
+                                                           for _ in range(n)])
+        await timed(s, base, "list, one channel", [f"/incidents?channel={channels[5]}"] * n)
+        await timed(s, base, "list, one channel, open, deep", [
+            f"/incidents?channel={channels[5]}&progress=open&before={rnd.randrange(100, total)}" for _ in range(n)])
+        day = [(T0 + timedelta(seconds=rnd.randrange(total) * 60)).strftime("%Y-%m-%d") for _ in range(n)]
+        await timed(s, base, "list, one day (since/until)", [f"/incidents?since={d}&until={d}" for d in day])
+        await timed(s, base, "list, since a day, deep page", [f"/incidents?since={d}&before={total // 2}" for d in day])
+        await timed(s, base, "list, search (common word)", ["/incidents?q=disk"] * n)
+        await timed(s, base, "list, search (rare host)", [f"/incidents?q=host-{rnd.randrange(977)}" for _ in range(n)])
+        await timed(s, base, "list, search (no match)", ["/incidents?q=no-such-thing"] * n)
+        await timed(s, base, "list, search, deep page", [f"/incidents?q=svc-7&before={rnd.randrange(100, total)}"
+                                                         for _ in range(n)])
         await timed(s, base, "incident page", [f"/incidents/{rnd.randrange(1, total + 1)}" for _ in range(n)])
         await page_bytes(base, jar, f"/incidents/{total}")
 

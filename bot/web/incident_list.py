@@ -35,7 +35,7 @@ from core.models import Channel, Delivery, Incident, Team, TimelineEntry
 from core.types import Progress, Severity
 
 PAGE_SIZE = 30
-SEARCH_WINDOW = 20_000  # incidents (by id) one search request reads at most
+SEARCH_WINDOW = 5_000  # incidents (by id) one search request reads at most: 20,000 cost 27 ms of CPU (bench)
 SEARCH_MAX = 100  # characters of a search kept
 SCOPES = ("all", "mine", "teams")
 PROGRESS = ("open", *(p.value for p in Progress))  # "open" = not Closed, what a responder looks at first
