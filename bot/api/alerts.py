@@ -64,7 +64,8 @@ class AlertQuery(_TimeRange):
     progress: str | None = Field(default=None, description="CSV of Triggered, Closed")
     alert_status: str | None = Field(default=None, description="CSV of Critical, Warning, Info, Ok")
     alert_severity: str | None = Field(default=None, description="CSV of Critical, Warning, Info")
-    labels: str | None = Field(default=None, max_length=2000,
+    # 500 characters: percent-encoded (up to 12 bytes each), a URL must still fit aiohttp's 8 KB request line.
+    labels: str | None = Field(default=None, max_length=500,
                                description="CSV of name=value; an alert must carry every one, e.g. service=db,env=prod")
     # start_time / end_time: when the alert started
 

@@ -37,9 +37,15 @@ def test_every_route_is_documented_and_every_documented_route_exists():
 @pytest.fixture(scope="module")
 def live_server(tmp_path_factory):
     """Vigil on a real socket in a background thread (SQLite), seeded with a channel and an incident."""
+    from bot.adapters import ADAPTERS
     from bot.server import create_app
     from core.settings import Settings
+    from core.types import Platform
 
+    # The chat SDKs load on first use (lark-oapi takes seconds, more on a busy machine): load them now, so
+    # the first fuzzed POST /im-apps measures the endpoint and not an import against the client's timeout.
+    for platform in Platform:
+        ADAPTERS.get(platform)
     db = tmp_path_factory.mktemp("schema") / "vigil.db"
     settings = Settings(database_url=f"sqlite:///{db}", admin_token=TOKEN, base_url="http://vigil.test")
     port = free_port()
