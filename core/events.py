@@ -22,8 +22,10 @@ log = logging.getLogger("vigil.events")
 I_NEW, I_ACK, I_UNACK, I_SNOOZE, I_WAKE = "i_new", "i_ack", "i_unack", "i_snooze", "i_wake"
 I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE = "i_rslv", "i_reopen", "i_assign", "i_comm", "i_merge"
 I_STORM, I_CUSTOM = "i_storm", "i_custom"
+# Added responders and edits of title, description and severity (core/manual_incidents.py).
+I_A_RSPD, I_R_TITLE, I_R_DESC, I_R_SEVERITY = "i_a_rspd", "i_r_title", "i_r_desc", "i_r_severity"
 EVENT_TYPES = (I_NEW, I_ACK, I_UNACK, I_SNOOZE, I_WAKE, I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE, I_STORM,
-               I_CUSTOM)
+               I_CUSTOM, I_A_RSPD, I_R_TITLE, I_R_DESC, I_R_SEVERITY)
 
 # A subscriber takes a batch of events' args ({"incident_id", "kind", "entry_id"}), in commit order.
 Subscriber = Callable[[jobs.JobContext, list[dict[str, Any]]], Awaitable[None]]

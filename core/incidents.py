@@ -116,7 +116,13 @@ async def check_team_scope(session: AsyncSession, incident: Incident, member: Me
     it belongs to no team. The system and admin tokens, which act as nobody, do not call this.
     """
     channel = await session.get(Channel, incident.channel_id)
-    if channel is None or not channel.team_scoped:
+    if channel is not None:
+        await check_channel_scope(session, channel, member)
+
+
+async def check_channel_scope(session: AsyncSession, channel: Channel, member: Member | None) -> None:
+    """check_team_scope for a channel itself (opening an incident on it by hand)."""
+    if not channel.team_scoped:
         return
     teams = (await session.execute(select(Team.id, Team.name, Team.member_ids)
                                    .where(Team.id.in_(channel.team_ids or [])).order_by(Team.id))).all()
@@ -149,6 +155,9 @@ async def _begin(session: AsyncSession, incident_id: int, action: Action, actor_
         snoozed=incident.snoozed_until is not None,
     )
     return incident
+
+
+begin = _begin  # for actions kept in their own modules (core/manual_incidents.py)
 
 
 def _touch_responder(incident: Incident, actor_id: int | None, now: datetime, *, acked: bool) -> None:

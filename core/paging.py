@@ -153,15 +153,28 @@ async def start(session: AsyncSession, incident: Incident, now: datetime,
     yet marked done) finds the escalation already started by that event and pages nobody twice."""
     if entry_id is not None and (incident.escalation_snapshot or {}).get("entry_id") == entry_id:
         return
+    assigned = incident.assigned_to or {}
+    if assigned.get("type") == "assign" and assigned.get("person_ids"):
+        # Paged by hand (core/manual_incidents.py): the named members, through their own preferences.
+        # Keyed by the starting event, so a re-run pages nobody twice and a reopen pages them again.
+        members = await _members(session, assigned["person_ids"])
+        await _page_members(session, incident, members, None, now, level=-1, loop=entry_id or 0,
+                            event_type="i_new")
+        return
     if rules is None:
         rules = await channel_rules(session, incident.channel_id)
-    subj = condition_subject(title=incident.title, description=incident.description, severity=incident.severity,
-                             labels=incident.labels, channel_id=incident.channel_id)
-    rule_id = select_rule(rules, subj, now)
+    forced = assigned.get("escalate_rule_id") if assigned.get("type") == "assign" else None
+    if forced is not None:  # a rule chosen by hand applies whatever its filters say
+        rule_id = forced if any(i == forced for i, _, _ in rules) else None
+        reason = f"the escalation rule chosen for this incident ({forced}) is disabled or gone"
+    else:
+        subj = condition_subject(title=incident.title, description=incident.description,
+                                 severity=incident.severity, labels=incident.labels, channel_id=incident.channel_id)
+        rule_id = select_rule(rules, subj, now)
+        reason = "no escalation rule of the channel matches this incident"
     if rule_id is None:
         incident.escalation_state = "none"
-        events.note(session, incident.id, "escalation_none", now=now,
-                    detail={"reason": "no escalation rule of the channel matches this incident"})
+        events.note(session, incident.id, "escalation_none", now=now, detail={"reason": reason})
         return
     definition = next(d for i, _, d in rules if i == rule_id)
     gen = int((incident.escalation_snapshot or {}).get("gen", 0)) + 1
@@ -268,10 +281,10 @@ async def on_event(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
                     target = Position(target.level, rule.repeat)  # already at the end: page the last level again
                 incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
                 await _schedule_step(session, incident, gen + 1, target, now)
-        elif kind == "i_assign" and detail.get("type") == "reassign":
+        elif (kind == "i_assign" and detail.get("type") == "reassign") or kind == "i_a_rspd":
             members = await _members(session, detail.get("person_ids", []))
             await _page_members(session, incident, members, None, now, level=-1, loop=entry.id if entry else 0,
-                                event_type="i_assign")
+                                event_type=kind)
         elif kind == "i_wake" and snap and incident.progress != Progress.CLOSED.value:
             _rule, gen = snap
             incident.escalation_snapshot = {**incident.escalation_snapshot, "gen": gen + 1}
@@ -752,4 +765,4 @@ async def _escalate_now(session: AsyncSession, incident: Incident, d: Delivery, 
 def register() -> None:
     """Subscribe the engine to incident events (called by the composition root)."""
     events.subscribe("escalation", on_events, frozenset({"i_new", "i_reopen", "i_ack", "i_rslv", "i_merge",
-                                                         "i_assign", "i_wake"}))
+                                                         "i_assign", "i_wake", "i_a_rspd"}))

@@ -62,7 +62,9 @@ VALUE_CAP = 200_000  # longest string / list a template may build
 INT_ARG_CAP = 100_000  # largest integer argument a filter accepts (widths, counts)
 EVENT_LABELS = {"i_new": "Triggered", "i_ack": "Acknowledged", "i_unack": "Unacknowledged", "i_snooze": "Snoozed",
                 "i_wake": "Snooze ended", "i_rslv": "Closed", "i_reopen": "Reopened", "i_assign": "Reassigned",
-                "i_comm": "New comment", "i_merge": "Merged", "i_storm": "Alert storm", "i_custom": "Custom action"}
+                "i_comm": "New comment", "i_merge": "Merged", "i_storm": "Alert storm", "i_custom": "Custom action",
+                "i_a_rspd": "Responder added", "i_r_title": "Title changed", "i_r_desc": "Description changed",
+                "i_r_severity": "Severity changed"}
 SEVERITY_ICONS = {"Critical": "🔴", "Warning": "🟠", "Info": "🔵"}
 KEY_LABELS = ("service", "alertname", "check", "host", "hostname", "instance", "resource", "env", "cluster",
               "namespace", "pod", "job", "region")

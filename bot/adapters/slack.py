@@ -8,7 +8,8 @@ https://api.slack.com/authentication/rotation (expiring tokens), https://api.sla
 The pure methods (`verify`, `parse_action`, `reply`) serve the shared click path; `dispatch` lets bolt verify
 and route the same callbacks (buttons, the snooze select, the Reassign/Comment modals, the slash command).
 `/vigil ack <number>` and the other incident actions are clicks; `/vigil oncall` and `/vigil mine` are read-only
-queries answered by bot/chat/commands.py; `/vigil` and `/vigil help` list the commands. Every answer is ephemeral.
+queries answered by bot/chat/commands.py, as is `/vigil page @someone <title>`, which opens an incident and pages
+them (bot/chat/page_command.py); `/vigil` and `/vigil help` list the commands. Every answer is ephemeral.
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from bot.adapters.base import (
 from bot.adapters.errors import DeliveryError
 from bot.cards.slack import ACTION_IDS, OPENS_MODAL
 from bot.chat.actions import Action, ActionData, ActionPayloadError
-from bot.chat.commands import QUERIES, Query, help_text
+from bot.chat.commands import PAGE, QUERIES, Query, help_text
 from core.types import Platform
 
 log = logging.getLogger("vigil.slack")
@@ -441,13 +442,15 @@ def _submission(body: Mapping[str, Any]) -> ActionEvent | None:
 
 
 def to_query(body: Mapping[str, Any], command: str = "/vigil") -> Query | None:
-    """`/vigil oncall` or `/vigil mine` as a read-only Query, else None."""
-    words = str(body.get("text", "")).split()
+    """`/vigil oncall`, `/vigil mine` (read-only) or `/vigil page @someone <title>` as a Query, else None."""
+    words = str(body.get("text", "")).split(maxsplit=1)
     user = body.get("user_id")
-    if body.get("command") != command or not isinstance(user, str) or not user or len(words) != 1:
+    if body.get("command") != command or not isinstance(user, str) or not user or not words:
         return None
     name = words[0].lower()
-    return Query(Platform.SLACK, user, name) if name in QUERIES else None
+    if name == PAGE:
+        return Query(Platform.SLACK, user, name, words[1] if len(words) > 1 else "")
+    return Query(Platform.SLACK, user, name) if name in QUERIES and len(words) == 1 else None
 
 
 def command_payload(text: str) -> tuple[Action, str, str] | None:

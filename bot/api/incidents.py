@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
-from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select
-
-from bot.api.common import paged, ts
+from pydantic import BaseModel, Field, field_validator, model_validator
+from bot.api.common import get_or_404, paged, ts
 from bot.api.framework import Call, Page, endpoint
 from bot.keys import SETTINGS
-from core import incidents
+from core import incident_filters, incidents, manual_incidents
 from core.errors import InvalidInput
-from core.models import Alert, Incident, TimelineEntry
+from core.models import Alert, Channel, Incident, TimelineEntry
 from core.types import Platform, Progress, Role, Severity
 
 
@@ -20,6 +19,21 @@ class IncidentQuery(Page):
     channel_id: int | None = Field(default=None, ge=1, le=2**53)
     progress: str | None = Field(default=None, description="CSV of Triggered, Processing, Closed")
     severity: str | None = Field(default=None, description="CSV of Critical, Warning, Info")
+    start_time: int | None = Field(default=None, ge=0, le=2**40,
+                                   description="only incidents that started at or after this time (unix seconds)")
+    end_time: int | None = Field(default=None, ge=0, le=2**40,
+                                 description="only incidents that started before this time (unix seconds)")
+    # Lengths keep the longest query string a client may build within the 8 KB request line a server takes.
+    labels: str | None = Field(default=None, max_length=400,
+                               description="CSV of name=value; an incident must carry every pair")
+    team_ids: str | None = Field(default=None, max_length=200, pattern=r"^\d{1,15}(,\d{1,15})*$",
+                                 description="CSV of team ids: incidents of the channels these teams own")
+    responder_ids: str | None = Field(default=None, max_length=200, pattern=r"^\d{1,15}(,\d{1,15})*$",
+                                      description="CSV of member ids: incidents with any of them as a responder")
+    mine: bool = Field(default=False, description="only the calling member's incidents: they are a responder, "
+                       "were paged or acted on it (a member's token only)")
+    query: str | None = Field(default=None, max_length=incident_filters.QUERY_MAX,
+                              description="words the title contains (case-insensitive)")
 
     @field_validator("progress")
     @classmethod
@@ -36,6 +50,38 @@ class IncidentQuery(Page):
             if v and s not in Severity._value2member_map_:
                 raise ValueError(f"unknown severity {s!r}; use Critical, Warning or Info")
         return v
+
+    @field_validator("team_ids", "responder_ids")
+    @classmethod
+    def _ids(cls, v: str | None) -> str | None:
+        for part in (v or "").split(","):
+            if v and not (part.strip().isascii() and part.strip().isdigit() and 0 < int(part) < 2**53):
+                raise ValueError(f"{part!r} is not an id; give a comma-separated list of ids")
+        return v
+
+    @model_validator(mode="after")
+    def _range(self) -> IncidentQuery:
+        if self.start_time is not None and self.end_time is not None and self.end_time <= self.start_time:
+            raise ValueError("end_time must be after start_time")
+        return self
+
+    def to_filter(self, member_id: int | None) -> incident_filters.IncidentFilter:
+        def ids(csv: str | None) -> tuple[int, ...]:
+            return tuple(dict.fromkeys(int(p) for p in csv.split(","))) if csv else ()
+
+        if self.mine and member_id is None:
+            raise InvalidInput("mine: this token acts as no member; use a member's token")
+        return incident_filters.IncidentFilter(
+            channel_id=self.channel_id, progress=tuple(self.progress.split(",")) if self.progress else (),
+            severity=tuple(self.severity.split(",")) if self.severity else (),
+            start_after=at(self.start_time), start_before=at(self.end_time),
+            labels=incident_filters.parse_labels(self.labels) if self.labels else {},
+            team_ids=ids(self.team_ids), responder_ids=ids(self.responder_ids),
+            mine_of=member_id if self.mine else None, query=(self.query or "").strip())
+
+
+def at(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC) if seconds is not None else None
 
 
 class Responder(BaseModel):
@@ -134,17 +180,11 @@ def timeline_out(t: TimelineEntry) -> dict:
 
 
 @endpoint("GET", "/incidents", query=IncidentQuery, response=IncidentOut, paged=True,
-          summary="List incidents, newest first", tag="incidents")
+          summary="List incidents, newest first, filtered by channel, progress, severity, start time, labels, "
+          "team, responder, mine and title words", tag="incidents")
 async def list_incidents(c: Call) -> dict:
-    q: IncidentQuery = c.query
-    stmt = select(Incident).order_by(Incident.id.desc())
-    if q.channel_id:
-        stmt = stmt.where(Incident.channel_id == q.channel_id)
-    if q.progress:
-        stmt = stmt.where(Incident.progress.in_(q.progress.split(",")))
-    if q.severity:
-        stmt = stmt.where(Incident.severity.in_(q.severity.split(",")))
-    return await paged(c.session, stmt, q, lambda i: incident_out(c, i))
+    stmt = await incident_filters.statement(c.session, c.query.to_filter(c.principal.member_id))
+    return await paged(c.session, stmt, c.query, lambda i: incident_out(c, i))
 
 
 async def detail(c: Call, incident: Incident) -> dict:
@@ -158,6 +198,73 @@ async def detail(c: Call, incident: Incident) -> dict:
           tag="incidents")
 async def get_incident(c: Call) -> dict:
     return await detail(c, await incidents.get(c.session, c.path_int("id")))
+
+
+# ---- manual paging: open by hand, edit, add responders (core/manual_incidents.py) -----------------
+
+
+class CreateBody(BaseModel):
+    title: str = Field(min_length=1, max_length=manual_incidents.TITLE_MAX)
+    description: str = Field(default="", max_length=manual_incidents.DESCRIPTION_MAX)
+    incident_severity: Severity
+    channel_id: int = Field(ge=1, description="the channel the incident belongs to (its team scope applies)")
+    responder_ids: list[int] = Field(default_factory=list, max_length=manual_incidents.RESPONDERS_MAX,
+                                     description="members to page now, through their own preferences")
+    escalation_rule_id: int | None = Field(default=None, ge=1, description="page through this escalation rule "
+                                           "of the channel instead (its filters do not apply)")
+    member_id: int | None = Field(default=None, description="open it as this member (admin tokens only)")
+
+
+class EditBody(BaseModel):
+    title: str | None = Field(default=None, min_length=1, max_length=manual_incidents.TITLE_MAX)
+    description: str | None = Field(default=None, max_length=manual_incidents.DESCRIPTION_MAX)
+    incident_severity: Severity | None = None
+    member_id: int | None = Field(default=None, description="edit as this member (admin tokens only)")
+
+
+class AddRespondersBody(BaseModel):
+    member_ids: list[int] = Field(min_length=1, max_length=manual_incidents.RESPONDERS_MAX)
+    member_id: int | None = Field(default=None, description="act on behalf of this member (admin tokens only)")
+
+
+@endpoint("POST", "/incidents", body=CreateBody, response=IncidentOut, status=201, need="act", tag="incidents",
+          summary="Open an incident by hand and page: the responders named, the escalation rule named, or, when "
+          "neither is named, the channel's matching escalation rule", errors=(400, 401, 403, 404))
+async def create_incident(c: Call) -> dict:
+    b: CreateBody = c.body
+    if c.principal.member_id is None and c.principal.role is not Role.ADMIN:
+        channel = await get_or_404(c.session, Channel, b.channel_id, "channel")
+        await incidents.check_channel_scope(c.session, channel, None)
+    incident = await manual_incidents.create(
+        c.session, actor(c), channel_id=b.channel_id, title=b.title, description=b.description,
+        severity=b.incident_severity.value, responder_ids=b.responder_ids,
+        escalation_rule_id=b.escalation_rule_id, now=c.now, source=API)
+    await c.session.commit()
+    return incident_out(c, incident)
+
+
+@endpoint("PATCH", "/incidents/{id}", body=EditBody, response=IncidentOut, need="act", tag="incidents",
+          summary="Edit the title, description or severity; each change is a timeline entry and updates the cards",
+          errors=(400, 401, 403, 404, 409))
+async def edit_incident(c: Call) -> dict:
+    b: EditBody = c.body
+    await memberless_in_scope(c, [c.path_int("id")])
+    incident = await manual_incidents.edit(
+        c.session, c.path_int("id"), actor(c), now=c.now, title=b.title, description=b.description,
+        severity=b.incident_severity.value if b.incident_severity else None, source=API)
+    await c.session.commit()
+    return incident_out(c, incident)
+
+
+@endpoint("POST", "/incidents/{id}/responders", body=AddRespondersBody, response=IncidentOut, need="act",
+          tag="incidents", summary="Add responders to an open incident and page them (the others stay)",
+          errors=(400, 401, 403, 404, 409))
+async def add_responders(c: Call) -> dict:
+    await memberless_in_scope(c, [c.path_int("id")])
+    incident = await manual_incidents.add_responders(c.session, c.path_int("id"), actor(c),
+                                                     member_ids=c.body.member_ids, now=c.now, source=API)
+    await c.session.commit()
+    return incident_out(c, incident)
 
 
 # ---- actions: every one ends in core.incidents (DESIGN rule 1) -----------------------------------

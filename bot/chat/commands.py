@@ -5,7 +5,7 @@ hands it to `answer`, which reads the database (`oncall_now`, `open_incidents_of
 with pure formatters (`oncall_text`, `mine_text`, `help_text`), so every platform says the same thing.
 The person behind `mine` is resolved through the mapping table exactly as a click is; an unmapped user
 gets the same "not linked" reply. Commands that change an incident (`ack <number>`...) are clicks and go
-through bot/chat/clicks.py.
+through bot/chat/clicks.py; `page` opens one (bot/chat/page_command.py) and is answered here in words too.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cards.format import cut, utc_text
 from bot.cards.model import PROGRESS_LOOK, SEVERITY_LOOK
+from bot.chat import page_command
 from core.errors import VigilError
 from core.models import Incident, Member, Schedule, Team
 from core.schedules import MemberRef, TeamRef, oncall_at, parse_schedule, preview
@@ -28,7 +29,7 @@ from mapping_tables.store import NotLinked, not_linked_message, resolve
 
 log = logging.getLogger("vigil.chat_commands")
 
-ONCALL, MINE, HELP = "oncall", "mine", "help"
+ONCALL, MINE, HELP, PAGE = "oncall", "mine", "help", "page"
 QUERIES = frozenset({ONCALL, MINE})
 MINE_SHOWN = 10  # incidents listed by `mine`; the rest are counted
 SCHEDULES_SHOWN = 25
@@ -42,17 +43,20 @@ COMMANDS = (
     ("ack <number>", "acknowledge an incident (also: unack, close, reopen, escalate, wake)"),
     ("snooze <number> [minutes]", "stop re-notifying for a while (default 60 minutes)"),
     ("comment <number> <text>", "add a comment to an incident's timeline"),
+    ("page @someone [critical|warning|info] [channel:<name>] <title>", "open an incident and page them"),
     ("help", "this list"),
 )
 
 
 @dataclass(frozen=True)
 class Query:
-    """A read-only command, parsed by an adapter (`/vigil oncall`, `/vigil mine`): who asks, and what."""
+    """A command answered in words, parsed by an adapter (`/vigil oncall`, `/vigil mine`, `/vigil page ...`):
+    who asks, and what."""
 
     platform: Platform
     im_user_id: str
-    name: str  # one of QUERIES
+    name: str  # one of QUERIES, or PAGE
+    args: str = ""  # the words after the command's name (PAGE's people, severity, channel and title)
 
 
 @dataclass(frozen=True)
@@ -202,6 +206,8 @@ async def answer(
     query: Query, sessions: async_sessionmaker[AsyncSession], base_url: str, now: datetime
 ) -> str:
     """The reply to a read-only command, for the asker only (e.g. a Slack ephemeral message)."""
+    if query.name == PAGE:  # changes data, unlike the queries: it opens an incident (bot/chat/page_command.py)
+        return await page_command.run(query.platform, query.im_user_id, query.args, sessions, base_url, now)
     async with sessions() as session:
         if query.name == ONCALL:
             return oncall_text(await oncall_now(session, now), now)
