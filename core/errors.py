@@ -47,11 +47,14 @@ class DeliveryError(Exception):
     """
 
     def __init__(self, message: str, *, retryable: bool, retry_after: float | None = None,
-                 gone: bool = False, reason: str = "") -> None:
+                 gone: bool = False, reason: str = "", recipient: bool = False) -> None:
         super().__init__(message)
         self.retryable = retryable
         self.retry_after = retry_after
         self.gone = gone  # the recipient left the platform: its mapping row is marked stale
+        # The error is about the recipient (a bad or unreachable number), not the provider: another provider
+        # of the medium would fail the same way, so failover (bot/media/failover.py) stops there.
+        self.recipient = recipient
         self.reason = reason
 
 

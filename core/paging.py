@@ -89,7 +89,18 @@ class Page:
     url: str
 
 
-Sender = Callable[[Recipient, Page], Awaitable[str]]
+@dataclass(frozen=True)
+class Sent:
+    """A page a provider took: its message id, which provider of the medium sent it, and the providers that
+    failed before it in the same attempt ("<provider>: <error>; ...", recorded on the delivery)."""
+
+    message_id: str
+    provider: str = ""
+    skipped: str = ""
+
+
+# A sender returns the provider's message id, or a Sent when it knows more (bot/media/senders.py).
+Sender = Callable[[Recipient, Page], Awaitable[str | Sent]]
 
 
 def _snapshot(incident: Incident) -> tuple[RuleDefinition, int] | None:
@@ -556,10 +567,15 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
             if isinstance(outcome, DeliveryError):
                 await _failed(ctx, session, d, incident, member, outcome, now)
                 continue
-            d.state, d.provider_message_id, d.updated_at = "sent", outcome[:200], ctx.now()
-            events.note(session, incident.id, "delivery_sent", now=ctx.now(), detail={
-                "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
-                "attempt": d.attempts, "provider_message_id": d.provider_message_id})
+            sent = outcome if isinstance(outcome, Sent) else Sent(outcome)
+            d.state, d.provider_message_id, d.updated_at = "sent", sent.message_id[:200], ctx.now()
+            detail = {"delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+                      "attempt": d.attempts, "provider_message_id": d.provider_message_id}
+            if sent.provider:
+                d.provider = detail["provider"] = sent.provider[:64]
+            if sent.skipped:  # sent, but a provider before it failed: what failed and why stays on the row
+                d.last_error = detail["skipped"] = sent.skipped[:2000]
+            events.note(session, incident.id, "delivery_sent", now=ctx.now(), detail=detail)
         await session.commit()
 
 
@@ -592,7 +608,7 @@ def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: di
     return sender, recipient, page
 
 
-async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str | DeliveryError | None:
+async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str | Sent | DeliveryError | None:
     """One send: the provider's message id, the error, or None when a queue took the page over."""
     if isinstance(prepared, DeliveryError):
         return prepared

@@ -51,9 +51,12 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     # Media providers, as JSON: {"provider": "email" | "twilio_sms" | "aliyun_sms" | "http_sms" | "twilio_voice",
     # ...that provider's settings}. Unset = that medium is not available (pages fall back past it).
+    # SMS and voice also take a JSON list of such objects: the providers in order, a failing one skipped to the next.
     email: dict[str, Any] | None = Field(default=None, description="SMTP settings for the email medium (JSON)")
-    sms: dict[str, Any] | None = Field(default=None, description="SMS provider settings (JSON)")
-    voice: dict[str, Any] | None = Field(default=None, description="Voice provider settings (JSON)")
+    sms: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="SMS provider settings (JSON object, or a list of them tried in order)")
+    voice: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        default=None, description="Voice provider settings (JSON object, or a list of them tried in order)")
     # E-mail integrations (webhooks/mail_server.py): `vigil serve` receives their mail over SMTP when a port is set.
     mail_port: int = Field(default=0, ge=0, le=65535,
                            description="SMTP port e-mail integrations receive alerts on; 0 = no SMTP receiver")

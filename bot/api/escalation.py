@@ -113,8 +113,9 @@ class DeliveryOut(BaseModel):
     state: str
     attempts: int
     next_attempt_at: int
+    provider: str = Field(description="the provider that sent it (with several per medium: the one that took it)")
     provider_message_id: str
-    last_error: str
+    last_error: str = Field(description="the last error; on a sent delivery, the providers that failed before")
     fallback_from: int | None
     created_at: int
     updated_at: int
@@ -124,7 +125,7 @@ def delivery_out(d: Delivery) -> dict:
     return {"delivery_id": d.id, "incident_id": d.incident_id, "person_id": d.member_id, "bot_id": d.bot_id,
             "medium": d.medium, "event_type": d.event_type, "level": d.level, "loop": d.loop, "state": d.state,
             "attempts": d.attempts, "next_attempt_at": ts(d.next_attempt_at),
-            "provider_message_id": d.provider_message_id, "last_error": d.last_error,
+            "provider": d.provider, "provider_message_id": d.provider_message_id, "last_error": d.last_error,
             "fallback_from": d.fallback_from_id, "created_at": ts(d.created_at), "updated_at": ts(d.updated_at)}
 
 

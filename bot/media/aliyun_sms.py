@@ -145,6 +145,10 @@ class AliyunSmsProvider:
         raise _error(reply, code, detail, self._secrets)
 
 
+# Errors about the number itself: another vendor would refuse it too.
+RECIPIENT_CODES = frozenset({"isv.MOBILE_NUMBER_ILLEGAL"})
+
+
 def _error(reply: Reply, code: str, detail: str, secrets: list[str]) -> DeliveryError:
     # The Code decides first (throttling may come as HTTP 400 or as 200); the HTTP status second.
     by_code = code in RETRYABLE_CODES or code.startswith(RETRYABLE_PREFIXES)
@@ -155,4 +159,4 @@ def _error(reply: Reply, code: str, detail: str, secrets: list[str]) -> Delivery
         return DeliveryError(str(error), retryable=True, retry_after=error.retry_after)
     retry_after = RATE_LIMIT_WAIT if code == "isv.BUSINESS_LIMIT_CONTROL" else None
     message = redact(f"aliyun_sms: {detail or 'reply is not JSON'}"[:DETAIL_LIMIT], secrets)
-    return DeliveryError(message, retryable=by_code, retry_after=retry_after)
+    return DeliveryError(message, retryable=by_code, retry_after=retry_after, recipient=code in RECIPIENT_CODES)

@@ -11,7 +11,8 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import HTTP, SETTINGS
-from bot.media.base import Contact, MediaProvider, Message
+from bot.media.base import Contact, Message
+from bot.media.failover import ProviderChain
 from bot.media.senders import provider_for
 from core import contact_codes
 from core.contact_codes import LIFETIME, MEDIUM
@@ -29,7 +30,7 @@ def code_key(settings: Settings) -> bytes:
     return derived_key(secret, "contact-code")
 
 
-def _provider(settings: Settings, http: aiohttp.ClientSession, kind: str) -> MediaProvider:
+def _provider(settings: Settings, http: aiohttp.ClientSession, kind: str) -> ProviderChain:
     medium = MEDIUM[kind]
     try:
         provider = provider_for(settings, medium, http)

@@ -10,9 +10,10 @@ from typing import Any
 import aiohttp
 
 from bot.media.base import Contact, MediaProvider, Message
+from bot.media.failover import ProviderChain
 from bot.media.registry import build_provider
 from core.errors import DeliveryError
-from core.paging import Page, Recipient, Sender
+from core.paging import Page, Recipient, Sender, Sent
 from core.settings import Settings
 
 DEFAULT_PROVIDER = {"email": "email", "sms": "twilio_sms", "voice": "twilio_voice"}
@@ -33,12 +34,29 @@ def build_senders(settings: Settings, http: aiohttp.ClientSession) -> tuple[dict
     return senders, problems
 
 
-def provider_for(settings: Settings, medium: str, http: aiohttp.ClientSession) -> MediaProvider | None:
-    """The provider configured for `medium` (None: not configured); ValueError names a configuration problem.
-    Pages use it through their sender; a contact's verification code (bot/media/codes.py) directly."""
-    raw: dict[str, Any] | None = getattr(settings, medium)
+def provider_for(settings: Settings, medium: str, http: aiohttp.ClientSession) -> ProviderChain | None:
+    """The providers configured for `medium`, in order (None: not configured); ValueError names a configuration
+    problem. Pages use it through their sender; a contact's verification code (bot/media/codes.py) directly."""
+    raw: dict[str, Any] | list[dict[str, Any]] | None = getattr(settings, medium)
     if not raw:
         return None
+    entries = raw if isinstance(raw, list) else [raw]
+    providers = []
+    for i, entry in enumerate(entries, 1):
+        where = f"provider {i}: " if isinstance(raw, list) else ""
+        try:
+            provider = _provider(settings, medium, entry, http)
+        except ValueError as exc:
+            raise ValueError(f"{where}{exc}") from None
+        if provider.medium.value != medium:
+            raise ValueError(f"{where}{provider.name} sends {provider.medium.value}, not {medium}")
+        providers.append(provider)
+    return ProviderChain(providers)
+
+
+def _provider(settings: Settings, medium: str, raw: Any, http: aiohttp.ClientSession) -> MediaProvider:
+    if not isinstance(raw, dict):
+        raise ValueError("must be a JSON object with a \"provider\"")
     config = dict(raw)
     name = config.pop("provider", DEFAULT_PROVIDER[medium])
     if medium == "voice" and name == "twilio_voice" and not config.get("callback_url"):
@@ -46,22 +64,25 @@ def provider_for(settings: Settings, medium: str, http: aiohttp.ClientSession) -
     return build_provider(name, config, http)
 
 
-def _sender(provider: MediaProvider, key: str) -> Sender:
-    async def send(recipient: Recipient, page: Page) -> str:
+def _sender(provider: ProviderChain | MediaProvider, key: str) -> Sender:
+    chain = provider if isinstance(provider, ProviderChain) else ProviderChain([provider])
+
+    async def send(recipient: Recipient, page: Page) -> Sent:
         try:
             contact = Contact(member_id=recipient.member_id, name=recipient.name, email=recipient.email,
                               phone=recipient.phone)
         except ValueError as exc:  # e.g. a phone number that is not E.164
-            raise DeliveryError(f"{recipient.name}: {exc}", retryable=False) from None
+            raise DeliveryError(f"{recipient.name}: {exc}", retryable=False, recipient=True) from None
         if provider.medium.value in ("sms", "voice") and not contact.phone:
-            raise DeliveryError(f"{recipient.name} has no phone number", retryable=False)
+            raise DeliveryError(f"{recipient.name} has no phone number", retryable=False, recipient=True)
         if provider.medium.value == "email" and not contact.email:
-            raise DeliveryError(f"{recipient.name} has no email address", retryable=False)
+            raise DeliveryError(f"{recipient.name} has no email address", retryable=False, recipient=True)
         message = Message(subject=page.subject or page.text[:120], text=page.text, html=page.html,
                           incident_id=str(page.incident_id),
                           action_token=action_token(key, page.incident_id, recipient.member_id),
                           idempotency_key=f"vigil-delivery-{page.delivery_id}")
-        return await provider.send(contact, message)
+        attempt = await chain.attempt(contact, message)
+        return Sent(attempt.message_id, attempt.provider, attempt.skipped_text())
 
     return send
 

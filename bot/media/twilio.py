@@ -44,6 +44,11 @@ class TwilioConfig(BaseModel):
     timeout: float = Field(default=10.0, gt=0)
 
 
+# Errors about the number itself (https://www.twilio.com/docs/api/errors): invalid (21211, 21217), cannot be
+# called (21214), opted out with STOP (21610), cannot take SMS (21614). Any other vendor would fail it too.
+RECIPIENT_CODES = frozenset({21211, 21214, 21217, 21610, 21614})
+
+
 class _TwilioBase:
     config_model: ClassVar[type[BaseModel]] = TwilioConfig
 
@@ -59,7 +64,8 @@ class _TwilioBase:
 
     def _phone(self, to: Contact) -> str:
         if not to.phone:
-            raise DeliveryError(f"twilio: member {to.member_id} has no phone number", retryable=False)
+            raise DeliveryError(f"twilio: member {to.member_id} has no phone number", retryable=False,
+                                recipient=True)
         return to.phone
 
     async def _create(self, resource: str, form: dict[str, str]) -> str:
@@ -77,7 +83,9 @@ class _TwilioBase:
         )
         body = reply.json()
         if not reply.ok:
-            raise error_for_status("twilio", reply, _error_detail(reply, body), self._secrets)
+            error = error_for_status("twilio", reply, _error_detail(reply, body), self._secrets)
+            error.recipient = isinstance(body, dict) and body.get("code") in RECIPIENT_CODES
+            raise error
         if not isinstance(body, dict) or not body.get("sid"):
             raise DeliveryError("twilio: success reply without a sid", retryable=True)
         return str(body["sid"])
