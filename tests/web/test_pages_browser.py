@@ -81,7 +81,7 @@ async def test_sign_in_with_totp(app, chromium):
     await page.get_by_role("button", name="Add an authenticator app").click()
     totp = pyotp.TOTP((await page.locator("#totp-key").inner_text()).replace(" ", ""))
     step = totp.timecode(utcnow())
-    await page.get_by_label("Code").fill(totp.generate_otp(step))
+    await page.get_by_label("Code", exact=True).fill(totp.generate_otp(step))  # not the phone's "country code"
     await page.get_by_role("button", name="Turn on").click()
     await page.get_by_text("Second factor on").wait_for()
     await page.get_by_role("button", name="Sign out").click()

@@ -92,9 +92,12 @@ async def test_the_service_worker_shows_the_page_and_acknowledges_it(settings, a
                 return await self.vigilNotificationClick("ack", n);
             }""")
             assert result["ok"] is True and "acknowledged" in result["text"]
-            after = await page.evaluate("""navigator.serviceWorker.ready.then((r) => r.getNotifications())
-                .then((ns) => ns.map((n) => n.title))""")
-            assert after == ["Acknowledged"]
+            async def titles() -> list[str]:
+                return await page.evaluate("""navigator.serviceWorker.ready.then((r) => r.getNotifications())
+                    .then((ns) => ns.map((n) => n.title))""")
+
+            # The worker replaces the notification after the ack's answer: wait for it, a loaded machine lags.
+            await until(lambda: _is(titles(), ["Acknowledged"]), timeout=10)
         finally:
             await browser.close()
     detail = await api.get(f"/incidents/{iid}")
@@ -122,3 +125,7 @@ async def test_the_manifest_makes_the_pages_installable(settings, aiohttp_client
 
 async def _html(_request: web.Request) -> web.Response:
     return web.Response(text=PAGE, content_type="text/html")
+
+
+async def _is(value, expected) -> bool:  # type: ignore[no-untyped-def]
+    return await value == expected
