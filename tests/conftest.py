@@ -72,17 +72,27 @@ def pg_database() -> Iterator[str]:
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
+_EMPTYING: dict[str, str] = {}
+
+
 def _truncate_pg(url: str) -> None:
+    """Empty every table and restart every id sequence. DELETE child tables first plus setval is ~2 ms;
+    TRUNCATE of the ~40 tables costs ~200 ms a test (it replaces each table's files), which was a third of
+    the suite's time."""
     import asyncpg
 
     import core.models  # noqa: F401
 
-    tables = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-
     async def run() -> None:
         conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
         try:
-            await conn.execute(f"TRUNCATE {tables} RESTART IDENTITY CASCADE")
+            if url not in _EMPTYING:
+                sequences = [r[0] for r in await conn.fetch(
+                    "SELECT sequencename FROM pg_sequences WHERE schemaname = 'public'")]
+                _EMPTYING[url] = "; ".join(
+                    [f'DELETE FROM "{t.name}"' for t in reversed(SQLModel.metadata.sorted_tables)]
+                    + [f"SELECT setval('\"{name}\"', 1, false)" for name in sequences])
+            await conn.execute(_EMPTYING[url])
         finally:
             await conn.close()
 
