@@ -34,8 +34,8 @@ class SubscriptionRulePatch(BaseModel):
 
     name: str | None = Field(default=None, min_length=1, max_length=100)
     description: str | None = Field(default=None, max_length=500)
-    member_id: int | None = Field(default=None, ge=1)
-    team_id: int | None = Field(default=None, ge=1)
+    member_id: int | None = Field(default=None, ge=1, le=2**53)
+    team_id: int | None = Field(default=None, ge=1, le=2**53)
     channel_ids: list[int] | None = Field(default=None, max_length=100)
     filters: list[list[dict[str, Any]]] | None = Field(default=None, max_length=50)
     events: list[EventName] | None = Field(default=None, min_length=1)
@@ -52,9 +52,9 @@ class SubscriptionRuleOut(SubscriptionSpec):
 
 
 class SubscriptionRuleQuery(Page):
-    member_id: int | None = Field(default=None, ge=1, description="rules of this member (not their teams')")
-    team_id: int | None = Field(default=None, ge=1)
-    channel_id: int | None = Field(default=None, ge=1, description="rules that cover this channel")
+    member_id: int | None = Field(default=None, ge=1, le=2**53, description="rules of this member (not their teams')")
+    team_id: int | None = Field(default=None, ge=1, le=2**53)
+    channel_id: int | None = Field(default=None, ge=1, le=2**53, description="rules that cover this channel")
 
 
 def _out(r: SubscriptionRule) -> dict[str, Any]:
