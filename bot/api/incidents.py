@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from pydantic import BaseModel, Field, field_validator, model_validator
+
 from bot.api.common import get_or_404, paged, ts
 from bot.api.framework import Call, Page, endpoint
 from bot.keys import SETTINGS
