@@ -64,12 +64,16 @@ async def signed_in_member(request: web.Request) -> int | None:
     return principal.member_id if principal else None
 
 
-def _json_only(request: web.Request) -> web.Response | None:
+async def _posting_member(request: web.Request, to: str) -> int | web.Response:
+    """The member a subscribe/unsubscribe request acts for, or the answer refusing it."""
     # A cross-site page can post a form with the session cookie, but not application/json without a CORS
     # preflight this server never answers: requiring JSON is what keeps these two routes same-origin.
     if request.content_type != "application/json":
         return error(request, 400, "InvalidContentType", "Content-Type must be application/json")
-    return None
+    member_id = await request.app[MEMBER_OF](request)
+    if member_id is None:
+        return error(request, 401, "Unauthorized", f"sign in as a member to {to}")
+    return member_id
 
 
 def _file(name: str, content_type: str) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -104,12 +108,9 @@ async def public_key(request: web.Request) -> web.Response:
 
 
 async def subscribe(request: web.Request) -> web.Response:
-    refused = _json_only(request)
-    if refused:
-        return refused
-    member_id = await request.app[MEMBER_OF](request)
-    if member_id is None:
-        return error(request, 401, "Unauthorized", "sign in as a member to receive notifications")
+    member_id = await _posting_member(request, "receive notifications")
+    if isinstance(member_id, web.Response):
+        return member_id
     body = await _json(request)
     if body is None:
         return error(request, 400, "InvalidParameter", "body must be a PushSubscription as JSON")
@@ -130,12 +131,9 @@ async def subscribe(request: web.Request) -> web.Response:
 
 
 async def unsubscribe(request: web.Request) -> web.Response:
-    refused = _json_only(request)
-    if refused:
-        return refused
-    member_id = await request.app[MEMBER_OF](request)
-    if member_id is None:
-        return error(request, 401, "Unauthorized", "sign in as a member to manage notifications")
+    member_id = await _posting_member(request, "manage notifications")
+    if isinstance(member_id, web.Response):
+        return member_id
     body = await _json(request)
     if body is None or not isinstance(body.get("endpoint"), str):
         return error(request, 400, "InvalidParameter", "endpoint: the subscription's endpoint is required")
