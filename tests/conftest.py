@@ -76,7 +76,7 @@ _EMPTYING: dict[str, str] = {}
 _EMPTIED = [0]
 
 
-def _truncate_pg(url: str) -> None:
+def _empty_pg(url: str) -> None:
     """Empty every table and restart every id sequence. DELETE child tables first plus setval is ~2 ms;
     TRUNCATE of the ~40 tables costs ~200 ms a test (it replaces each table's files), which was a third of
     the suite's time. DELETE leaves dead rows and autovacuum may be off: every 50th test TRUNCATEs, so the
@@ -114,7 +114,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copy(request.getfixturevalue("sqlite_template"), path)
         return f"sqlite:///{path}"
     url = request.getfixturevalue("pg_database")
-    _truncate_pg(url)
+    _empty_pg(url)
     return url
 
 

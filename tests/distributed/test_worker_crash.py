@@ -26,7 +26,7 @@ from core.db import make_engine, make_sessionmaker
 from core.ingest import IntegrationRef, ingest_batch
 from core.models import Channel, Delivery, EscalationRule, Integration, Member
 from core.types import AlertEvent, EventStatus
-from tests.conftest import _truncate_pg, need
+from tests.conftest import _empty_pg, need
 
 REDIS_DB_URL = f"redis://127.0.0.1:6379/{int(os.environ.get('VIGIL_TEST_REDIS_DB', '15')) - 1}"  # not the suite's db 15, which other tests flush
 N = 40
@@ -60,7 +60,7 @@ def _worker(db_url: str, sink_url: str) -> subprocess.Popen[bytes]:
 
 @pytest.fixture
 def pg_url(pg_database):
-    _truncate_pg(pg_database)
+    _empty_pg(pg_database)
     return pg_database
 
 
