@@ -1,0 +1,22 @@
+"""on-call roles in schedules; schedule enable/disable
+
+Revision ID: 0017
+Revises: 0016
+Create Date: 2026-12-05 21:30:00
+"""
+import sqlalchemy as sa  # noqa: F401
+import sqlmodel  # noqa: F401
+from alembic import op  # noqa: F401
+
+revision = '0017'
+down_revision = '0016'
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    pass
+
+
+def downgrade() -> None:
+    pass
