@@ -21,6 +21,7 @@ from core.models.incidents import (
 from core.models.intake import MailRules, UnroutedEvent  # noqa: F401  (unrouted events, e-mail intake: issue 13)
 from core.models.jobs import Job
 from core.models.noise import DropRule, FlapState, InhibitRule, SilenceRule
+from core.models.oncall import OncallRole, ShiftNotice, ShiftNoticeSetting  # noqa: F401  (on-call roles, issue 13)
 from core.models.outgoing import CustomAction, Webhook
 from core.models.people import ApiToken, Member, Team
 from core.models.personal import CalendarFeed, ContactVerification  # noqa: F401  (personal center, issue 12)

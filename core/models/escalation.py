@@ -33,6 +33,8 @@ class Schedule(SQLModel, table=True):
     description: str = Field(default="", max_length=500)
     team_id: int | None = Field(default=None, foreign_key="team.id")
     definition: dict[str, Any] = json_col({})
+    # A disabled schedule has nobody on call: levels targeting it page nobody through it (core/paging.py).
+    status: str = Field(default="enabled", max_length=16, sa_column_kwargs={"server_default": "enabled"})
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()
 
