@@ -22,6 +22,11 @@ Rules (each one is tested in tests/core/test_schedules.py):
 * Instants are compared and returned in UTC: comparing two datetimes of the same zone compares wall times,
   which is wrong inside a fold.
 * Teams are opaque participants here; expanding a team to its members is the caller's job.
+* Roles (primary, secondary...): a layer may fill an on-call role (`Layer.role_id`). Layers compete only with
+  layers of the same role (no role is a role of its own), so with roles several people are on call at once:
+  one answer per role. An override with a `role_id` replaces that role's layers only; one without replaces
+  every layer of every role, as before. Asked for one role, the answer is that role's (or an every-role
+  override's); asked for none, it is everyone on call. A schedule without roles answers as it always did.
 """
 
 from __future__ import annotations
@@ -161,6 +166,8 @@ class Layer(_Model):
                                 description="rotation slots in order; a slot is one participant or a list")
     rotation: Rotation
     restrictions: list[Restriction] = Field(default_factory=list, max_length=50, description="empty: always")
+    role_id: int | None = Field(default=None, ge=1, le=2**53,
+                                description="the on-call role this layer fills (GET /oncall-roles); none: no role")
 
     @field_validator("end")
     @classmethod
@@ -199,6 +206,8 @@ class Override(_Model):
     start: AwareDatetime
     end: AwareDatetime
     note: str = Field(default="", max_length=200)
+    role_id: int | None = Field(default=None, ge=1, le=2**53,
+                                description="replace only this role's layers; none: every layer of every role")
 
     @field_validator("participants")
     @classmethod
@@ -235,13 +244,19 @@ class Schedule(_Model):
     @field_validator("overrides")
     @classmethod
     def _no_overlap(cls, value: list[Override]) -> list[Override]:
-        order = sorted(range(len(value)), key=lambda i: value[i].start)
-        for a, b in zip(order, order[1:]):
-            if value[b].start < value[a].end:
-                first, second = sorted((a, b))
-                raise ValueError(f"[{second}]: overlaps overrides[{first}] ({_span(value[first])}); "
-                                 "overrides may not overlap")
+        # Overrides of two different roles may overlap; an every-role override clashes with any other.
+        for role in sorted({o.role_id for o in value}, key=lambda r: r or 0):
+            same = [i for i, o in enumerate(value) if o.role_id in (role, None)]
+            order = sorted(same, key=lambda i: value[i].start)
+            for a, b in zip(order, order[1:]):
+                if value[b].start < value[a].end:
+                    first, second = sorted((a, b))
+                    raise ValueError(f"[{second}]: overlaps overrides[{first}] ({_span(value[first])}); "
+                                     "overrides may not overlap")
         return value
+
+    def uses_roles(self) -> bool:
+        return any(x.role_id is not None for x in [*self.layers, *self.overrides])
 
 
 def _span(o: Override) -> str:
@@ -256,11 +271,21 @@ class Source(_Model):
     name: str = ""
 
 
+class RoleOnCall(_Model):
+    """Who fills one role at one instant (role_id None: the layers without a role, or an every-role override)."""
+
+    role_id: int | None
+    participants: Slot
+    source: Source
+
+
 class OnCall(_Model):
-    """Who is on call at one instant; no participants and no source when nobody is."""
+    """Who is on call at one instant; no participants and no source when nobody is. With roles, `roles` says
+    who fills each (empty for a schedule without roles)."""
 
     participants: Slot = ()
     source: Source | None = None
+    roles: tuple[RoleOnCall, ...] = ()
 
     @property
     def member_ids(self) -> list[int]:
@@ -278,6 +303,7 @@ class Shift(_Model):
     end: AwareDatetime
     participants: Slot
     source: Source
+    role_id: int | None = None
 
 
 # --- validation -------------------------------------------------------------------------------------------
@@ -447,26 +473,55 @@ class _Layer:
                 yield end
 
 
+ANY_ROLE = 0  # `role` of a query for everyone on call (role ids start at 1)
+
+
 class _Plan:
     """A schedule prepared for many queries: grids built once, instants in UTC."""
 
     def __init__(self, schedule: Schedule) -> None:
         tz = ZoneInfo(schedule.time_zone)
+        self.uses_roles = schedule.uses_roles()
         self.overrides = [(o.start.astimezone(UTC), o.end.astimezone(UTC), i, o)
                           for i, o in enumerate(schedule.overrides)]
         self.layers = [_Layer(i, layer, _grid(layer, tz), layer.start.astimezone(UTC),
                               None if layer.end is None else layer.end.astimezone(UTC))
                        for i, layer in enumerate(schedule.layers)]
+        # Roles in order of first appearance: layers first, then roles only overrides name.
+        self.roles = list(dict.fromkeys([cl.layer.role_id for cl in self.layers] +
+                                        [o.role_id for o in schedule.overrides if o.role_id is not None]))
 
-    def at(self, at: datetime) -> OnCall:
+    def entries(self, at: datetime, role: int | None = ANY_ROLE) -> list[RoleOnCall]:
+        """Who fills each role at `at` (only `role` unless ANY_ROLE); an every-role override is one entry."""
         for start, end, i, o in self.overrides:
-            if start <= at < end:
-                return OnCall(participants=o.participants, source=Source(kind="override", index=i, name=o.note))
-        for cl in reversed(self.layers):  # later layers are higher and win
-            if cl.on_duty(at):
-                return OnCall(participants=cl.slot(at),
-                              source=Source(kind="layer", index=cl.index, name=cl.layer.name))
-        return OnCall()
+            if o.role_id is None and start <= at < end:
+                return [RoleOnCall(role_id=None if role == ANY_ROLE else role, participants=o.participants,
+                                   source=Source(kind="override", index=i, name=o.note))]
+        found = []
+        for r in self.roles if role == ANY_ROLE else [role]:
+            entry = self._role_at(at, r)
+            if entry is not None:
+                found.append(entry)
+        return found
+
+    def _role_at(self, at: datetime, role: int | None) -> RoleOnCall | None:
+        for start, end, i, o in self.overrides:
+            if o.role_id is not None and o.role_id == role and start <= at < end:
+                return RoleOnCall(role_id=role, participants=o.participants,
+                                  source=Source(kind="override", index=i, name=o.note))
+        for cl in reversed(self.layers):  # later layers are higher and win, among the role's layers
+            if cl.layer.role_id == role and cl.on_duty(at):
+                return RoleOnCall(role_id=role, participants=cl.slot(at),
+                                  source=Source(kind="layer", index=cl.index, name=cl.layer.name))
+        return None
+
+    def at(self, at: datetime, role: int | None = ANY_ROLE) -> OnCall:
+        found = self.entries(at, role)
+        if not found:
+            return OnCall()
+        people = tuple(dict.fromkeys(p for e in found for p in e.participants))
+        return OnCall(participants=people, source=found[0].source,
+                      roles=tuple(found) if self.uses_roles else ())
 
     def edges(self, lo: datetime, hi: datetime) -> list[datetime]:
         """Every instant in (lo, hi) where who is on call may change, sorted."""
@@ -480,26 +535,35 @@ class _Plan:
 
 # --- public API -------------------------------------------------------------------------------------------
 
-def oncall_at(schedule: Schedule, at: datetime) -> OnCall:
-    """Who is on call at `at` (timezone-aware), and which layer or override put them there."""
-    return _Plan(schedule).at(_aware(at, "at"))
+def oncall_at(schedule: Schedule, at: datetime, role_id: int | None = None) -> OnCall:
+    """Who is on call at `at` (timezone-aware), and which layer or override put them there; with `role_id`,
+    only who fills that role (nobody if no layer of it is on duty)."""
+    return _Plan(schedule).at(_aware(at, "at"), ANY_ROLE if role_id is None else role_id)
 
 
-def preview(schedule: Schedule, start: datetime, end: datetime) -> list[Shift]:
-    """The final schedule in [start, end): contiguous shifts in UTC, identical neighbours merged, gaps absent."""
+def preview(schedule: Schedule, start: datetime, end: datetime, role_id: int | None = None) -> list[Shift]:
+    """The final schedule in [start, end): contiguous shifts in UTC, identical neighbours merged, gaps absent.
+    With roles, each role has its own shifts (`Shift.role_id`), which may overlap other roles'; with
+    `role_id`, only that role's."""
     lo, hi = _aware(start, "start"), _aware(end, "end")
     if hi <= lo:
         raise ScheduleError("end: must be after start")
     plan = _Plan(schedule)
+    role = ANY_ROLE if role_id is None else role_id
     cuts = [lo, *plan.edges(lo, hi), hi]
     shifts: list[Shift] = []
+    open_: dict[int | None, int] = {}  # role -> index in `shifts` of its shift ending at the current cut
     for a, b in zip(cuts, cuts[1:]):
-        now = plan.at(a)
-        if now.source is None:
-            continue
-        last = shifts[-1] if shifts else None
-        if last and last.end == a and last.source == now.source and last.participants == now.participants:
-            shifts[-1] = last.model_copy(update={"end": b})
-        else:
-            shifts.append(Shift(start=a, end=b, participants=now.participants, source=now.source))
+        still: dict[int | None, int] = {}
+        for e in plan.entries(a, role):
+            i = open_.get(e.role_id)
+            last = shifts[i] if i is not None else None
+            if last and last.end == a and last.source == e.source and last.participants == e.participants:
+                shifts[i] = last.model_copy(update={"end": b})  # type: ignore[index]
+                still[e.role_id] = i  # type: ignore[assignment]
+            else:
+                still[e.role_id] = len(shifts)
+                shifts.append(Shift(start=a, end=b, participants=e.participants, source=e.source,
+                                    role_id=e.role_id))
+        open_ = still
     return shifts
