@@ -50,7 +50,7 @@ from core.models import (
 )
 from core.notify import DEFAULT_FALLBACK, RetryPolicy, after_failure, media_for, next_fallback
 from core.template_sandbox import render_all
-from core.templates import Rendered, TemplateSet, incident_context
+from core.templates import Rendered, Scope, TemplateSet, incident_context
 from core.types import Progress
 
 log = logging.getLogger("vigil.paging")
@@ -538,7 +538,8 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         media = {d.medium for d, *_ in rows if d.medium != "bot"}
         templates = (await session.execute(select(Template).where(Template.medium.in_(media)))).scalars().all() \
             if media else []
-        overrides = TemplateSet({(t.medium, t.event_type): t.source for t in templates})
+        overrides = TemplateSet({(t.medium, t.event_type, t.channel_id, t.escalation_rule_id): t.source
+                                 for t in templates})
         wanted: list[tuple[Delivery, Incident, Member | None, str]] = []
         for d, incident, member, channel_name in rows:
             reason = _still_wanted(incident, d)
@@ -638,7 +639,8 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[
         mapping.update(incident_id=incident.id, incident_severity=incident.severity, channel_name=channel_name,
                        detail_url=incident_link(base_url, secret, d.member_id, incident.id, now))
         event_type = _template_event(d)
-        requests.append((d.medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url)))
+        requests.append((d.medium, event_type, incident_context(mapping, event_type=event_type, base_url=base_url),
+                         Scope(incident.channel_id or 0, incident.escalation_rule_id or 0)))
     rendered = await render_all(ctx.services.get("template_sandbox"), overrides, requests)
     return {d.id: _page(session, d, incident, r, incident_link(base_url, secret, d.member_id, incident.id, now), now)
             for (d, incident, _channel_name), r in zip(deliveries, rendered, strict=True)}

@@ -37,8 +37,10 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from core.templates import (
+    EVERYWHERE,
     MEDIA,
     Rendered,
+    Scope,
     TemplateLimitError,
     TemplateSet,
     failure,
@@ -198,11 +200,16 @@ def _key(job: RenderJob) -> tuple[str, str]:
 
 
 async def render_all(sandbox: TemplateSandbox | None, templates: TemplateSet,
-                     requests: Sequence[tuple[str, str, Mapping[str, Any]]]) -> list[Rendered]:
-    """Render (medium, event_type, context) requests: `templates`' overrides in the sandbox, the shipped
-    defaults in-process. Without a sandbox an override is never run here: its page gets the default."""
-    jobs = [RenderJob(medium, event_type, templates.source(medium, event_type) if medium in MEDIA else None, context)
-            for medium, event_type, context in requests]
+                     requests: Sequence[tuple[str, str, Mapping[str, Any]]
+                                       | tuple[str, str, Mapping[str, Any], Scope]]) -> list[Rendered]:
+    """Render (medium, event_type, context[, scope]) requests: `templates`' overrides for the scope (default:
+    everywhere) in the sandbox, the shipped defaults in-process. Without a sandbox an override is never run
+    here: its page gets the default."""
+    jobs = []
+    for medium, event_type, context, *scoped in requests:
+        where = scoped[0] if scoped else EVERYWHERE
+        source = templates.source(medium, event_type, where.channel_id, where.rule_id) if medium in MEDIA else None
+        jobs.append(RenderJob(medium, event_type, source, context))
     if sandbox is None:
         return [render_default(j.medium, j.event_type, j.context,
                                None if j.source is None else "no template sandbox in this process") for j in jobs]

@@ -1,10 +1,13 @@
 """Notification templates: sandboxed Jinja2 per medium and event type, shipped defaults, overrides.
 
-A template is chosen per (medium, event_type): an override for that event type, else the override for
-`default`, else the shipped file `core/template_defaults/<medium>/<event_type>.j2`, else
-`<medium>/default.j2`. `TemplateSet.validate` rejects a template that cannot compile at configuration
-time; `TemplateSet.render` never raises for a page: any failure of an override (runtime error, sandbox
-violation, work budget, size cap) renders the shipped default instead and logs the error.
+A template is chosen per (medium, event_type) and scope: an override may hold for every incident, for one
+channel's, or for those of one escalation rule. The most specific scope that has an override for the
+medium wins (escalation rule, then channel, then everywhere; `scope_order`), and within a scope the
+override for the event type comes before the scope's `default`; else the shipped file
+`core/template_defaults/<medium>/<event_type>.j2`, else `<medium>/default.j2`. `TemplateSet.validate`
+rejects a template that cannot compile at configuration time; `TemplateSet.render` never raises for a
+page: any failure of an override (runtime error, sandbox violation, work budget, size cap) renders the
+shipped default instead and logs the error.
 
 Email templates define `{% block subject %}` and `{% block text %}`, and may define `{% block html %}`
 (rendered with HTML autoescape; without it the html part is the escaped text). Telegram bot templates are
@@ -379,11 +382,38 @@ def default_source(medium: str, event_type: str) -> str:
 # -- the template set -----------------------------------------------------------------------------------
 
 
-class TemplateSet:
-    """Shipped defaults plus overrides `{(medium, event_type): source}`, `event_type` may be "default"."""
+@dataclass(frozen=True)
+class Scope:
+    """Where an override holds: every incident (0, 0), one channel's (channel_id, 0), or those one escalation
+    rule pages (its channel, rule id). A rule belongs to one channel, so its scope names both."""
 
-    def __init__(self, overrides: Mapping[tuple[str, str], str] | None = None) -> None:
-        self.overrides = dict(overrides or {})
+    channel_id: int = 0
+    rule_id: int = 0
+
+
+EVERYWHERE = Scope()
+
+
+def scope_order(channel_id: int | None, rule_id: int | None) -> list[Scope]:
+    """The scopes that may hold an override for an incident of `channel_id` paged by `rule_id`, most specific
+    first: the rule's own templates (a rule's owners word its pages), then the channel's, then everywhere.
+    A scope outranks an event type: a rule's `default` beats the channel's template for that event, so a
+    team that words its rule's pages is never half-overridden by the channel's."""
+    order = []
+    if rule_id and channel_id:
+        order.append(Scope(channel_id, rule_id))
+    if channel_id:
+        order.append(Scope(channel_id, 0))
+    return [*order, EVERYWHERE]
+
+
+class TemplateSet:
+    """Shipped defaults plus overrides `{(medium, event_type): source}` (everywhere) or
+    `{(medium, event_type, channel_id, rule_id): source}` (scoped); `event_type` may be "default"."""
+
+    def __init__(self, overrides: Mapping[tuple[str, str] | tuple[str, str, int, int], str] | None = None) -> None:
+        self.overrides: dict[tuple[str, str, int, int], str] = {
+            (key[0], key[1], *(key[2:] or (0, 0))): source for key, source in (overrides or {}).items()}
 
     @staticmethod
     def validate(medium: str, source: str) -> None:
@@ -405,9 +435,15 @@ class TemplateSet:
                 raise TemplateError("email template needs " + " and ".join(
                     f"{{% block {b} %}}...{{% endblock %}}" for b in missing))
 
-    def source(self, medium: str, event_type: str) -> str | None:
-        """The override that applies to (medium, event_type), or None for the shipped default."""
-        return self.overrides.get((medium, event_type)) or self.overrides.get((medium, DEFAULT_EVENT))
+    def source(self, medium: str, event_type: str, channel_id: int | None = 0, rule_id: int | None = 0) -> str | None:
+        """The override that applies to (medium, event_type) for an incident of `channel_id` paged by
+        `rule_id`, or None for the shipped default."""
+        for scope in scope_order(channel_id, rule_id):
+            for event in (event_type, DEFAULT_EVENT):
+                found = self.overrides.get((medium, event, scope.channel_id, scope.rule_id))
+                if found:
+                    return found
+        return None
 
     def render(self, medium: str, event_type: str, context: Mapping[str, Any]) -> Rendered:
         """Render a notification in this process; on any failure of an override use the shipped default

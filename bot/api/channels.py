@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
@@ -13,7 +13,7 @@ from bot.keys import INTEGRATION_CACHE, SETTINGS
 from core.conditions import ConditionError, compile_tree
 from core.errors import Conflict, InvalidInput
 from core.grouping import GroupingRule
-from core.models import Alert, Channel, Incident, Integration, Team
+from core.models import Alert, Channel, Incident, Integration, Team, Template
 from core.noise import Flapping
 from core.secrets import digest, new_key
 from webhooks.mail import address_of
@@ -140,6 +140,7 @@ async def delete_channel(c: Call) -> dict:
         raise Conflict("channel holds incidents; disable it instead (PATCH status=disabled)")
     await c.session.execute(update(Integration).where(Integration.channel_id == ch.id).values(status="disabled",
                                                                                            channel_id=None))
+    await c.session.execute(delete(Template).where(Template.channel_id == ch.id))
     await c.session.delete(ch)
     await c.session.commit()
     c.request.app[INTEGRATION_CACHE].clear()

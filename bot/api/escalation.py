@@ -5,13 +5,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
 from core import incidents
 from core.escalation import RuleDefinition
-from core.models import Bot, Channel, Delivery, EscalationRule, Member, Schedule, Team
+from core.models import Bot, Channel, Delivery, EscalationRule, Member, Schedule, Team, Template
 
 
 class RuleIn(RuleDefinition):
@@ -96,6 +96,9 @@ async def patch_rule(c: Call) -> dict:
 @endpoint("DELETE", "/escalation-rules/{id}", summary="Delete an escalation rule", tag="escalation", need="admin")
 async def delete_rule(c: Call) -> dict:
     r = await get_or_404(c.session, EscalationRule, c.path_int("id"), "escalation rule")
+    # Its templates word nothing any more (its incidents fall back to the channel's); a new rule must not
+    # inherit them should its id ever be reused.
+    await c.session.execute(delete(Template).where(Template.escalation_rule_id == r.id))
     await c.session.delete(r)
     await c.session.commit()
     return {}

@@ -40,12 +40,17 @@ class Schedule(SQLModel, table=True):
 
 
 class Template(SQLModel, table=True):
-    """An override of a shipped notification template, per medium and event type."""
+    """An override of a shipped notification template, per medium and event type, for every incident or for
+    one channel's or one escalation rule's (core.templates.scope_order). 0 in a scope column means "any":
+    NULL would make the unique key let two overrides of one scope through."""
 
-    __table_args__ = (sa.UniqueConstraint("medium", "event_type"),)
+    __table_args__ = (sa.UniqueConstraint("medium", "event_type", "channel_id", "escalation_rule_id",
+                                          name="uq_template_scope"),)
     id: int | None = Field(default=None, primary_key=True)
     medium: str = Field(max_length=32)
     event_type: str = Field(max_length=32)
+    channel_id: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    escalation_rule_id: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     source: str = Field(sa_column=sa.Column(sa.Text, nullable=False))
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()

@@ -123,3 +123,72 @@ async def test_a_page_whose_override_hits_a_limit_goes_out_with_the_default(pagi
     [fallback] = [t for t in timeline if t["kind"] == "template_fallback"]
     assert limit in str(fallback)
     assert "delivery_sent" in [t["kind"] for t in timeline]
+
+
+# ---- templates per channel and escalation rule (issue 13 item 16) --------------------------------------
+
+
+async def test_scoped_templates_are_checked_listed_and_previewed_in_their_scope(app):
+    cid, _key = await app.channel_with_integration()
+    other, _ = await app.channel_with_integration("staging")
+    rule = await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [(await app.post("/members", {"name": "ann"}))["member_id"]]}}]})
+    await app.post("/templates", {"medium": "sms", "source": "GLOBAL {{ title }}"})
+    chan = await app.post("/templates", {"medium": "sms", "channel_id": cid, "source": "CHANNEL {{ title }}"})
+    ruled = await app.post("/templates", {"medium": "sms", "escalation_rule_id": rule["rule_id"],
+                                          "source": "RULE {{ title }}"})
+    assert (chan["channel_id"], chan["escalation_rule_id"]) == (cid, None)
+    assert (ruled["channel_id"], ruled["escalation_rule_id"]) == (cid, rule["rule_id"])  # a rule implies its channel
+    # Setting a scope's template again replaces it; other scopes keep theirs.
+    await app.post("/templates", {"medium": "sms", "channel_id": cid, "source": "CHANNEL2 {{ title }}"})
+    assert (await app.get("/templates"))["total"] == 3
+    assert [t["source"] for t in (await app.get("/templates", params={"channel_id": cid}))["items"]] == [
+        "CHANNEL2 {{ title }}", "RULE {{ title }}"]
+    assert [t["source"] for t in (await app.get("/templates", params={"channel_id": 0}))["items"]] == ["GLOBAL {{ title }}"]
+
+    async def text(**scope) -> str:
+        return (await app.post("/templates/preview", {"medium": "sms", **scope}))["text"]
+    assert await text() == "GLOBAL Sample: disk full on db-1"
+    assert await text(channel_id=cid) == "CHANNEL2 Sample: disk full on db-1"
+    assert await text(channel_id=other) == "GLOBAL Sample: disk full on db-1"
+    assert await text(escalation_rule_id=rule["rule_id"]) == "RULE Sample: disk full on db-1"
+    tried = await app.post("/templates/preview", {"medium": "sms", "channel_id": other, "source": "TRY {{ title }}"})
+    assert tried["text"] == "TRY Sample: disk full on db-1"
+
+    # Bad scopes are named and store nothing.
+    for body, status, words in [
+            ({"channel_id": 999_999}, 404, "channel_id: no channel with id 999999"),
+            ({"escalation_rule_id": 999_999}, 404, "escalation_rule_id: no escalation rule with id 999999"),
+            ({"channel_id": other, "escalation_rule_id": rule["rule_id"]}, 400,
+             f"escalation rule {rule['rule_id']} belongs to channel {cid}")]:
+        err = await app.call("POST", "/templates", {"medium": "sms", "source": "X", **body}, expect=status)
+        assert words in err["error"]["message"]
+    assert (await app.get("/templates"))["total"] == 3
+
+    # Deleting the rule deletes its templates (its incidents fall back to the channel's).
+    await app.delete(f"/escalation-rules/{rule['rule_id']}")
+    assert [t["source"] for t in (await app.get("/templates"))["items"]] == ["GLOBAL {{ title }}",
+                                                                            "CHANNEL2 {{ title }}"]
+
+
+async def test_each_page_is_worded_by_the_templates_of_its_channel_and_rule(paging_by_sms):
+    app, twilio = paging_by_sms
+    ann = await app.post("/members", {"name": "ann", "phone": "+15550001111", "preferences": {"Critical": ["sms"]}})
+    plain, plain_key = await app.channel_with_integration("plain")
+    worded, worded_key = await app.channel_with_integration("worded")
+    ruled, ruled_key = await app.channel_with_integration("ruled")
+    rules = {}
+    for cid in (plain, worded, ruled):
+        rules[cid] = await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+            {"targets": {"member_ids": [ann["member_id"]]}}]})
+    await app.post("/templates", {"medium": "sms", "source": "GLOBAL {{ title }}"})
+    await app.post("/templates", {"medium": "sms", "channel_id": worded, "source": "CHANNEL {{ title }}"})
+    await app.post("/templates", {"medium": "sms", "channel_id": ruled, "source": "CHANNEL {{ title }}"})
+    await app.post("/templates", {"medium": "sms", "escalation_rule_id": rules[ruled]["rule_id"],
+                                  "source": "RULE {{ title }} #{{ num }}"})
+    for key, title in [(plain_key, "plain"), (worded_key, "worded"), (ruled_key, "ruled")]:
+        await app.push(key, {"event_status": "Critical", "title_rule": title, "alert_key": title})
+    await until(lambda: len(twilio.requests) == 3, timeout=30)
+    bodies = sorted(r.form["Body"] for r in twilio.requests)
+    assert bodies[0] == "CHANNEL worded" and bodies[1] == "GLOBAL plain"
+    assert bodies[2].startswith("RULE ruled #")

@@ -7,14 +7,17 @@ import pytest
 from core.templates import (
     BYTE_CAP,
     DEFAULTS,
+    EVERYWHERE,
     MEDIA,
     OUTPUT_CAP,
     SUBJECT_CAP,
     Rendered,
+    Scope,
     TemplateError,
     TemplateSet,
     default_source,
     incident_context,
+    scope_order,
 )
 from core.types import Severity
 
@@ -268,3 +271,41 @@ def test_html_default_is_well_formed():
     parser = Tags()
     parser.feed(TemplateSet().render("email", "i_new", ctx()).html.removeprefix("<!doctype html>"))
     assert parser.open == []
+
+
+# ---- scopes: templates per channel and per escalation rule (issue 13 item 16) -------------------------
+
+SCOPED = {
+    ("sms", "default", 0, 0): "everywhere-default",
+    ("sms", "i_ack", 0, 0): "everywhere-ack",
+    ("sms", "default", 7, 0): "channel-7-default",
+    ("sms", "i_new", 8, 0): "channel-8-new",
+    ("sms", "default", 8, 3): "rule-3-default",
+    ("email", "i_new", 9, 0): "channel-9-email",
+}
+
+
+@pytest.mark.parametrize("medium, event_type, channel_id, rule_id, expected", [
+    ("sms", "i_new", 0, 0, "everywhere-default"),  # no scope: only the templates for every incident
+    ("sms", "i_ack", 0, 0, "everywhere-ack"),
+    ("sms", "i_new", 7, 0, "channel-7-default"),  # the channel's default beats the global event template...
+    ("sms", "i_ack", 7, 0, "channel-7-default"),  # ...even the global one for that very event
+    ("sms", "i_new", 7, 5, "channel-7-default"),  # a rule without templates of its own: the channel's
+    ("sms", "i_new", 8, 0, "channel-8-new"),
+    ("sms", "i_ack", 8, 0, "everywhere-ack"),  # the channel has none for i_ack and no default: global
+    ("sms", "i_new", 8, 3, "rule-3-default"),  # the rule's default beats the channel's event template
+    ("sms", "i_new", 9, 0, "everywhere-default"),  # channel 9's template is for another medium
+    ("email", "i_new", 9, 0, "channel-9-email"),
+    ("email", "i_new", 0, 0, None),  # nothing anywhere: the shipped default
+    ("voice", "i_new", 8, 3, None),
+    ("sms", "i_new", None, None, "everywhere-default"),  # an incident without channel or rule
+    ("sms", "i_new", 0, 3, "everywhere-default"),  # a rule id without its channel names no scope
+])
+def test_the_most_specific_scope_with_a_template_wins(medium, event_type, channel_id, rule_id, expected):
+    assert TemplateSet(SCOPED).source(medium, event_type, channel_id, rule_id) == expected
+
+
+def test_unscoped_keys_hold_everywhere():
+    both = TemplateSet({("sms", "i_new"): "plain", ("sms", "i_new", 4, 0): "scoped"})
+    assert both.source("sms", "i_new") == "plain" and both.source("sms", "i_new", 4, 0) == "scoped"
+    assert scope_order(4, 2) == [Scope(4, 2), Scope(4, 0), EVERYWHERE]
