@@ -10,6 +10,9 @@ The Vigil template binds the variables in VARIABLES. `btns` and `snooze_btns` ar
 (`{text, color, status, event: {type: "sendCardRequest", params: {actionId, params}}}`); a click
 reaches dingtalk-stream's card callback (topic `/v1.0/card/instances/callback`) as
 `content.cardPrivateData = {"actionIds": [<packed>], "params": {"action": <packed>}}`.
+The channel's custom actions follow in `btns` as the same callback buttons (``cst:<id>:<action id>``), at most
+CUSTOM_BUTTONS and then a "More…" link to the incident page; the Timeline button links to the page's timeline
+(a DingTalk card callback cannot open a view for the clicker alone).
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ VARIABLES = ("title", "summary", "severity", "severity_emoji", "progress", "prog
 _COLOUR = {Emphasis.PRIMARY: "blue", Emphasis.DEFAULT: "gray", Emphasis.DANGER: "red"}
 # Actions that need text or a member picker, which a DingTalk card cannot collect; the incident page can.
 _PAGE_ONLY = frozenset({Action.COMMENT, Action.REASSIGN})
+CUSTOM_BUTTONS = 4
 
 
 def render(card: IncidentCard) -> dict[str, Any]:
@@ -94,9 +98,19 @@ def _buttons(card: IncidentCard) -> list[dict[str, Any]]:
         emphasis = ACTION_EMPHASIS.get(action, Emphasis.DEFAULT)
         out.append(_button(ACTION_LABELS[action], emphasis, pack_for(PLATFORM, action, card.incident_id)))
     for action in (a for a in card.buttons if a in _PAGE_ONLY):
-        out.append({"text": ACTION_LABELS[action] + "…", "color": "gray", "status": "normal",
-                    "event": {"type": "openLink", "params": {"url": card.url}}})
+        out.append(_link(ACTION_LABELS[action] + "…", card.url))
+    out += [_button(cut(c.name, MAX_TITLE), Emphasis.DEFAULT,
+                    pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id))
+            for c in card.custom_actions[:CUSTOM_BUTTONS]]
+    if len(card.custom_actions) > CUSTOM_BUTTONS:
+        out.append(_link("More…", card.url))
+    if card.timeline_button:
+        out.append(_link(ACTION_LABELS[Action.TIMELINE], f"{card.url}#timeline"))
     return out
+
+
+def _link(text: str, url: str) -> dict[str, Any]:
+    return {"text": text, "color": "gray", "status": "normal", "event": {"type": "openLink", "params": {"url": url}}}
 
 
 def _snooze_buttons(card: IncidentCard) -> list[dict[str, Any]]:

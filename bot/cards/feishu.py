@@ -9,6 +9,11 @@ Callbacks (`event.action`):
   button        -> `value` = {"action": <packed ActionData>}
   snooze select -> `option` = a full ``snz:<id>:<minutes>`` payload
   comment form  -> `value` = {"action": "cmt:<id>"}, `form_value` = {"comment": <text>}
+  custom action -> a button's `value` = {"action": "cst:<id>:<action id>"}, or the "More actions…" select's
+                   `option` = the same payload
+  Timeline      -> `value` = {"action": "tl:<id>"}; the callback answers with this card showing a timeline
+                   section (`card.timeline`, newest first). The card is shared (`update_multi`), so the section
+                   shows for the chat until the next update of the card re-renders it without one.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ MAX_TITLE = 200
 MAX_COMMENT = 1000  # input max_length upper bound
 COMMENT_FORM = "vigil_comment"
 COMMENT_FIELD = "comment"
+CUSTOM_BUTTONS = 3  # custom actions drawn as buttons; the rest go into a "More actions…" select
 
 TEMPLATE = {Tone.DANGER: "red", Tone.WARNING: "orange", Tone.INFO: "blue", Tone.SUCCESS: "green"}
 _BUTTON_TYPE = {Emphasis.PRIMARY: "primary_filled", Emphasis.DANGER: "danger", Emphasis.DEFAULT: "default"}
@@ -55,6 +61,13 @@ def render(card: IncidentCard) -> dict[str, Any]:
                          "columns": [{"tag": "column", "width": "auto", "elements": [c]} for c in controls]})
     if Action.COMMENT in card.buttons:
         elements.append(_comment_form(card))
+    more = _more(card)
+    if more:
+        elements.append({"tag": "column_set", "flex_mode": "flow", "horizontal_spacing": "small",
+                         "columns": [{"tag": "column", "width": "auto", "elements": [c]} for c in more]})
+    if card.timeline:
+        elements.append({"tag": "hr"})
+        elements.append({"tag": "markdown", "content": _timeline(card)})
     footer = f"[Open incident #{card.num}]({card.url}) · Updated {utc_text(card.updated_at)}"
     elements.append({"tag": "markdown", "content": footer, "text_size": "notation"})
     return {
@@ -98,6 +111,30 @@ def _controls(card: IncidentCard) -> list[dict[str, Any]]:
         out.append(_button(ACTION_LABELS[action], ACTION_EMPHASIS.get(action, Emphasis.DEFAULT),
                            pack_for(PLATFORM, action, card.incident_id)))
     return out
+
+
+def _more(card: IncidentCard) -> list[dict[str, Any]]:
+    out = [_button(cut(c.name, MAX_TITLE), Emphasis.DEFAULT,
+                   pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id))
+           for c in card.custom_actions[:CUSTOM_BUTTONS]]
+    rest = card.custom_actions[CUSTOM_BUTTONS:]
+    if rest:
+        out.append({"tag": "select_static", "placeholder": _plain("More actions…"),
+                    "options": [{"text": _plain(cut(c.name, MAX_TITLE)),
+                                 "value": pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id)}
+                                for c in rest]})
+    if card.timeline_button:
+        out.append(_button(ACTION_LABELS[Action.TIMELINE], Emphasis.DEFAULT,
+                           pack_for(PLATFORM, Action.TIMELINE, card.incident_id)))
+    return out
+
+
+def _timeline(card: IncidentCard) -> str:
+    lines = [f"**{ACTION_LABELS[Action.TIMELINE]}** (latest {len(card.timeline)}, newest first)"]
+    for line in card.timeline:
+        lines.append(f"- {utc_text(line.at)}: {_esc(line.text)}" + (f": {_esc(line.note)}" if line.note else ""))
+    lines.append(f"[The whole timeline]({card.url}#timeline)")
+    return "\n".join(lines)
 
 
 def _comment_form(card: IncidentCard) -> dict[str, Any]:

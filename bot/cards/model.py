@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import NamedTuple, TypeVar
 
 from bot.cards.format import cut as _cut
-from bot.chat.actions import SNOOZE_MAX_MINUTES, Action
+from bot.chat.actions import NOT_LIFECYCLE, SNOOZE_MAX_MINUTES, Action
 from core.types import Progress, Severity
 
 MAX_TITLE = 512  # Flashduty's title limit; renderers cut further where a platform demands
@@ -22,6 +22,10 @@ MAX_DESCRIPTION = 2000  # chars kept on the card; the incident page has the rest
 MAX_LABELS = 8  # key labels shown; the count of the rest is kept in `hidden_labels`
 MAX_LABEL_TEXT = 128
 DEFAULT_SNOOZE_CHOICES = (30, 60, 240, 1440)
+MAX_CUSTOM_ACTIONS = 20  # custom actions a card carries; renderers fold or cut further, the page has them all
+MAX_CUSTOM_NAME = 100  # CustomAction.name's column length
+MAX_TIMELINE = 20  # timeline entries a card's timeline view shows (newest first); the page has the rest
+MAX_TIMELINE_TEXT = 300
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -76,6 +80,8 @@ ACTION_LABELS: dict[Action, str] = {
     Action.COMMENT: "Comment",
     Action.SILENCE_SIMILAR: "Silence similar",
     Action.REFRESH: "Refresh",
+    Action.CUSTOM: "Custom action",
+    Action.TIMELINE: "Timeline",
 }
 
 ACTION_EMPHASIS: dict[Action, Emphasis] = {
@@ -86,6 +92,21 @@ ACTION_EMPHASIS: dict[Action, Emphasis] = {
 
 # Actions that need more than a click (a choice or text); renderers draw them as selects/inputs.
 NEEDS_INPUT = frozenset({Action.SNOOZE, Action.REASSIGN, Action.COMMENT})
+
+
+class CustomButton(NamedTuple):
+    """One of the channel's custom actions, drawn as a button that runs it."""
+
+    id: int
+    name: str
+
+
+class TimelineLine(NamedTuple):
+    """One timeline entry as the card's timeline view says it (words: bot/cards/timeline_words.py)."""
+
+    at: datetime
+    text: str
+    note: str = ""
 
 
 def _aware(name: str, value: datetime | None) -> None:
@@ -120,6 +141,11 @@ class IncidentCard:
     snoozed_until: datetime | None = None
     actions: tuple[Action, ...] = ()
     snooze_choices: tuple[int, ...] = DEFAULT_SNOOZE_CHOICES
+    # The channel's custom actions (capped at MAX_CUSTOM_ACTIONS), the Timeline button, and the latest timeline
+    # entries newest first, set only when a clicker asked to read them. Each draws nothing when left empty.
+    custom_actions: tuple[CustomButton, ...] = ()
+    timeline_button: bool = False
+    timeline: tuple[TimelineLine, ...] = ()
     hidden_labels: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -149,6 +175,8 @@ class IncidentCard:
         actions = tuple(_enum("actions", Action, a) for a in self.actions)
         if Action.REFRESH in actions:
             raise ValueError("actions must not contain refresh; every card can be refreshed")
+        if NOT_LIFECYCLE & set(actions):
+            raise ValueError("actions must not contain custom or timeline; set custom_actions or timeline_button")
         if len(set(actions)) != len(actions):
             raise ValueError(f"actions must not repeat, got {[a.value for a in actions]}")
         set_(self, "actions", actions)
@@ -158,6 +186,8 @@ class IncidentCard:
         if len(set(choices)) != len(choices) or (Action.SNOOZE in actions and not choices):
             raise ValueError(f"snooze_choices must be distinct and non-empty when snooze is offered, got {choices!r}")
         set_(self, "snooze_choices", choices)
+        set_(self, "custom_actions", _custom_actions(self.custom_actions))
+        set_(self, "timeline", _timeline(self.timeline))
 
     @property
     def severity_look(self) -> Look:
@@ -185,6 +215,30 @@ class IncidentCard:
         if self.progress is Progress.CLOSED:
             return tuple(a for a in self.actions if a is Action.REOPEN)
         return self.actions
+
+
+def _custom_actions(value: object) -> tuple[CustomButton, ...]:
+    out: list[CustomButton] = []
+    for item in tuple(value)[:MAX_CUSTOM_ACTIONS]:  # type: ignore[call-overload]
+        if (not isinstance(item, tuple) or len(item) != 2 or not isinstance(item[0], int) or isinstance(item[0], bool)
+                or item[0] <= 0 or not isinstance(item[1], str) or not item[1].strip()):
+            raise ValueError(f"custom_actions must be (positive id, non-empty name) pairs, got {item!r}")
+        out.append(CustomButton(item[0], _cut(" ".join(item[1].split()), MAX_CUSTOM_NAME)))
+    if len({b.id for b in out}) != len(out):
+        raise ValueError(f"custom_actions must not repeat an id, got {[b.id for b in out]}")
+    return tuple(out)
+
+
+def _timeline(value: object) -> tuple[TimelineLine, ...]:
+    out: list[TimelineLine] = []
+    for item in tuple(value)[:MAX_TIMELINE]:  # type: ignore[call-overload]
+        line = TimelineLine(*item) if isinstance(item, tuple) else item
+        if (not isinstance(line, TimelineLine) or not isinstance(line.at, datetime) or not isinstance(line.text, str)
+                or not isinstance(line.note, str)):
+            raise ValueError(f"timeline must be (at, text, note) entries, got {item!r}")
+        _aware("timeline at", line.at)
+        out.append(TimelineLine(line.at, _cut(line.text, MAX_TIMELINE_TEXT), _cut(line.note.strip(), MAX_TIMELINE_TEXT)))
+    return tuple(out)
 
 
 def _enum(name: str, kind: type[E], value: object) -> E:

@@ -7,6 +7,9 @@ Stable action_ids (the Slack adapter routes on them; do not rename):
   ``vigil.<action>`` for buttons, e.g. ``vigil.ack``; value = packed `ActionData`.
   ``vigil.snooze`` is a static_select; each option value is a full ``snz:<id>:<minutes>`` payload.
   ``vigil.reassign`` and ``vigil.comment`` are buttons that should open a modal (see OPENS_MODAL).
+  ``vigil.custom.<action id>`` are the channel's custom-action buttons (action_ids are unique per block), and
+  ``vigil.custom`` the "More actions…" static_select holding the rest; each value is a ``cst:<id>:<action id>``.
+  ``vigil.timeline`` opens a modal listing the latest timeline entries (`timeline_modal`).
 """
 
 from __future__ import annotations
@@ -24,6 +27,12 @@ PLATFORM = Platform.SLACK
 ACTION_IDS: dict[Action, str] = {a: f"vigil.{a.value}" for a in Action}
 OPENS_MODAL = frozenset({Action.REASSIGN, Action.COMMENT})
 BLOCK_ID_ACTIONS = "vigil.actions"
+BLOCK_ID_MORE = "vigil.more"  # custom actions and the Timeline button, under the lifecycle buttons
+CUSTOM_BUTTONS = 3  # custom actions drawn as buttons; the rest go into the "More actions…" select
+MAX_OPTIONS = 100
+MAX_OPTION_TEXT = 75
+MAX_MODAL_TITLE = 24
+MAX_MODAL_BLOCKS = 100
 
 MAX_BLOCKS = 50
 MAX_HEADER = 150
@@ -51,6 +60,9 @@ def render(card: IncidentCard) -> dict[str, Any]:
     elements = _elements(card)
     if elements:
         blocks.append({"type": "actions", "block_id": BLOCK_ID_ACTIONS, "elements": elements[:MAX_ACTION_ELEMENTS]})
+    more = _more(card)
+    if more:
+        blocks.append({"type": "actions", "block_id": BLOCK_ID_MORE, "elements": more})
     footer = f"<{card.url}|Open incident #{_esc(card.num)}> · Updated {_date(card.updated_at)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
     # Slack reads `text` (the notification and the screen-reader line) as mrkdwn too: <!channel> would ping.
@@ -99,6 +111,40 @@ def _elements(card: IncidentCard) -> list[dict[str, Any]]:
             button["style"] = style
         out.append(button)
     return out
+
+
+def _more(card: IncidentCard) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = [
+        {"type": "button", "action_id": f"{ACTION_IDS[Action.CUSTOM]}.{c.id}", "text": _plain(cut(c.name, MAX_BUTTON_TEXT)),
+         "value": pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id)}
+        for c in card.custom_actions[:CUSTOM_BUTTONS]]
+    rest = card.custom_actions[CUSTOM_BUTTONS:MAX_OPTIONS + CUSTOM_BUTTONS]
+    if rest:
+        out.append({"type": "static_select", "action_id": ACTION_IDS[Action.CUSTOM],
+                    "placeholder": _plain("More actions…"),
+                    "options": [{"text": _plain(cut(c.name, MAX_OPTION_TEXT)),
+                                 "value": pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id)}
+                                for c in rest]})
+    if card.timeline_button:
+        out.append({"type": "button", "action_id": ACTION_IDS[Action.TIMELINE],
+                    "text": _plain(ACTION_LABELS[Action.TIMELINE]),
+                    "value": pack_for(PLATFORM, Action.TIMELINE, card.incident_id)})
+    return out
+
+
+def timeline_modal(card: IncidentCard) -> dict[str, Any]:
+    """The modal (views.open) a Timeline click opens: the card's latest timeline entries, newest first."""
+    blocks: list[dict[str, Any]] = [{"type": "section", "text": _md(headline(card, limit=MAX_HEADER))}]
+    for line in card.timeline:
+        text = f"*{_esc(line.text)}*" + (f"\n{_esc(line.note)}" if line.note else "")
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text": cut(text, MAX_SECTION_TEXT)}})
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _date(line.at)}]})
+    if not card.timeline:
+        blocks.append({"type": "section", "text": _md("Nothing on the timeline yet.")})
+    blocks.append({"type": "context", "elements": [
+        {"type": "mrkdwn", "text": f"<{card.url}#timeline|The whole timeline on the incident page>"}]})
+    return {"type": "modal", "title": _plain(cut(f"Timeline #{card.num}", MAX_MODAL_TITLE)),
+            "close": _plain("Close"), "blocks": blocks[:MAX_MODAL_BLOCKS]}
 
 
 def _plain(text: str) -> dict[str, Any]:

@@ -4,7 +4,9 @@ Docs: https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards
 and https://adaptivecards.io/explorer/Action.Execute.html. The bot receives an `adaptiveCard/action`
 invoke with `action.verb` = the action name and `action.data` = {"action": <packed ActionData>}
 merged with the inputs: `snooze` (a full ``snz:<id>:<minutes>``, preferred over `action`) and
-`comment` (the text). Verb "refresh" asks for the current card and changes nothing.
+`comment` (the text). Verb "refresh" asks for the current card and changes nothing. The channel's custom
+actions are `Action.Execute` with verb "custom" and data {"action": "cst:<id>:<action id>"}, after the lifecycle
+actions (folded under "More…" with them); the Timeline button opens the incident page's timeline.
 """
 
 from __future__ import annotations
@@ -92,6 +94,11 @@ def _actions(card: IncidentCard) -> list[dict[str, Any]]:
                 [_execute(action, pack_for(PLATFORM, action, card.incident_id))]))
         else:
             simple.append(_execute(action, pack_for(PLATFORM, action, card.incident_id)))
+    simple += [_execute(Action.CUSTOM, pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id), c.name)
+               for c in card.custom_actions]
+    if card.timeline_button:
+        simple.append({"type": "Action.OpenUrl", "title": ACTION_LABELS[Action.TIMELINE],
+                       "url": f"{card.url}#timeline"})
     if len(simple) + len(forms) <= MAX_ACTIONS:
         return simple + forms
     # Keep ShowCards at the top (no nested ShowCards) and fold the overflow of plain actions.
@@ -107,8 +114,8 @@ def _snooze(card: IncidentCard) -> dict[str, Any]:
     return _show(ACTION_LABELS[Action.SNOOZE], [picker], [_execute(Action.SNOOZE, choices[0]["value"])])
 
 
-def _execute(action: Action, packed: str) -> dict[str, Any]:
-    out: dict[str, Any] = {"type": "Action.Execute", "title": ACTION_LABELS[action], "verb": action.value,
+def _execute(action: Action, packed: str, title: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "Action.Execute", "title": title or ACTION_LABELS[action], "verb": action.value,
                            "data": {"action": packed}}
     style = _STYLE.get(ACTION_EMPHASIS.get(action, Emphasis.DEFAULT))
     if style:

@@ -8,6 +8,9 @@ at most 10 options, horizontal_content_list <= 6 rows, task_id <= 128 bytes of [
 A click calls back with EventKey = the button key (a packed ActionData) and, for the Snooze
 button, SelectedItems[question_key=SNOOZE_QUESTION].OptionIds[0] = a full ``snz:<id>:<minutes>``.
 Comment and reassign need input WeCom cards cannot collect; the card itself links to the page.
+The channel's custom actions are buttons after the lifecycle ones (key ``cst:<id>:<action id>``); the Timeline
+button is a link to the page's timeline (a click on a template card can only update the card). What does not
+fit in the 6 buttons goes behind a "More…" link to the incident page.
 """
 
 from __future__ import annotations
@@ -89,9 +92,14 @@ def _buttons(card: IncidentCard) -> list[dict[str, Any]]:
             key = pack_for(PLATFORM, action, card.incident_id)
         style = _STYLE[ACTION_EMPHASIS.get(action, Emphasis.DEFAULT)]
         buttons.append({"type": 0, "text": cut(ACTION_LABELS[action], MAX_BUTTON_TEXT), "style": style, "key": key})
+    buttons += [{"type": 0, "text": cut(c.name, MAX_BUTTON_TEXT), "style": _STYLE[Emphasis.DEFAULT],
+                 "key": pack_for(PLATFORM, Action.CUSTOM, card.incident_id, action_id=c.id)}
+                for c in card.custom_actions]
+    if card.timeline_button:
+        buttons.append(_link(ACTION_LABELS[Action.TIMELINE], f"{card.url}#timeline"))
     if len(buttons) > MAX_BUTTONS:
         kept = buttons[: MAX_BUTTONS - 1]
-        snooze = [b for b in buttons if b["key"].startswith(Snooze.prefix + ":")]
+        snooze = [b for b in buttons if b.get("key", "").startswith(Snooze.prefix + ":")]
         if snooze and snooze[0] not in kept:  # the selection is useless without its button
             kept = kept[:-1] + snooze
         buttons = kept + [_link("More…", card.url)]

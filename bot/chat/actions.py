@@ -38,6 +38,10 @@ class Action(enum.StrEnum):
     SILENCE_SIMILAR = "silence_similar"
     # Re-render only (Teams universal-action refresh); never a lifecycle change, never a card button.
     REFRESH = "refresh"
+    # Drawn from the card's own fields (its channel's custom actions, the timeline button), never from the
+    # lifecycle actions core allows: a custom action is the channel's, and reading the timeline changes nothing.
+    CUSTOM = "custom"
+    TIMELINE = "timeline"
 
 
 class ActionPayloadError(ValueError):
@@ -164,6 +168,20 @@ class Refresh(ActionData, prefix="rfr", action=Action.REFRESH):
     """Ask for the current card (Teams `refresh`); changes nothing."""
 
 
+class RunCustom(ActionData, prefix="cst", action=Action.CUSTOM):
+    """Run the channel's custom action `action_id` on the incident (webhooks.outgoing.run_on_incident)."""
+
+    action_id: Annotated[int, Field(gt=0, lt=2**63)]
+
+
+class Timeline(ActionData, prefix="tl", action=Action.TIMELINE):
+    """Show the clicker the incident's latest timeline entries; changes nothing."""
+
+
+# Actions a card draws from its own fields, never from `IncidentCard.actions` or core's allowed actions.
+NOT_LIFECYCLE = frozenset({Action.REFRESH, Action.CUSTOM, Action.TIMELINE})
+
+
 class PayloadLimit(NamedTuple):
     """The tightest slot a platform gives a payload in our cards, and where it is documented."""
 
@@ -216,4 +234,5 @@ def pack_for(platform: Platform, action: Action, incident_id: int, **fields: int
 
 def to_card_actions(names: Iterable[str]) -> tuple[Action, ...]:
     """Map action names (e.g. `core.incidents.allowed_actions()`) to card actions, dropping ones with no button."""
-    return tuple(Action(str(n)) for n in names if str(n) in Action._value2member_map_ and n != Action.REFRESH)
+    return tuple(Action(str(n)) for n in names
+                 if str(n) in Action._value2member_map_ and Action(str(n)) not in NOT_LIFECYCLE)

@@ -17,11 +17,11 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.cards.timeline_words import SOURCES, headline, note, people
 from bot.keys import SESSIONS, SETTINGS
 from bot.web import auth, incident_actions, live
 from bot.web.incident_escalation import escalation_view
 from bot.web.render import page, redirect
-from bot.web.timeline_words import SOURCES, headline, note
 from core import incidents, sign_in
 from core.clock import utcnow
 from core.errors import NotFound
@@ -30,14 +30,7 @@ from core.models import Channel, Incident, Member
 
 
 def _names_needed(incident: Incident, entries: list[Any]) -> set[int]:
-    ids = {r["person_id"] for r in incident.responders}
-    for e in entries:
-        if e.actor_id is not None:
-            ids.add(e.actor_id)
-        ids.update(i for i in e.detail.get("person_ids", []) if isinstance(i, int))
-        if isinstance(e.detail.get("person_id"), int):
-            ids.add(e.detail["person_id"])
-    return ids
+    return {r["person_id"] for r in incident.responders} | people(entries)
 
 
 async def _names(db: AsyncSession, ids: set[int]) -> dict[int, str]:

@@ -7,12 +7,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.cards.model import IncidentCard
-from bot.chat.actions import Action, ActionData, ActionPayloadError
+from bot.cards.model import CustomButton, IncidentCard, TimelineLine
+from bot.chat.actions import NOT_LIFECYCLE, Action, ActionData, ActionPayloadError
 from core.types import Platform, Progress, Severity
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-ALL_CARD_ACTIONS = tuple(a for a in Action if a is not Action.REFRESH)
+ALL_CARD_ACTIONS = tuple(a for a in Action if a not in NOT_LIFECYCLE)
 
 CASES: dict[str, IncidentCard] = {
     "triggered_critical_all_actions": IncidentCard(
@@ -46,6 +46,26 @@ CASES: dict[str, IncidentCard] = {
         labels=tuple((f"label_{i:02d}", f"值-{i} <b>&</b>") for i in range(30)), alert_count=250,
         description="**bold** <at id=all></at> <!channel> " + "长描述 " * 300,
         actions=(Action.ACK, Action.SNOOZE, Action.SILENCE_SIMILAR),
+    ),
+    # The channel's custom actions: more than any platform draws as buttons, so each folds or cuts the rest.
+    "custom_actions_and_timeline": IncidentCard(
+        incident_id=42, num="A1B2C3", title="Disk full on db-1", severity=Severity.CRITICAL,
+        progress=Progress.TRIGGERED, url="https://vigil.example.com/incidents/42", updated_at=NOW,
+        channel_name="Payments", responders=("Alice Chen",), alert_count=1,
+        actions=(Action.ACK, Action.CLOSE, Action.SNOOZE),
+        custom_actions=(CustomButton(3, "Restart orders <svc> & co"), CustomButton(5, "Open Jira ticket"),
+                        CustomButton(8, "Page DBA"), CustomButton(13, "Run playbook"), CustomButton(21, "Rollback")),
+        timeline_button=True,
+    ),
+    # What a Timeline click answers with (Feishu shows it on the card); the other platforms ignore the entries.
+    "timeline_view": IncidentCard(
+        incident_id=7, num="Q9", title="p99 latency above 800 ms", severity=Severity.WARNING,
+        progress=Progress.PROCESSING, url="https://vigil.example.com/incidents/7", updated_at=NOW,
+        channel_name="Checkout API", responders=("Alice Chen",), acknowledged_by=("Alice Chen",), alert_count=2,
+        actions=(Action.CLOSE,), custom_actions=(CustomButton(3, "Restart checkout"),), timeline_button=True,
+        timeline=(TimelineLine(NOW, "Comment by Alice Chen via Slack", "rolled back *v2* <b>now</b>"),
+                  TimelineLine(NOW - timedelta(minutes=5), "Acknowledged by Alice Chen via Feishu"),
+                  TimelineLine(NOW - timedelta(minutes=9), "Incident triggered")),
     ),
 }
 

@@ -11,13 +11,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bot.cards import RENDERERS, render, wecom
-from bot.cards.model import IncidentCard
+from bot.cards.model import CustomButton, IncidentCard
 from bot.chat.actions import PAYLOAD_LIMITS, Action, ActionData, payload_size
 from core.types import Platform, Progress, Severity
 from tests.cards.cases import ALL_CARD_ACTIONS, CASES, NOT_ON_CARD, NOW, huge_card, payloads
 
 PLATFORMS = sorted(RENDERERS, key=lambda p: p.value)
 EXTRA = {Platform.TEAMS: {Action.REFRESH}}  # the refresh block, not a button
+
+
+def card_level(card: IncidentCard) -> set[Action]:
+    """Actions a card draws from its own fields rather than from `actions`."""
+    return ({Action.CUSTOM} if card.custom_actions else set()) | ({Action.TIMELINE} if card.timeline_button else set())
 
 
 def check_card(platform: Platform, card: IncidentCard) -> None:
@@ -30,15 +35,21 @@ def check_card(platform: Platform, card: IncidentCard) -> None:
         assert data.incident_id == card.incident_id
         assert payload_size(packed, limit.unit) <= limit.max, (platform, packed)
     actions = {data.action for _, data in found}
-    allowed = set(card.buttons) | EXTRA.get(platform, set())
+    allowed = set(card.buttons) | EXTRA.get(platform, set()) | card_level(card)
     assert actions <= allowed, f"{platform.value} drew actions it was not given: {actions - allowed}"
+    custom = {data.action_id for _, data in found if data.action is Action.CUSTOM}  # type: ignore[attr-defined]
+    assert custom <= {c.id for c in card.custom_actions}
     expected = set(card.buttons) - NOT_ON_CARD[platform]
-    if platform is Platform.WECOM and len(expected) > wecom.MAX_BUTTONS:
-        # Overflow goes behind a "More…" link to the incident page; Snooze keeps its slot.
-        assert len(actions) == wecom.MAX_BUTTONS - 1
-        assert rendered["button_list"][-1] == {"type": 1, "text": "More…", "style": 2, "url": card.url}
-        expected = {Action.SNOOZE} & expected
+    if platform is Platform.WECOM:
+        drawn = [b for b in rendered["button_list"] if "key" in b]
+        if len(expected) + len(card.custom_actions) + card.timeline_button > wecom.MAX_BUTTONS:
+            # Overflow goes behind a "More…" link to the incident page; Snooze keeps its slot.
+            assert len(drawn) == wecom.MAX_BUTTONS - 1
+            assert rendered["button_list"][-1] == {"type": 1, "text": "More…", "style": 2, "url": card.url}
+            expected = {Action.SNOOZE} & expected
     assert actions >= expected
+    if card.custom_actions and platform is not Platform.WECOM:  # WeCom may fold them all behind "More…"
+        assert card.custom_actions[0].id in custom
     snoozes = {data.minutes for _, data in found if data.action is Action.SNOOZE}  # type: ignore[attr-defined]
     if Action.SNOOZE in card.buttons:
         assert snoozes and snoozes <= set(card.snooze_choices)
@@ -54,7 +65,7 @@ def test_payloads_round_trip_and_fit(platform: Platform, case: str) -> None:
 def test_closed_card_offers_only_reopen(platform: Platform) -> None:
     card = CASES["closed_info"]
     actions = {data.action for _, data in payloads(RENDERERS[platform](card))}
-    assert actions - EXTRA.get(platform, set()) == {Action.REOPEN}
+    assert actions - EXTRA.get(platform, set()) - card_level(card) == {Action.REOPEN}
 
 
 @pytest.mark.parametrize("platform", PLATFORMS, ids=lambda p: p.value)
@@ -109,6 +120,9 @@ def cards(draw: st.DrawFn) -> IncidentCard:
         description=draw(st.text(max_size=300)),
         actions=tuple(draw(st.lists(st.sampled_from(ALL_CARD_ACTIONS), unique=True))),
         snooze_choices=tuple(draw(st.lists(st.integers(1, 1440), min_size=1, max_size=12, unique=True))),
+        custom_actions=tuple(CustomButton(i + 1, n) for i, n in enumerate(draw(st.lists(names.filter(str.strip),
+                                                                                         max_size=25)))),
+        timeline_button=draw(st.booleans()),
     )
 
 

@@ -1,8 +1,8 @@
-"""bot/web/timeline_words.py: what each timeline entry says."""
+"""bot/cards/timeline_words.py: what each timeline entry says."""
 
 import pytest
 
-from bot.web.timeline_words import headline, note
+from bot.cards.timeline_words import headline, note
 
 NAMES = {1: "Alice", 2: "Bob"}
 

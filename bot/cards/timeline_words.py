@@ -1,12 +1,13 @@
-"""What a timeline entry says, in the words of DESIGN.md (pure; table-tested).
+"""What a timeline entry says, in the words of DESIGN.md (pure; table-tested). The incident page and the
+cards' timeline view (Slack modal, Feishu card) say it in these same words.
 
 `names` maps member ids to names, so a sentence reads "Acknowledged by Alice" rather than a number.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Protocol
 
 # Where an action came from, as the timeline's `source` column stores it (core.types.Platform values).
 SOURCES = {"api": "Open API", "web": "the web", "slack": "Slack", "feishu": "Feishu", "dingtalk": "DingTalk",
@@ -32,6 +33,7 @@ _PLAIN = {
     "fallback": "Fell back to the next medium",
     "escalation_none": "No escalation",
     "escalation_empty": "Nobody to page at this level",
+    "schedule_disabled": "A schedule of this level is disabled",
     "escalation_stopped": "Escalation stopped",
     "template_fallback": "Template failed; the default was used",
     "card_update_failed": "A card could not be updated",
@@ -41,6 +43,25 @@ _PLAIN = {
 
 # Timeline entries that record a member's action without being a domain event: they say where it came from too.
 _ACTIONS_NOT_EVENTS = frozenset({"silence_similar"})
+
+
+class Entry(Protocol):
+    """The fields of a timeline entry (core.models TimelineEntry) the words read."""
+
+    actor_id: int | None
+    detail: dict[str, Any]
+
+
+def people(entries: Iterable[Entry]) -> set[int]:
+    """The member ids the entries' sentences name (their actors, reassigned and paged people)."""
+    ids: set[int] = set()
+    for e in entries:
+        if e.actor_id is not None:
+            ids.add(e.actor_id)
+        ids.update(i for i in e.detail.get("person_ids", []) if isinstance(i, int))
+        if isinstance(e.detail.get("person_id"), int):
+            ids.add(e.detail["person_id"])
+    return ids
 
 
 def _who(actor_id: int | None, names: Mapping[int, str]) -> str:
