@@ -71,6 +71,10 @@ class Settings(BaseSettings):
         default_factory=list, description="Internal targets Vigil may send to: CIDRs, IPs, host names or *.domain, "
                                           "comma-separated (default: public addresses only)")
 
+    web_session_check_seconds: float = Field(
+        default=15.0, gt=0, le=3600, description="How often each web process looks for signed-out sessions among "
+                                                 "its open live streams (bot/web/signed_out.py)")
+
     # Single sign-on over OpenID Connect (bot/web/oidc.py): on when an issuer is set. The provider's host must be
     # reachable under the egress policy like any outgoing request (an internal Keycloak needs VIGIL_EGRESS_ALLOW).
     oidc_issuer: str = Field(default="", description="OpenID Connect issuer URL for single sign-on (its "

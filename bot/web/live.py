@@ -15,8 +15,13 @@ with the browser's own session, so whatever a stream's session could not see it 
 
 The same tick reads each streaming member's role and credential epoch: a member demoted, removed or whose
 password changed gets "signed-out" and the stream ends (the session check of every page, bot/web/auth.py).
-Signing out on this process ends that session's streams at once; a sign-out served by another process
-leaves a stream that can only say "changed", which the page cannot follow without its cookie.
+Those are rows every process reads, so it holds wherever the stream is. A sign-out is not: the session is
+a cookie, and the POST /logout may reach any process. Signing out on this process ends that session's
+streams at once; for the others, the sign-out writes the session's key to the shared database
+(bot/web/signed_out.py) and every process's tick looks up the keys of its open streams' sessions there once
+per VIGIL_WEB_SESSION_CHECK_SECONDS (one primary-key read for all of them), so a stream held anywhere ends
+within that time. Not every tick: a sign-out is rare and a stream left open meanwhile only says "changed",
+which the page cannot follow without its cookie.
 A member has at most MAX_STREAMS_PER_MEMBER streams per process: browsers keep six connections per site
 over HTTP/1.1, and a stream holds one for as long as the page is open.
 """
@@ -26,6 +31,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -35,8 +41,8 @@ from aiohttp_session import get_session
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.keys import SESSIONS
-from bot.web import auth
+from bot.keys import SESSIONS, SETTINGS
+from bot.web import auth, signed_out
 from bot.web.render import STATIC
 from core.models import Incident, Member, TimelineEntry
 from core.models.web import MemberLogin
@@ -44,6 +50,7 @@ from core.models.web import MemberLogin
 log = logging.getLogger("vigil.web.live")
 
 POLL_SECONDS = 1.0
+SESSION_CHECK_SECONDS = 15.0  # default of VIGIL_WEB_SESSION_CHECK_SECONDS
 HEARTBEAT_SECONDS = 15.0  # a comment line now and then: proxies keep the stream, and a gone browser is noticed
 MAX_STREAMS_PER_MEMBER = 4
 MAX_STREAMS = 1000  # per process
@@ -97,8 +104,10 @@ async def versions(db: AsyncSession, incident_ids: set[int]) -> dict[int, str]:
 class Hub:
     """This process's open streams and the one poll that feeds them all."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], poll_seconds: float = POLL_SECONDS) -> None:
-        self.sessions, self.poll_seconds = sessions, poll_seconds
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], poll_seconds: float = POLL_SECONDS,
+                 session_check_seconds: float = SESSION_CHECK_SECONDS) -> None:
+        self.sessions, self.poll_seconds, self.session_check_seconds = sessions, poll_seconds, session_check_seconds
+        self._sessions_due = 0.0  # monotonic time of the next look for signed-out sessions
         self.streams: set[Stream] = set()
         self.per_member: Counter[int] = Counter()
         self._task: asyncio.Task[None] | None = None
@@ -149,6 +158,7 @@ class Hub:
         streams = list(self.streams)
         if not streams:
             return
+        check_sessions = time.monotonic() >= self._sessions_due
         async with self.sessions() as db:
             current = await versions(db, {s.incident_id for s in streams})
             members = {s.member_id for s in streams}
@@ -156,8 +166,11 @@ class Hub:
                                     .outerjoin(MemberLogin, MemberLogin.member_id == Member.id)
                                     .where(Member.id.in_(members)))
             signed = {i: (role, epoch) for i, role, epoch in rows.all()}
+            gone = await signed_out.which(db, {s.session_key for s in streams}) if check_sessions else set()
+        if check_sessions:
+            self._sessions_due = time.monotonic() + self.session_check_seconds
         for s in streams:
-            if not still_signed_in(s.role, s.epoch, signed.get(s.member_id)):
+            if s.session_key in gone or not still_signed_in(s.role, s.epoch, signed.get(s.member_id)):
                 s.end("signed-out")
             elif current.get(s.incident_id, "gone") != s.version:
                 s.version = current.get(s.incident_id, "gone")
@@ -230,7 +243,7 @@ async def _after_sign_out(request: web.Request, response: web.StreamResponse) ->
 
 
 def setup(app: web.Application) -> None:
-    hub = Hub(app[SESSIONS])
+    hub = Hub(app[SESSIONS], session_check_seconds=app[SETTINGS].web_session_check_seconds)
     app[HUB] = hub
     app.router.add_get(r"/incidents/{id:\d{1,18}}/live", incident_stream)
     app.on_response_prepare.append(_after_sign_out)

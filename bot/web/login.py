@@ -7,7 +7,7 @@ from aiohttp_session import get_session
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import SESSIONS, SETTINGS
-from bot.web import auth
+from bot.web import auth, signed_out
 from bot.web.render import page, redirect
 from core import sign_in, sign_in_limits
 from core.clock import utcnow
@@ -124,7 +124,12 @@ async def logout(request: web.Request) -> web.StreamResponse:
         return auth.off_page(request)
     if not await auth.csrf_ok(request, await request.post()):
         return auth.forbidden(request)
-    (await get_session(request)).invalidate()
+    session = await get_session(request)
+    # Streams of this session held by other processes end when they next read this (bot/web/signed_out.py).
+    async with request.app[SESSIONS]() as db:
+        await signed_out.record(db, session["csrf"], utcnow(), auth.MAX_AGE_SECONDS)
+        await db.commit()
+    session.invalidate()
     return redirect("/login")
 
 

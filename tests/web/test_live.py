@@ -141,3 +141,28 @@ def test_version_changes_with_the_row_and_the_timeline():
     assert base == f"{int(at.timestamp() * 1_000_000)}.3.10.40"
     # a late commit below the last id seen still changes the count
     assert len({base, live.version_of(at, 3, 11, 40), live.version_of(at, 4, 10, 40), live.version_of(None, 3, 10, 40)}) == 4
+
+
+async def test_signing_out_on_another_process_ends_the_stream(settings, aiohttp_client):
+    """Two Vigil processes on one database (two applications here): the page's stream is held by one, the
+    sign-out reaches the other. The stream's process finds the session signed out at its next session check."""
+    from bot.server import create_app
+    from tests.kit import Api
+
+    settings = settings.model_copy(update={"web_session_check_seconds": 0.5})
+    one = Api(await aiohttp_client(create_app(settings)), "test-admin-token-0123456789abcdef")
+    other = Browser(await aiohttp_client(create_app(settings)))
+    await new_member(one, "alice")
+    iid = await new_incident(one)
+    browser = Browser(one.client)
+    await browser.sign_in("alice@example.com")
+    stream = await _open(browser, iid)
+    assert stream.status == 200 and await _quiet(stream, 1.2)  # signed in: a session check passes
+    # the same browser, its request sent to the other process
+    other.client.session.cookie_jar.update_cookies(browser.client.session.cookie_jar.filter_cookies(
+        one.client.make_url("/")))
+    status, location, _ = await other.post("/logout", {}, form_at=f"/incidents/{iid}")
+    assert (status, location) == (303, "/login")
+    assert one.client.app[live.HUB].streams  # no in-process notice reached the stream's process
+    assert await _next_event(stream, 3) == ("signed-out", "")
+    assert await stream.content.read() == b""
