@@ -227,6 +227,11 @@ async def run(kind: str, db_url: str, base: str, total: int, n: int) -> None:
         day = [(T0 + timedelta(seconds=rnd.randrange(total) * 60)).strftime("%Y-%m-%d") for _ in range(n)]
         await timed(s, base, "list, one day (since/until)", [f"/incidents?since={d}&until={d}" for d in day])
         await timed(s, base, "list, since a day, deep page", [f"/incidents?since={d}&before={total // 2}" for d in day])
+        await timed(s, base, "list, one day, mine", [f"/incidents?scope=mine&since={d}&until={d}" for d in day])
+        await timed(s, base, "list, one day, one channel, open", [
+            f"/incidents?channel={channels[5]}&progress=open&since={d}&until={d}" for d in day])
+        await timed(s, base, "list, one day, search (rare host)", [
+            f"/incidents?since={d}&until={d}&q=host-{rnd.randrange(977)}" for d in day])
         await timed(s, base, "list, search (common word)", ["/incidents?q=disk"] * n)
         await timed(s, base, "list, search (rare host)", [f"/incidents?q=host-{rnd.randrange(977)}" for _ in range(n)])
         await timed(s, base, "list, search (no match)", ["/incidents?q=no-such-thing"] * n)

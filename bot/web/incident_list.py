@@ -5,7 +5,11 @@ scope (all / mine / teams), channel, progress, severity, a start-time range (sin
 time zone) and a search over title and labels.
 
 Keyset paging (`?before=<id>`) keeps a page one index range scan however deep the list goes; an offset would
-read and throw away every row before it.
+read and throw away every row before it. A page with a start-time range (since / until) is ordered by
+(start_time, id) instead and keyed on the start time of the `before` incident, so it walks the start_time
+index over the range alone: ordered by id, SQLite (which Vigil never ANALYZEs) walked the merged_into_id
+index from the newest incident down to the range, every row in between read and dropped (bench/web_pages.py,
+one day's page at 100k incidents: 18 ms of CPU a request, 298 ms p99 on a loaded machine; now 2 ms).
 
 "My teams" means incidents of the channels that belong to one of the member's teams (Channel.team_ids), not
 incidents where a team of theirs was paged: a delivery row records the member reached, not the team that led
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from urllib.parse import urlencode
 from zoneinfo import ZoneInfo
 
@@ -113,30 +118,49 @@ async def team_channel_ids(db: AsyncSession, member_id: int) -> set[int]:
             if teams.intersection(owners)}
 
 
+def _unindexed(column: Any) -> Any:
+    """`column` as an expression no index can serve: SQLite's planner, without statistics, takes any equality
+    on an indexed column (merged_into_id IS NULL holds for nearly every row) over a range; on a time-range
+    page the start_time range is the one to walk. (SQLite documents a unary + for this; `+ 0` and `|| ''`
+    say the same in PostgreSQL, whose planner has statistics and is not misled either way.)"""
+    return column + 0 if isinstance(column.type, sa.Integer) else column.concat("")
+
+
 def _statement(f: ListFilter, member_id: int, zone: str, team_channels: set[int] | None,
                search_floor: int | None):  # type: ignore[no-untyped-def]
-    stmt = select(Incident).where(Incident.merged_into_id.is_(None)).order_by(Incident.id.desc())
-    if f.before is not None:
-        stmt = stmt.where(Incident.id < f.before)
+    since, until = instant(f.since, zone, end=False), instant(f.until, zone, end=True)
+    ranged = since is not None or until is not None
+    col = _unindexed if ranged else (lambda c: c)
+    stmt = select(Incident).where(col(Incident.merged_into_id).is_(None))
+    if ranged:
+        stmt = stmt.order_by(Incident.start_time.desc(), Incident.id.desc())
+        if since is not None:
+            stmt = stmt.where(Incident.start_time >= since)
+        if until is not None:
+            stmt = stmt.where(Incident.start_time < until)
+        if f.before is not None:  # after the row `before` in (start_time, id) order
+            at = select(Incident.start_time).where(Incident.id == f.before).scalar_subquery()
+            stmt = stmt.where(Incident.start_time <= at,
+                              or_(Incident.start_time < at, Incident.id < f.before))
+    else:
+        stmt = stmt.order_by(Incident.id.desc())
+        if f.before is not None:
+            stmt = stmt.where(Incident.id < f.before)
     if f.progress == "open":
-        stmt = stmt.where(Incident.progress != Progress.CLOSED.value)
+        stmt = stmt.where(col(Incident.progress) != Progress.CLOSED.value)
     elif f.progress:
-        stmt = stmt.where(Incident.progress == f.progress)
+        stmt = stmt.where(col(Incident.progress) == f.progress)
     if f.severity:
         stmt = stmt.where(Incident.severity == f.severity)
     if f.channel is not None:
-        stmt = stmt.where(Incident.channel_id == f.channel)
-    if (since := instant(f.since, zone, end=False)) is not None:
-        stmt = stmt.where(Incident.start_time >= since)
-    if (until := instant(f.until, zone, end=True)) is not None:
-        stmt = stmt.where(Incident.start_time < until)
+        stmt = stmt.where(col(Incident.channel_id) == f.channel)
     if f.scope == "mine":
         # Mine: incidents that paged me or that I acted on (responders are a JSON column, not queried inside).
         stmt = stmt.where(or_(
-            Incident.id.in_(select(Delivery.incident_id).where(Delivery.member_id == member_id)),
-            Incident.id.in_(select(TimelineEntry.incident_id).where(TimelineEntry.actor_id == member_id))))
+            col(Incident.id).in_(select(Delivery.incident_id).where(Delivery.member_id == member_id)),
+            col(Incident.id).in_(select(TimelineEntry.incident_id).where(TimelineEntry.actor_id == member_id))))
     elif f.scope == "teams":
-        stmt = stmt.where(Incident.channel_id.in_(sorted(team_channels)) if team_channels else false())
+        stmt = stmt.where(col(Incident.channel_id).in_(sorted(team_channels)) if team_channels else false())
     if f.q:
         pattern = f.q.lower()
         stmt = stmt.where(Incident.id >= search_floor, or_(

@@ -118,6 +118,29 @@ async def test_filters_are_kept_across_pages(app, browser: Browser, monkeypatch)
     assert shown((await browser.get(f"/incidents?{older}"))[2]) == [mine[1], mine[0]]
 
 
+async def test_a_time_range_is_ordered_and_paged_by_start_time(app, browser: Browser, monkeypatch):
+    """With since/until the page follows (start_time, id), newest start first, ties by id: every incident once."""
+    from bot.web import incident_list
+
+    monkeypatch.setattr(incident_list, "PAGE_SIZE", 2)
+    await new_member(app, "alice")
+    _, key = await app.channel_with_integration("w")
+    ids = [await _incident(app, key, f"job {n} late") for n in range(5)]
+    starts = [10, 12, 11, 11, 9]  # hour of 2026-03-10 each incident started at, in id order
+    async with app.app[SESSIONS]() as db:
+        for iid, hour in zip(ids, starts, strict=True):
+            (await db.get(Incident, iid)).start_time = datetime(2026, 3, 10, hour, tzinfo=UTC)
+        await db.commit()
+    await browser.sign_in("alice@example.com")
+    seen, query = [], "since=2026-03-10&until=2026-03-10"
+    for _ in range(3):
+        body = (await browser.get(f"/incidents?{query}"))[2]
+        seen.append(shown(body))
+        older = re.search(r'href="/incidents\?([^"]+)">Older', body)
+        query = older.group(1).replace("&amp;", "&") if older else ""
+    assert seen == [[ids[1], ids[3]], [ids[2], ids[0]], [ids[4]]] and query == ""
+
+
 async def test_search_reads_a_bounded_window_and_offers_older(app, browser: Browser, monkeypatch):
     from bot.web import incident_list
 
