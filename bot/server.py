@@ -22,6 +22,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     mapping,
     members,
     noise,
+    oncall_roles,
     openapi,
     outgoing,
     push_subscriptions,

@@ -21,13 +21,22 @@ MEDIA = ("im", "sms", "voice", "email", "app")  # app: Web Push to the Vigil app
 Medium = Literal["im", "sms", "voice", "email", "app"]
 
 
+class ScheduleRole(BaseModel):
+    """One on-call role of a schedule: whoever fills that role now (core/schedules.py)."""
+
+    schedule_id: int = Field(ge=1, le=2**53)
+    role_id: int = Field(ge=1, le=2**53, description="an on-call role (GET /oncall-roles)")
+
+
 class Targets(BaseModel):
     member_ids: list[int] = Field(default_factory=list, max_length=100)
     team_ids: list[int] = Field(default_factory=list, max_length=20)
-    schedule_ids: list[int] = Field(default_factory=list, max_length=20)
+    schedule_ids: list[int] = Field(default_factory=list, max_length=20, description="everyone on call in them")
+    schedule_roles: list[ScheduleRole] = Field(default_factory=list, max_length=20,
+                                               description="one role of a schedule each, e.g. its secondary")
 
     def empty(self) -> bool:
-        return not (self.member_ids or self.team_ids or self.schedule_ids)
+        return not (self.member_ids or self.team_ids or self.schedule_ids or self.schedule_roles)
 
 
 class Level(BaseModel):

@@ -364,6 +364,11 @@ async def _run_step(session: AsyncSession, incident: Incident, at: Position, mem
     if not members and not level.bot_ids:
         events.note(session, incident.id, "escalation_empty", now=now,
                     detail={"layer_idx": at.level, "reason": "nobody is on call for this level"})
+    disabled = _disabled_targets(session, level.targets.model_dump())
+    if disabled:  # a disabled schedule has nobody on call: say so, or an empty level would be a mystery
+        events.note(session, incident.id, "schedule_disabled", now=now,
+                    detail={"layer_idx": at.level, "schedule_ids": disabled, "reason": "disabled, so nobody is "
+                            f"on call in it: schedule {', '.join(str(i) for i in disabled)}"})
     if step.after is None:
         incident.escalation_state = "done"
         incident.escalation_due_at = None
@@ -397,15 +402,31 @@ async def _team_members(session: AsyncSession, team_ids: list[int]) -> list[int]
     return [m for t in teams for m in t.member_ids]
 
 
+def _schedule_targets(targets: dict[str, Any]) -> list[tuple[int, int | None]]:
+    """(schedule id, role id or None for everyone on call) of a level's targets."""
+    return [(sid, None) for sid in targets.get("schedule_ids", [])] + \
+        [(r["schedule_id"], r["role_id"]) for r in targets.get("schedule_roles", [])]
+
+
+def _disabled_targets(session: AsyncSession, targets: dict[str, Any]) -> list[int]:
+    """The level's schedules found disabled when its targets were resolved in this session."""
+    seen: set[int] = session.info.get("vigil_disabled_schedules", set())
+    return sorted({sid for sid, _ in _schedule_targets(targets) if sid in seen})
+
+
 async def _resolve_targets(session: AsyncSession, targets: dict[str, Any], now: datetime) -> list[Member]:
-    """Members of a level now: named members, team members, and whoever the schedules have on call."""
+    """Members of a level now: named members, team members, and whoever the schedules have on call (in one
+    role of a schedule, for a schedule role target). A disabled schedule has nobody on call."""
     ids = list(targets.get("member_ids", []))
     ids += await _team_members(session, targets.get("team_ids", []))
-    for sid in targets.get("schedule_ids", []):
+    for sid, role_id in _schedule_targets(targets):
         row = await session.get(Schedule, sid)
         if row is None:
             continue
-        oncall = schedules.oncall_at(schedules.Schedule.model_validate(row.definition), now)
+        if row.status != "enabled":
+            session.info.setdefault("vigil_disabled_schedules", set()).add(sid)
+            continue
+        oncall = schedules.oncall_at(schedules.Schedule.model_validate(row.definition), now, role_id)
         for p in oncall.participants:
             if getattr(p, "member_id", None) is not None:
                 ids.append(p.member_id)

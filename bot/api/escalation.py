@@ -12,6 +12,7 @@ from bot.api.framework import Call, Page, endpoint
 from core import incidents
 from core.escalation import RuleDefinition
 from core.models import Bot, Channel, Delivery, EscalationRule, Member, Schedule, Team, Template
+from core.models.oncall import OncallRole
 
 
 class RuleIn(RuleDefinition):
@@ -47,6 +48,9 @@ async def _check_targets(c: Call, definition: RuleDefinition) -> dict:
         await require_ids(c.session, Member, level.targets.member_ids, f"levels[{i}].targets.member_ids")
         await require_ids(c.session, Team, level.targets.team_ids, f"levels[{i}].targets.team_ids")
         await require_ids(c.session, Schedule, level.targets.schedule_ids, f"levels[{i}].targets.schedule_ids")
+        for j, sr in enumerate(level.targets.schedule_roles):
+            await require_ids(c.session, Schedule, [sr.schedule_id], f"levels[{i}].targets.schedule_roles[{j}].schedule_id")
+            await require_ids(c.session, OncallRole, [sr.role_id], f"levels[{i}].targets.schedule_roles[{j}].role_id")
         await require_ids(c.session, Bot, level.bot_ids, f"levels[{i}].bot_ids")
     return definition.model_dump(mode="json")
 

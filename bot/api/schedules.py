@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Literal
 
 from aiohttp import web
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -15,7 +16,7 @@ from bot.keys import SETTINGS
 from core.errors import Conflict, InvalidInput
 from core.ical import to_ical
 from core.member_shifts import shifts_of
-from core.models import Member, Schedule, Team
+from core.models import Member, OncallRole, Schedule, Team
 from core.schedules import MemberRef, OnCall, Shift, TeamRef, oncall_at, parse_schedule, preview
 from core.schedules import Schedule as Definition
 
@@ -41,20 +42,43 @@ class ScheduleOut(BaseModel):
     name: str
     description: str
     team_id: int | None
+    status: Literal["enabled", "disabled"] = Field(description="a disabled schedule has nobody on call")
     definition: Definition
     created_at: int
     updated_at: int
 
 
+IDS_MAX = 100
+
+
+class ScheduleQuery(Page):
+    ids: str | None = Field(default=None, max_length=IDS_MAX * 16, pattern=r"^\d{1,16}(,\d{1,16})*$",
+                            description=f"CSV of schedule ids (at most {IDS_MAX}): these schedules, in id order")
+    status: Literal["enabled", "disabled"] | None = None
+
+    @field_validator("ids")
+    @classmethod
+    def _ids(cls, v: str | None) -> str | None:
+        parts = (v or "").split(",") if v else []
+        if len(parts) > IDS_MAX:
+            raise ValueError(f"at most {IDS_MAX} ids")
+        for part in parts:
+            if not 0 < int(part) < 2**53:
+                raise ValueError(f"{part!r} is not an id; give a comma-separated list of ids")
+        return v
+
+
 class AtQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     at: AwareDatetime | None = Field(default=None, description="ISO 8601 with a zone; default now")
+    role_id: int | None = Field(default=None, ge=1, le=2**53, description="only who fills this on-call role")
 
 
 class RangeQuery(BaseModel):
     model_config = ConfigDict(extra="forbid")
     start: AwareDatetime
     end: AwareDatetime
+    role_id: int | None = Field(default=None, ge=1, le=2**53, description="only this on-call role's shifts")
 
 
 class ShiftPreview(BaseModel):
@@ -63,15 +87,19 @@ class ShiftPreview(BaseModel):
 
 def _out(s: Schedule) -> dict:
     return {"schedule_id": s.id, "name": s.name, "description": s.description, "team_id": s.team_id,
-            "definition": s.definition, "created_at": ts(s.created_at), "updated_at": ts(s.updated_at)}
+            "status": s.status, "definition": s.definition, "created_at": ts(s.created_at), "updated_at": ts(s.updated_at)}
 
 
 async def _check(c: Call, d: Definition) -> dict:
-    """Members and teams named anywhere in the schedule must exist."""
+    """Members, teams and on-call roles named anywhere in the schedule must exist."""
     refs = [p for layer in d.layers for slot in layer.members for p in slot] + \
            [p for o in d.overrides for p in o.participants]
     await require_ids(c.session, Member, [p.member_id for p in refs if isinstance(p, MemberRef)], "member_id")
     await require_ids(c.session, Team, [p.team_id for p in refs if isinstance(p, TeamRef)], "team_id")
+    for where, items in (("layers", d.layers), ("overrides", d.overrides)):
+        for i, item in enumerate(items):
+            if item.role_id is not None:
+                await require_ids(c.session, OncallRole, [item.role_id], f"definition.{where}[{i}].role_id")
     return d.model_dump(mode="json")
 
 
@@ -89,9 +117,16 @@ async def create_schedule(c: Call) -> dict:
     return _out(s)
 
 
-@endpoint("GET", "/schedules", query=Page, response=ScheduleOut, paged=True, tag="schedules", summary="List schedules")
+@endpoint("GET", "/schedules", query=ScheduleQuery, response=ScheduleOut, paged=True, tag="schedules",
+          summary="List schedules, or get several by id (ids=1,2,3)")
 async def list_schedules(c: Call) -> dict:
-    return await paged(c.session, select(Schedule).order_by(Schedule.id), c.query, _out)
+    """Unknown ids are left out of the list (as a deleted schedule would be), not an error."""
+    stmt = select(Schedule).order_by(Schedule.id)
+    if c.query.ids:
+        stmt = stmt.where(Schedule.id.in_({int(i) for i in c.query.ids.split(",")}))
+    if c.query.status:
+        stmt = stmt.where(Schedule.status == c.query.status)
+    return await paged(c.session, stmt, c.query, _out)
 
 
 @endpoint("GET", "/schedules/{id}", response=ScheduleOut, tag="schedules", summary="Get a schedule")
@@ -117,6 +152,27 @@ async def patch_schedule(c: Call) -> dict:
     return _out(s)
 
 
+async def _set_status(c: Call, status: str) -> dict:
+    s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
+    if s.status != status:
+        s.status, s.updated_at = status, c.now
+        await c.session.commit()
+    return _out(s)
+
+
+@endpoint("POST", "/schedules/{id}/enable", response=ScheduleOut, need="admin", tag="schedules",
+          summary="Enable a schedule: its on-call members are paged by the levels that target it again")
+async def enable_schedule(c: Call) -> dict:
+    return await _set_status(c, "enabled")
+
+
+@endpoint("POST", "/schedules/{id}/disable", response=ScheduleOut, need="admin", tag="schedules",
+          summary="Disable a schedule: it has nobody on call (a level targeting it pages nobody through it, "
+                  "and says so on the incident's timeline) and sends no shift notices")
+async def disable_schedule(c: Call) -> dict:
+    return await _set_status(c, "disabled")
+
+
 @endpoint("DELETE", "/schedules/{id}", need="admin", tag="schedules", summary="Delete a schedule")
 async def delete_schedule(c: Call) -> dict:
     await c.session.delete(await get_or_404(c.session, Schedule, c.path_int("id"), "schedule"))
@@ -125,10 +181,13 @@ async def delete_schedule(c: Call) -> dict:
 
 
 @endpoint("GET", "/schedules/{id}/oncall", query=AtQuery, response=OnCall, tag="schedules",
-          summary="Who is on call at `at` (default now), and which layer or override put them there")
+          summary="Who is on call at `at` (default now), which layer or override put them there, and who fills "
+                  "each on-call role (or only `role_id`'s); nobody while the schedule is disabled")
 async def schedule_oncall(c: Call) -> dict:
     s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
-    return oncall_at(parse_schedule(s.definition), c.query.at or c.now).model_dump(mode="json")
+    if s.status != "enabled":
+        return OnCall().model_dump(mode="json")
+    return oncall_at(parse_schedule(s.definition), c.query.at or c.now, c.query.role_id).model_dump(mode="json")
 
 
 def _range(q: RangeQuery) -> tuple[datetime, datetime]:
@@ -144,7 +203,8 @@ def _range(q: RangeQuery) -> tuple[datetime, datetime]:
 async def schedule_preview(c: Call) -> dict:
     s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
     start, end = _range(c.query)
-    return {"shifts": [x.model_dump(mode="json") for x in preview(parse_schedule(s.definition), start, end)]}
+    return {"shifts": [x.model_dump(mode="json") for x in preview(parse_schedule(s.definition), start, end,
+                                                                  c.query.role_id)]}
 
 
 async def _labels(c: Call) -> dict[int, str]:
