@@ -13,6 +13,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     alerts,
     bots,
     channels,
+    custom_fields,
     enrichment,
     escalation,
     framework,

@@ -14,7 +14,10 @@ A condition comes in two wire forms that compile to the same thing:
   or `cidr:10.0.0.0/24`; IN = any value matches, NOTIN = no value matches. Keys `data_source_id`,
   `alert_severity` and `incident_severity` are read as integration_id and severity.
 
-Fields: title, description, severity, status (event status), integration_id, channel_id, labels.<key>.
+Fields: title, description, severity, status (event status), integration_id, channel_id, labels.<key>, and
+on incidents fields.<name> (custom fields, core/custom_fields.py: a checkbox reads "true" / "false"; a
+multi-select matches a positive condition when any chosen option does, a negative one when none does, and
+an empty one is a missing field).
 
 Semantics:
 * Case-sensitive unless `ignore_case` (Vigil form); in regexes `(?i)` works too.
@@ -49,6 +52,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 FIELDS = ("title", "description", "severity", "status", "integration_id", "channel_id")
 LABELS = "labels."
+CUSTOM = "fields."
 FLASHDUTY_ALIASES = {"data_source_id": "integration_id", "alert_severity": "severity",
                      "incident_severity": "severity"}
 Op = Literal["equals", "not_equals", "in", "not_in", "regex", "not_regex", "wildcard", "exists", "not_exists",
@@ -57,7 +61,7 @@ OPS: tuple[str, ...] = get_args(Op)
 NEGATED = {"not_equals": "equals", "not_in": "in", "not_regex": "regex", "not_exists": "exists"}
 MAX_VALUES = 1000
 MAX_PATTERN = 1024
-FIELD_PATTERN = r"^(title|description|severity|status|integration_id|channel_id|labels\..+)$"
+FIELD_PATTERN = r"^(title|description|severity|status|integration_id|channel_id|labels\..+|fields\..+)$"
 
 Matcher = Callable[[str | None], bool]
 
@@ -72,26 +76,42 @@ class ConditionError(ValueError):
 def _text(value: Any) -> str | None:
     if value is None:
         return None
+    if isinstance(value, bool):  # a checkbox custom field; JSON's spelling, not Python's "True"
+        return "true" if value else "false"
     return str(value.value if isinstance(value, enum.Enum) else value)
+
+
+def _custom(value: Any) -> str | tuple[str, ...] | None:
+    """A custom field's value as conditions read it: text, or the chosen options of a multi-select."""
+    if isinstance(value, list | tuple):
+        return tuple(t for v in value if (t := _text(v)) is not None) or None
+    return _text(value)
 
 
 def subject(*, title: str | None = None, description: str | None = None, severity: str | None = None,
             status: str | None = None, labels: Mapping[str, Any] | None = None,
-            integration_id: int | str | None = None, channel_id: int | str | None = None) -> dict[str, Any]:
-    """Build the mapping conditions are matched against; None leaves a field absent."""
+            integration_id: int | str | None = None, channel_id: int | str | None = None,
+            fields: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Build the mapping conditions are matched against; None leaves a field absent. `fields` are an
+    incident's custom field values (core.custom_fields.effective)."""
     out: dict[str, Any] = {k: t for k, v in (("title", title), ("description", description),
                                              ("severity", severity), ("status", status),
                                              ("integration_id", integration_id), ("channel_id", channel_id))
                            if (t := _text(v)) is not None}
     out["labels"] = {str(k): t for k, v in (labels or {}).items() if (t := _text(v)) is not None}
+    if fields:
+        out["fields"] = {str(k): t for k, v in fields.items() if (t := _custom(v)) is not None}
     return out
 
 
-def field_value(subj: Mapping[str, Any], name: str) -> str | None:
-    """The value of field `name` in a subject as text (`labels.x` reads label x); None when absent."""
+def field_value(subj: Mapping[str, Any], name: str) -> str | tuple[str, ...] | None:
+    """The value of field `name` in a subject as text (`labels.x` reads label x, `fields.x` custom field x,
+    a tuple for a multi-select); None when absent."""
     name = FLASHDUTY_ALIASES.get(name, name)
     if name.startswith(LABELS):
         return _text((subj.get("labels") or {}).get(name[len(LABELS):]))
+    if name.startswith(CUSTOM):
+        return _custom((subj.get("fields") or {}).get(name[len(CUSTOM):]))
     return _text(subj.get(name))
 
 
@@ -259,9 +279,10 @@ def _flashduty_matcher(oper: str, vals: list[str], where: str) -> Matcher:
 def _check_field(name: Any, at: str, aliases: Mapping[str, str]) -> str:
     if isinstance(name, str):
         name = aliases.get(name, name)
-        if name in FIELDS or (name.startswith(LABELS) and len(name) > len(LABELS)):
+        if name in FIELDS or any(name.startswith(p) and len(name) > len(p) for p in (LABELS, CUSTOM)):
             return name
-    raise ConditionError(f"{at}: unknown field {name!r} (expected {', '.join(FIELDS)} or labels.<key>)")
+    raise ConditionError(f"{at}: unknown field {name!r} (expected {', '.join(FIELDS)}, labels.<key> or "
+                         f"fields.<name>)")
 
 
 def _strings(raw: Any, at: str) -> list[str]:
@@ -280,14 +301,20 @@ _FLASHDUTY_KEYS = frozenset({"key", "oper", "vals"})
 
 @dataclass(frozen=True)
 class CompiledCondition:
-    """One validated condition: the field it reads and a matcher over that field's value."""
+    """One validated condition: the field it reads and a matcher over that field's value; `negated` for
+    the operators that hold when the positive one does not (not_in, NOTIN...)."""
 
     field: str
     test: Matcher
+    negated: bool = False
 
     def matches(self, subj: Mapping[str, Any]) -> bool:
-        """True if the subject's value of `field` satisfies the condition."""
-        return self.test(field_value(subj, self.field))
+        """True if the subject's value of `field` satisfies the condition. Over a multi-select's options a
+        positive condition needs one option to match, a negated one that no option fails it."""
+        value = field_value(subj, self.field)
+        if isinstance(value, tuple):
+            return all(map(self.test, value)) if self.negated else any(map(self.test, value))
+        return self.test(value)
 
 
 def _compile_condition(raw: Any, where: str) -> CompiledCondition:
@@ -305,7 +332,8 @@ def _compile_condition(raw: Any, where: str) -> CompiledCondition:
         oper = raw.get("oper")
         if oper not in ("IN", "NOTIN"):
             raise ConditionError(f"{where}.oper: unknown operator {oper!r} (expected IN or NOTIN)")
-        return CompiledCondition(name, _flashduty_matcher(oper, _strings(raw.get("vals"), f"{where}.vals"), where))
+        return CompiledCondition(name, _flashduty_matcher(oper, _strings(raw.get("vals"), f"{where}.vals"), where),
+                                 oper == "NOTIN")
     if unknown := keys - _NATIVE_KEYS:
         raise ConditionError(f"{where}: unknown keys {sorted(map(str, unknown))} (expected field, op, values, ignore_case)")
     name = _check_field(raw.get("field"), f"{where}.field", {})
@@ -316,7 +344,7 @@ def _compile_condition(raw: Any, where: str) -> CompiledCondition:
     if not isinstance(ignore_case, bool):
         raise ConditionError(f"{where}.ignore_case: must be true or false")
     values = _strings(raw.get("values", []), f"{where}.values")
-    return CompiledCondition(name, _native_matcher(op, values, ignore_case, where))
+    return CompiledCondition(name, _native_matcher(op, values, ignore_case, where), op in NEGATED)
 
 
 @dataclass(frozen=True)
@@ -395,8 +423,8 @@ class Condition(BaseModel):
 
     model_config = ConfigDict(extra="forbid", coerce_numbers_to_str=True)
 
-    field: str = Field(description="title, description, severity, status, integration_id, channel_id or "
-                                   "labels.<key>", json_schema_extra={"pattern": FIELD_PATTERN},
+    field: str = Field(description="title, description, severity, status, integration_id, channel_id, "
+                                   "labels.<key> or fields.<name> (an incident's custom field)", json_schema_extra={"pattern": FIELD_PATTERN},
                        examples=["labels.service"])
     op: Op
     values: list[str] = Field(default_factory=list, max_length=MAX_VALUES,

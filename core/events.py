@@ -24,8 +24,9 @@ I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE = "i_rslv", "i_reopen", "i_assign", 
 I_STORM, I_CUSTOM = "i_storm", "i_custom"
 # Added responders and edits of title, description and severity (core/manual_incidents.py).
 I_A_RSPD, I_R_TITLE, I_R_DESC, I_R_SEVERITY = "i_a_rspd", "i_r_title", "i_r_desc", "i_r_severity"
+I_R_FIELD = "i_r_field"  # a custom field's value set or cleared (core/custom_fields.py)
 EVENT_TYPES = (I_NEW, I_ACK, I_UNACK, I_SNOOZE, I_WAKE, I_RSLV, I_REOPEN, I_ASSIGN, I_COMM, I_MERGE, I_STORM,
-               I_CUSTOM, I_A_RSPD, I_R_TITLE, I_R_DESC, I_R_SEVERITY)
+               I_CUSTOM, I_A_RSPD, I_R_TITLE, I_R_DESC, I_R_SEVERITY, I_R_FIELD)
 
 # A subscriber takes a batch of events' args ({"incident_id", "kind", "entry_id"}), in commit order.
 Subscriber = Callable[[jobs.JobContext, list[dict[str, Any]]], Awaitable[None]]

@@ -31,7 +31,8 @@ from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import events, incidents, jobs, schedules
+from core import custom_fields, events, incidents, jobs, schedules
+from core.conditions import compile_tree
 from core.conditions import subject as condition_subject
 from core.errors import DeliveryError, DeliveryQueued, NotFound
 from core.escalation import Position, RuleDefinition, gate, next_level, plan_step, select_rule
@@ -179,8 +180,9 @@ async def start(session: AsyncSession, incident: Incident, now: datetime,
         rule_id = forced if any(i == forced for i, _, _ in rules) else None
         reason = f"the escalation rule chosen for this incident ({forced}) is disabled or gone"
     else:
-        subj = condition_subject(title=incident.title, description=incident.description,
-                                 severity=incident.severity, labels=incident.labels, channel_id=incident.channel_id)
+        fields = await custom_fields.for_conditions(session, [incident], (compile_tree(d.filters) for _, _, d in rules))
+        subj = condition_subject(title=incident.title, description=incident.description, severity=incident.severity,
+                                 labels=incident.labels, channel_id=incident.channel_id, fields=fields.get(incident.id))
         rule_id = select_rule(rules, subj, now)
         reason = "no escalation rule of the channel matches this incident"
     if rule_id is None:

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import events, jobs, paging
+from core import custom_fields, events, jobs, paging
 from core.conditions import ConditionError
 from core.conditions import subject as condition_subject
 from core.models import Delivery, Incident, Member, Team
@@ -67,13 +67,14 @@ async def on_events(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         ids = sorted({a["incident_id"] for a in batch})
         incidents = {i.id: i for i in (await session.execute(select(Incident).where(Incident.id.in_(ids)))).scalars()}
         wanted: list[tuple[Incident, str, list[CompiledRule]]] = []
+        fields = await custom_fields.for_conditions(session, incidents.values(), (r.filters for r in rules))
         for args in batch:
             incident = incidents.get(args["incident_id"])
             if incident is None:
                 continue
             subj = condition_subject(title=incident.title, description=incident.description,
                                      severity=incident.severity, labels=incident.labels,
-                                     channel_id=incident.channel_id)
+                                     channel_id=incident.channel_id, fields=fields.get(incident.id))
             matched = [r for r in rules if r.wants(args["kind"], incident.channel_id, subj)]
             if matched:
                 wanted.append((incident, args["kind"], matched))

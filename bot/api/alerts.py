@@ -21,7 +21,7 @@ from bot.api.incidents import (
     IncidentOut,
     actor,
     alert_out,
-    incident_out,
+    incident_view,
     memberless_in_scope,
 )
 from core import alerts
@@ -210,7 +210,7 @@ async def merge_alerts(c: Call) -> dict:
     incident = await alerts.move_alerts(c.session, b.alert_ids, b.incident_id, actor(c), now=c.now, source=API,
                                         comment=b.comment)
     await c.session.commit()
-    return incident_out(c, incident)
+    return await incident_view(c, incident)
 
 
 # ---- change events -------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 from bot.api.common import get_or_404, paged, ts
 from bot.api.framework import Call, Page, endpoint
 from bot.keys import SETTINGS
-from core import incident_filters, incidents, manual_incidents
+from core import custom_fields, incident_filters, incidents, manual_incidents
 from core.errors import InvalidInput
 from core.models import Alert, Channel, Incident, TimelineEntry
 from core.types import Platform, Progress, Role, Severity
@@ -101,6 +101,7 @@ class IncidentOut(BaseModel):
     progress: Progress
     channel_id: int
     labels: dict[str, str]
+    fields: dict[str, Any] = Field(description="custom field values by name (set, else the field's default)")
     responders: list[Responder]
     alert_cnt: int
     active_alert_cnt: int
@@ -152,7 +153,9 @@ class IncidentDetail(IncidentOut):
     timeline: list[TimelineOut]
 
 
-def incident_out(c: Call, i: Incident) -> dict:
+def incident_out(c: Call, i: Incident, fields: dict[str, Any] | None = None) -> dict:
+    """The incident as the Open API shows it; `fields` are its custom field values (core.custom_fields.effective),
+    which incident_view reads."""
     base = c.request.app[SETTINGS].resolved_base_url()
     return {
         "incident_id": i.id, "num": i.num, "title": i.title, "description": i.description,
@@ -163,8 +166,13 @@ def incident_out(c: Call, i: Incident) -> dict:
         "last_time": ts(i.last_time), "end_time": ts(i.end_time), "ack_time": ts(i.ack_time),
         "close_time": ts(i.close_time), "snoozed_before": ts(i.snoozed_until), "merged_into": i.merged_into_id,
         "closer_id": i.closer_id, "detail_url": f"{base}/incidents/{i.id}", "created_at": ts(i.created_at),
-        "updated_at": ts(i.updated_at),
+        "updated_at": ts(i.updated_at), "fields": fields if fields is not None else dict(i.fields or {}),
     }
+
+
+async def incident_view(c: Call, i: Incident) -> dict:
+    """incident_out with the custom field values, defaults included."""
+    return incident_out(c, i, await custom_fields.values_of(c.session, i))
 
 
 def alert_out(a: Alert) -> dict:
@@ -185,11 +193,13 @@ def timeline_out(t: TimelineEntry) -> dict:
           "team, responder, mine and title words", tag="incidents")
 async def list_incidents(c: Call) -> dict:
     stmt = await incident_filters.statement(c.session, c.query.to_filter(c.principal.member_id))
-    return await paged(c.session, stmt, c.query, lambda i: incident_out(c, i))
+    defs = await custom_fields.definitions(c.session)
+    return await paged(c.session, stmt, c.query,
+                       lambda i: incident_out(c, i, custom_fields.effective(defs, i.fields or {})))
 
 
 async def detail(c: Call, incident: Incident) -> dict:
-    out = incident_out(c, incident)
+    out = await incident_view(c, incident)
     out["alerts"] = [alert_out(a) for a in await incidents.alerts_of(c.session, incident.id)]
     out["timeline"] = [timeline_out(t) for t in await incidents.timeline(c.session, incident.id)]
     return out
@@ -241,7 +251,7 @@ async def create_incident(c: Call) -> dict:
         severity=b.incident_severity.value, responder_ids=b.responder_ids,
         escalation_rule_id=b.escalation_rule_id, now=c.now, source=API)
     await c.session.commit()
-    return incident_out(c, incident)
+    return await incident_view(c, incident)
 
 
 @endpoint("PATCH", "/incidents/{id}", body=EditBody, response=IncidentOut, need="act", tag="incidents",
@@ -254,7 +264,7 @@ async def edit_incident(c: Call) -> dict:
         c.session, c.path_int("id"), actor(c), now=c.now, title=b.title, description=b.description,
         severity=b.incident_severity.value if b.incident_severity else None, source=API)
     await c.session.commit()
-    return incident_out(c, incident)
+    return await incident_view(c, incident)
 
 
 @endpoint("POST", "/incidents/{id}/responders", body=AddRespondersBody, response=IncidentOut, need="act",
@@ -265,7 +275,7 @@ async def add_responders(c: Call) -> dict:
     incident = await manual_incidents.add_responders(c.session, c.path_int("id"), actor(c),
                                                      member_ids=c.body.member_ids, now=c.now, source=API)
     await c.session.commit()
-    return incident_out(c, incident)
+    return await incident_view(c, incident)
 
 
 # ---- actions: every one ends in core.incidents (DESIGN rule 1) -----------------------------------
@@ -331,7 +341,7 @@ def _action(name: str, body: type[BaseModel], summary: str, apply: Any) -> None:
         await memberless_in_scope(c, [c.path_int("id"), *getattr(c.body, "source_incident_ids", [])])
         incident = await apply(c, c.path_int("id"), actor(c))
         await c.session.commit()
-        return incident_out(c, incident)
+        return await incident_view(c, incident)
 
     handle.__name__ = f"incident_{name}"
 

@@ -7,6 +7,7 @@ read and written whole, never queried inside.
 
 from core.models.base import UTCDateTime
 from core.models.chat import Bot, BotPost, CardRef, ImApp, MappingRow
+from core.models.custom_fields import CustomField  # noqa: F401  (custom fields, issue 13)
 from core.models.enrichment import EnrichmentMapping, EnrichmentMappingRow, LabelEnrichment  # noqa: F401  (issue 13)
 from core.models.escalation import Delivery, EscalationRule, Schedule, Template
 from core.models.incidents import (

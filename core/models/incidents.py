@@ -60,6 +60,8 @@ class Incident(SQLModel, table=True):
     status: str = Field(max_length=16)  # Flashduty incident_status: severity, or Ok once all alerts recovered
     progress: str = Field(default="Triggered", max_length=16, index=True)
     labels: dict[str, str] = json_col({})
+    # Custom field values set on the incident, by field name (core/custom_fields.py); unset ones show defaults.
+    fields: dict[str, Any] = json_col({})
     dedup_key: str = Field(default="", max_length=255)
     group_key: str = Field(default="", max_length=64, index=True)
     group_method: str = Field(default="n", max_length=2)

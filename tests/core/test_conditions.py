@@ -156,7 +156,7 @@ ERROR_TABLE = [
     ([["title"]], "filters[0][0]: a condition must be an object, got str"),
     ([[C("title", "exists")], [C("host", "equals", "x")]],
      "filters[1][0].field: unknown field 'host' (expected title, description, severity, status, integration_id, "
-     "channel_id or labels.<key>)"),
+     "channel_id, labels.<key> or fields.<name>)"),
     ([[C("labels.", "exists")]], "filters[0][0].field: unknown field 'labels.'"),
     ([[{"op": "exists"}]], "filters[0][0].field: unknown field None"),
     ([[C("title", "like", "x")]], "filters[0][0].op: unknown operator 'like' (expected one of equals, not_equals,"),

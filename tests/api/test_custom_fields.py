@@ -1,0 +1,156 @@
+"""Custom fields through a running Vigil (issue 13 item 8): admins define them, every member reads them,
+responders set values on incidents (checked against the type and options, written to the timeline, shown
+by incident reads), observers and members outside a team-scoped channel cannot, and a subscription rule
+matches on `fields.<name>`."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.test_paging_e2e import inbox  # noqa: F401  (the aiosmtpd fixture)
+from tests.kit import Api, ApiError, until
+
+ADMIN = "test-admin-token-0123456789abcdef"
+IMPACT = {"name": "impact", "display_name": "Impact", "description": "who is hurt", "type": "single_select",
+          "options": ["High", "Medium", "Low"], "default_value": "Low"}
+
+
+@pytest.fixture
+async def app(settings, aiohttp_client, inbox):  # noqa: F811
+    from bot.server import create_app
+
+    _, port = inbox
+    conf = settings.model_copy(update={"email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com",
+                                                 "start_tls": False}})
+    return Api(await aiohttp_client(create_app(conf)), ADMIN)
+
+
+async def _member(app: Api, name: str, role: str = "responder") -> tuple[int, str]:
+    m = await app.post("/members", {"name": name, "email": f"{name}@example.com", "role": role,
+                                    "preferences": {"Critical": ["email"], "Warning": ["email"]}})
+    token = (await app.post("/tokens", {"name": name, "member_id": m["member_id"]}))["token"]
+    return m["member_id"], token
+
+
+async def _incident(app: Api, key: str, title: str = "db down") -> int:
+    await app.push(key, {"event_status": "Critical", "title_rule": title, "alert_key": title})
+    items = (await app.get("/incidents"))["items"]
+    return next(i["incident_id"] for i in items if i["title"] == title)
+
+
+async def _refused(call, status: int, words: str) -> None:
+    with pytest.raises(ApiError) as exc:
+        await call
+    assert exc.value.status == status, exc.value.body
+    assert words in exc.value.body["error"]["message"], exc.value.body
+
+
+async def test_definitions_admins_write_and_everyone_reads(app) -> None:
+    _, ann = await _member(app, "ann")
+    _, sue = await _member(app, "sue", role="observer")
+    impact = await app.post("/custom-fields", IMPACT, expect=201)
+    impact = impact["data"]
+    assert {k: impact[k] for k in IMPACT} == IMPACT and impact["field_id"] > 0
+    await _refused(app.post("/custom-fields", {**IMPACT, "name": "other"}, token=ann), 403, "cannot do this")
+    await _refused(app.post("/custom-fields", IMPACT), 409, "name: a custom field named 'impact' exists already")
+    await _refused(app.post("/custom-fields", {**IMPACT, "name": "x", "default_value": "Huge"}), 400,
+                   "default_value: 'Huge' is not an option of x")
+    await _refused(app.post("/custom-fields", {**IMPACT, "name": "Bad Name"}), 400, "body.name")
+    listed = await app.get("/custom-fields", token=sue)
+    assert listed["total"] == 1 and listed["items"][0]["name"] == "impact"
+    assert (await app.get(f"/custom-fields/{impact['field_id']}", token=ann))["display_name"] == "Impact"
+
+    fid = impact["field_id"]
+    await _refused(app.patch(f"/custom-fields/{fid}", {"display_name": "Blast radius"}, token=ann), 403, "cannot")
+    await _refused(app.patch(f"/custom-fields/{fid}", {"type": "text"}), 400, "body.type")
+    await _refused(app.patch(f"/custom-fields/{fid}", {"options": ["High", "Medium"]}), 400,
+                   "default_value: 'Low' is not an option of impact")
+    changed = await app.patch(f"/custom-fields/{fid}", {"display_name": "Blast radius", "options": ["High", "Medium"],
+                                                        "default_value": None})
+    assert (changed["display_name"], changed["options"], changed["default_value"]) == (
+        "Blast radius", ["High", "Medium"], None)
+    await _refused(app.delete(f"/custom-fields/{fid}", token=ann), 403, "cannot")
+    await app.delete(f"/custom-fields/{fid}")
+    await _refused(app.get(f"/custom-fields/{fid}"), 404, f"custom field {fid} not found")
+
+
+async def test_responders_set_values_that_incident_reads_show(app) -> None:
+    ann_id, ann = await _member(app, "ann")
+    _, sue = await _member(app, "sue", role="observer")
+    await app.post("/custom-fields", IMPACT)
+    await app.post("/custom-fields", {"name": "systems", "display_name": "Systems", "type": "multi_select",
+                                      "options": ["db", "api", "web"]})
+    await app.post("/custom-fields", {"name": "customer_facing", "display_name": "Customer facing",
+                                      "type": "checkbox"})
+    cid, key = await app.channel_with_integration()
+    iid = await _incident(app, key)
+    # unset fields read as their defaults (none: absent)
+    assert (await app.get(f"/incidents/{iid}"))["fields"] == {"impact": "Low"}
+
+    out = await app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": "High"}, token=ann)
+    assert out["fields"] == {"impact": "High"}
+    await app.post(f"/incidents/{iid}/fields", {"name": "systems", "value": ["web", "db"]}, token=ann)
+    await app.post(f"/incidents/{iid}/fields", {"name": "customer_facing", "value": True, "member_id": ann_id})
+    detail = await app.get(f"/incidents/{iid}")
+    assert detail["fields"] == {"impact": "High", "systems": ["db", "web"], "customer_facing": True}
+    [listed] = [i for i in (await app.get("/incidents"))["items"] if i["incident_id"] == iid]
+    assert listed["fields"] == detail["fields"]
+    entries = [t for t in detail["timeline"] if t["kind"] == "i_r_field"]
+    assert [(t["detail"]["field"], t["detail"]["from"], t["detail"]["to"], t["actor_id"], t["source"])
+            for t in entries] == [("impact", None, "High", ann_id, "api"), ("systems", None, ["db", "web"], ann_id, "api"),
+                                  ("customer_facing", None, True, ann_id, "api")]
+
+    # the same value again changes nothing; null clears it (back to the default)
+    await app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": "High"}, token=ann)
+    await app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": None}, token=ann)
+    detail = await app.get(f"/incidents/{iid}")
+    assert detail["fields"]["impact"] == "Low"
+    assert [t["detail"]["to"] for t in detail["timeline"] if t["kind"] == "i_r_field"][-2:] == [True, None]
+
+    # bad values: 400 naming the field and the problem, nothing changed
+    before = await app.get(f"/incidents/{iid}")
+    for body, words in [
+        ({"name": "impact", "value": "Huge"}, "value: 'Huge' is not an option of impact (options: High, Medium, Low)"),
+        ({"name": "impact", "value": 3}, "value: impact is a single select"),
+        ({"name": "systems", "value": ["db", "cache"]}, "value: 'cache' is not an option of systems"),
+        ({"name": "customer_facing", "value": "yes"}, "value: customer_facing is a checkbox; give true or false"),
+        ({"name": "nope", "value": "x"}, "name: no custom field is named 'nope'"),
+        ({"name": "impact"}, "body.value"),
+        ({"name": "impact", "value": "High", "extra": 1}, "body.extra"),
+    ]:
+        await _refused(app.post(f"/incidents/{iid}/fields", body, token=ann), 400, words)
+    after = await app.get(f"/incidents/{iid}")
+    assert (after["fields"], len(after["timeline"])) == (before["fields"], len(before["timeline"]))
+
+    # an observer reads the values but cannot set them; nor can a member outside a team-scoped channel
+    await _refused(app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": "High"}, token=sue), 403,
+                   "cannot do this")
+    team = await app.post("/teams", {"name": "dba", "member_ids": []})
+    await app.patch(f"/channels/{cid}", {"team_ids": [team["team_id"]], "team_scoped": True})
+    await _refused(app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": "High"}, token=ann), 403,
+                   "team-scoped")
+    await _refused(app.post("/incidents/999999/fields", {"name": "impact", "value": "High"}), 404, "not found")
+
+
+async def test_a_subscription_rule_matches_on_a_custom_field(app, inbox) -> None:  # noqa: F811
+    box, _ = inbox
+    ann, _ = await _member(app, "ann")
+    sue, _ = await _member(app, "sue")
+    await app.post("/custom-fields", IMPACT)
+    _, key = await app.channel_with_integration()
+    await app.post("/subscription-rules", {
+        "name": "high impact", "member_id": sue, "events": ["i_new", "i_ack"], "media": ["email"],
+        "filters": [[{"key": "fields.impact", "oper": "IN", "vals": ["High"]}]]})
+    await app.post("/subscription-rules", {
+        "name": "default impact", "member_id": ann, "events": ["i_new"], "media": ["email"],
+        "filters": [[{"field": "fields.impact", "op": "equals", "values": ["Low"]}]]})
+    iid = await _incident(app, key)
+    await app.settle()
+    await until(lambda: [m for m in box.messages if "ann@example.com" in str(m["To"])])
+    assert not [m for m in box.messages if "sue@example.com" in str(m["To"])], "not High yet"
+
+    await app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": "High", "member_id": ann})
+    await app.post(f"/incidents/{iid}/ack", {"member_id": ann})
+    await until(lambda: [m for m in box.messages if "sue@example.com" in str(m["To"])])
+    [notice] = [m for m in box.messages if "sue@example.com" in str(m["To"])]
+    assert notice["Subject"].startswith("[Subscription]")
