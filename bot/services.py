@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.adapters import adapter_class
 from bot.adapters.base import Adapter
 from bot.chat import card_sync
+from bot.chat.group_cards import group_card_sender
 from bot.chat.im_sender import im_sender
 from bot.egress import EgressRefused, client_session, policy_of, preflight
 from bot.group_bots import sender as bot_sender
@@ -60,7 +61,8 @@ def job_context(settings: Settings, sessions: async_sessionmaker[AsyncSession],
         "retry_policy": RetryPolicy(budget=timedelta(seconds=settings.delivery_retry_budget_seconds),
                                     handover_after=timedelta(seconds=settings.delivery_handover_seconds)),
         "adapters": adapters,
-        "senders": {"im": im_sender(adapters, sessions, base_url, settings.secret_key)},
+        "senders": {"im": im_sender(adapters, sessions, base_url, settings.secret_key),
+                    "im_chat": group_card_sender(adapters, sessions, base_url)},
         "template_sandbox": TemplateSandbox(),  # worker processes start on the first override rendered
     })
 

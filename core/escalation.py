@@ -39,18 +39,34 @@ class Targets(BaseModel):
         return not (self.member_ids or self.team_ids or self.schedule_ids or self.schedule_roles)
 
 
+class ImChat(BaseModel):
+    """A group chat of an IM app that gets the interactive card (bot/chat/group_cards.py); which ids a platform
+    takes is checked against the app's platform where the rule is saved (core/im_chats.py)."""
+
+    im_app_id: int = Field(ge=1, le=2**53)
+    chat_id: str = Field(min_length=1, max_length=128, pattern=r"^\S+$",
+                         description="Slack channel id, Feishu/Lark chat_id, DingTalk openConversationId, "
+                         "WeCom appchat chatid, Teams channel or group chat conversation id")
+
+
 class Level(BaseModel):
-    """One escalation level: whom to page, how, which group-chat bots to post to, how long to wait."""
+    """One escalation level: whom to page, how, which group-chat bots and IM app group chats to post to, how long
+    to wait."""
 
     targets: Targets = Field(default_factory=Targets)
     media: list[Medium] | None = Field(default=None, description="None: follow each member's preferences")
     bot_ids: list[int] = Field(default_factory=list, max_length=20)
+    im_chats: list[ImChat] = Field(default_factory=list, max_length=20,
+                                   description="group chats into which the IM app posts the interactive card")
     wait_minutes: float = Field(default=30, ge=0, le=720, description="before the next level")
 
     @model_validator(mode="after")
     def _someone(self) -> Level:
-        if self.targets.empty() and not self.bot_ids:
-            raise ValueError("a level needs at least one target (member, team, schedule) or bot")
+        if self.targets.empty() and not self.bot_ids and not self.im_chats:
+            raise ValueError("a level needs at least one target (member, team, schedule), bot or IM group chat")
+        chats = [(c.im_app_id, c.chat_id) for c in self.im_chats]
+        if len(set(chats)) != len(chats):
+            raise ValueError("im_chats: each group chat once")
         if self.media is not None and not self.media:
             raise ValueError("media: give at least one medium, or null to follow preferences")
         return self

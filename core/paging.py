@@ -360,10 +360,14 @@ async def _run_step(session: AsyncSession, incident: Incident, at: Position, mem
     paged = await _page_members(session, incident, members, level.media, now, level=at.level, loop=at.loop,
                                 event_type="escalation" if not woken else "i_wake")
     bots = await _post_bots(session, incident, level.bot_ids, now, level=at.level, loop=at.loop)
-    events.note(session, incident.id, "i_notify", now=now, detail={
-        "rule_id": incident.escalation_rule_id, "layer_idx": at.level, "loop": at.loop,
-        "fire_type": "fire" if at.loop == 0 else "refire", "persons": paged, "bots": bots})
-    if not members and not level.bot_ids:
+    chats = await _post_im_chats(session, incident, level.im_chats, now, level=at.level, loop=at.loop)
+    notify: dict[str, Any] = {"rule_id": incident.escalation_rule_id, "layer_idx": at.level, "loop": at.loop,
+                              "fire_type": "fire" if at.loop == 0 else "refire", "persons": paged, "bots": bots}
+    if chats:
+        notify["im_chats"] = chats
+    events.note(session, incident.id, "i_notify", now=now, detail=notify)
+    nobody = not members and not level.bot_ids and not level.im_chats
+    if nobody:
         events.note(session, incident.id, "escalation_empty", now=now,
                     detail={"layer_idx": at.level, "reason": "nobody is on call for this level"})
     disabled = _disabled_targets(session, level.targets.model_dump())
@@ -375,7 +379,7 @@ async def _run_step(session: AsyncSession, incident: Incident, at: Position, mem
         incident.escalation_state = "done"
         incident.escalation_due_at = None
     else:
-        due = now if (not members and not level.bot_ids and step.after.level != at.level) else step.due
+        due = now if (nobody and step.after.level != at.level) else step.due
         await _schedule_step(session, incident, gen, step.after, due)
 
 
@@ -528,6 +532,24 @@ async def _post_bots(session: AsyncSession, incident: Incident, bot_ids: list[in
     return list(bot_ids)
 
 
+# A card posted into a group chat of an IM app (bot/chat/group_cards.py): a delivery with no member, so like a
+# group bot's post it is retried but never handed over to a fallback medium nor counted as a member's page.
+IM_CHAT = "im_chat"
+
+
+async def _post_im_chats(session: AsyncSession, incident: Incident, chats: list[Any], now: datetime, *,
+                         level: int, loop: int) -> list[dict[str, Any]]:
+    gen = int((incident.escalation_snapshot or {}).get("gen", 0))
+    rows = [dict(dedup_key=f"{incident.id}:{gen}:{level}:{loop}:chat{c.im_app_id}:{c.chat_id}",
+                 incident_id=incident.id, member_id=None, im_app_id=c.im_app_id, medium=IM_CHAT, address=c.chat_id,
+                 event_type="escalation", level=level, loop=loop, state="pending", attempts=0, next_attempt_at=now,
+                 provider="", provider_message_id="", last_error="", fallback_from_id=None, created_at=now,
+                 updated_at=now) for c in chats]
+    # Written now, not with the members' pages (deliveries_together): one statement takes rows of one shape.
+    await insert_deliveries(session, rows, now)
+    return [{"im_app_id": c.im_app_id, "chat_id": c.chat_id} for c in chats]
+
+
 def _still_wanted(incident: Incident, delivery: Delivery) -> str | None:
     """Why a page must not go out any more (None: send it)."""
     if delivery.event_type not in PAGE_EVENTS:
@@ -604,7 +626,7 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
 
 
 # Group bots render their platform's own template; an app push carries the incident's fields, not text.
-UNTEMPLATED = frozenset({"bot", "app"})
+UNTEMPLATED = frozenset({"bot", "app", "im_chat"})
 
 
 def _renders(d: Delivery, member: Member | None, senders: dict[str, Sender]) -> bool:
@@ -618,10 +640,13 @@ def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: di
     sender = senders.get(d.medium)
     if sender is None:
         return DeliveryError(f"no {d.medium} provider is configured", retryable=False)
-    if d.medium != "bot" and member is None:
+    if d.medium not in ("bot", IM_CHAT) and member is None:
         return DeliveryError("the member no longer exists", retryable=False)
     if d.medium == "bot":  # group bots render their own platform's template (bot/group_bots/sender.py)
         return sender, Recipient(0, f"bot {d.bot_id}", None, None, "UTC"), Page(
+            incident.id, d.id, d.event_type, incident.severity, None, "", None, f"{base_url}/incidents/{incident.id}")
+    if d.medium == IM_CHAT:  # the card is the incident's; its link signs nobody in (a whole group reads it)
+        return sender, Recipient(0, f"chat {d.address}", None, None, "UTC"), Page(
             incident.id, d.id, d.event_type, incident.severity, None, "", None, f"{base_url}/incidents/{incident.id}")
     assert member is not None
     recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone)

@@ -10,8 +10,10 @@ from sqlalchemy import delete, select
 from bot.api.common import get_or_404, paged, patch_changes, require_ids, ts
 from bot.api.framework import Call, Page, endpoint
 from core import incidents
-from core.escalation import RuleDefinition
-from core.models import Bot, Channel, Delivery, EscalationRule, Member, Schedule, Team, Template
+from core.errors import InvalidInput
+from core.escalation import ImChat, RuleDefinition
+from core.im_chats import chat_id_problem
+from core.models import Bot, Channel, Delivery, EscalationRule, ImApp, Member, Schedule, Team, Template
 from core.models.oncall import OncallRole
 
 
@@ -52,7 +54,21 @@ async def _check_targets(c: Call, definition: RuleDefinition) -> dict:
             await require_ids(c.session, Schedule, [sr.schedule_id], f"levels[{i}].targets.schedule_roles[{j}].schedule_id")
             await require_ids(c.session, OncallRole, [sr.role_id], f"levels[{i}].targets.schedule_roles[{j}].role_id")
         await require_ids(c.session, Bot, level.bot_ids, f"levels[{i}].bot_ids")
+        await _check_im_chats(c, level.im_chats, f"levels[{i}].im_chats")
     return definition.model_dump(mode="json")
+
+
+async def _check_im_chats(c: Call, chats: list[ImChat], field: str) -> None:
+    """Each group chat names an IM app that exists, by an id of that app's platform's shape."""
+    ids = {ch.im_app_id for ch in chats}
+    apps = dict((await c.session.execute(select(ImApp.id, ImApp.platform).where(ImApp.id.in_(ids)))).all()) \
+        if ids else {}
+    for j, chat in enumerate(chats):
+        if chat.im_app_id not in apps:
+            raise InvalidInput(f"{field}[{j}].im_app_id: no im app with id {chat.im_app_id}")
+        problem = chat_id_problem(apps[chat.im_app_id], chat.chat_id)
+        if problem:
+            raise InvalidInput(f"{field}[{j}].chat_id: {problem}")
 
 
 @endpoint("POST", "/channels/{id}/escalation-rules", body=RuleIn, response=RuleOut, status=201, need="admin",
@@ -113,6 +129,8 @@ class DeliveryOut(BaseModel):
     incident_id: int
     person_id: int | None
     bot_id: int | None
+    im_app_id: int | None = Field(description="medium im_chat: the IM app that posted the card into `chat_id`")
+    chat_id: str = Field(description="medium im_chat: the group chat; empty otherwise")
     medium: str
     event_type: str
     level: int
@@ -130,7 +148,7 @@ class DeliveryOut(BaseModel):
 
 def delivery_out(d: Delivery) -> dict:
     return {"delivery_id": d.id, "incident_id": d.incident_id, "person_id": d.member_id, "bot_id": d.bot_id,
-            "medium": d.medium, "event_type": d.event_type, "level": d.level, "loop": d.loop, "state": d.state,
+            "im_app_id": d.im_app_id, "chat_id": d.address if d.medium == "im_chat" else "", "medium": d.medium, "event_type": d.event_type, "level": d.level, "loop": d.loop, "state": d.state,
             "attempts": d.attempts, "next_attempt_at": ts(d.next_attempt_at),
             "provider": d.provider, "provider_message_id": d.provider_message_id, "last_error": d.last_error,
             "fallback_from": d.fallback_from_id, "created_at": ts(d.created_at), "updated_at": ts(d.updated_at)}

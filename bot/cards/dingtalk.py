@@ -81,6 +81,8 @@ def _markdown(card: IncidentCard) -> str:
     ]
     if card.snoozed_until is not None:
         lines.append(f"**Snoozed until:** {utc_text(card.snoozed_until)}")
+    if card.last_action:
+        lines.append(f"**Last action:** {_esc(card.last_action)}")
     if card.labels:
         lines.append(f"**Labels:** {labels_line(card, escape=_esc)}")
     if card.description:

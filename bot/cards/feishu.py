@@ -91,6 +91,8 @@ def _facts(card: IncidentCard) -> str:
     ]
     if card.snoozed_until is not None:
         lines.append(f"**Snoozed until:** {utc_text(card.snoozed_until)}")
+    if card.last_action:
+        lines.append(f"**Last action:** {_esc(card.last_action)}")
     return "\n".join(lines)
 
 

@@ -21,6 +21,7 @@ MAX_TITLE = 512  # Flashduty's title limit; renderers cut further where a platfo
 MAX_DESCRIPTION = 2000  # chars kept on the card; the incident page has the rest
 MAX_LABELS = 8  # key labels shown; the count of the rest is kept in `hidden_labels`
 MAX_LABEL_TEXT = 128
+MAX_LAST_ACTION = 200
 DEFAULT_SNOOZE_CHOICES = (30, 60, 240, 1440)
 MAX_CUSTOM_ACTIONS = 20  # custom actions a card carries; renderers fold or cut further, the page has them all
 MAX_CUSTOM_NAME = 100  # CustomAction.name's column length
@@ -134,6 +135,9 @@ class IncidentCard:
     channel_name: str = ""
     responders: tuple[str, ...] = ()
     acknowledged_by: tuple[str, ...] = ()
+    # Who did what last, in the timeline's words ("Acknowledged by Ann via Slack"): a card in a group chat is
+    # read by people who did not click it. Empty draws nothing.
+    last_action: str = ""
     # Key labels in display order; pass tuple(labels.items()) or a mapping. Capped at MAX_LABELS.
     labels: tuple[tuple[str, str], ...] = ()
     alert_count: int = 0
@@ -165,6 +169,9 @@ class IncidentCard:
             raise ValueError(f"alert_count must be a non-negative integer, got {self.alert_count!r}")
         set_(self, "responders", _names("responders", self.responders))
         set_(self, "acknowledged_by", _names("acknowledged_by", self.acknowledged_by))
+        if not isinstance(self.last_action, str):
+            raise ValueError(f"last_action must be a string, got {self.last_action!r}")
+        set_(self, "last_action", _cut(" ".join(self.last_action.split()), MAX_LAST_ACTION))
         set_(self, "description", _cut((self.description or "").strip(), MAX_DESCRIPTION))
         pairs = tuple(self.labels.items()) if isinstance(self.labels, Mapping) else tuple(self.labels)
         for pair in pairs:

@@ -63,6 +63,8 @@ def render(card: IncidentCard) -> dict[str, Any]:
     more = _more(card)
     if more:
         blocks.append({"type": "actions", "block_id": BLOCK_ID_MORE, "elements": more})
+    if card.last_action:
+        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _esc(card.last_action)}]})
     footer = f"<{card.url}|Open incident #{_esc(card.num)}> · Updated {_date(card.updated_at)}"
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
     # Slack reads `text` (the notification and the screen-reader line) as mrkdwn too: <!channel> would ping.

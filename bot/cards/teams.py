@@ -78,6 +78,8 @@ def _facts(card: IncidentCard) -> list[dict[str, str]]:
     ]  # Teams reads markdown in fact values too
     if card.snoozed_until is not None:  # DATE()/TIME() are only documented for TextBlock, not FactSet
         facts.append(("Snoozed until", utc_text(card.snoozed_until)))
+    if card.last_action:
+        facts.append(("Last action", _esc(card.last_action)))
     return [{"title": k, "value": v} for k, v in facts]
 
 

@@ -77,6 +77,8 @@ def _rows(card: IncidentCard) -> list[dict[str, Any]]:
     ]
     if card.snoozed_until is not None:
         rows.append(("Snoozed", utc_text(card.snoozed_until)))
+    if card.last_action:
+        rows.append(("Last action", card.last_action))
     return [{"keyname": k, "value": cut(v, MAX_ROW_VALUE)} for k, v in rows][:6]
 
 

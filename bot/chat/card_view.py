@@ -8,18 +8,27 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cards.model import IncidentCard
+from bot.cards.timeline_words import headline, people
 from bot.chat.actions import to_card_actions
 from core.incidents import allowed_actions
-from core.models import Channel, Incident, Member
+from core.models import Channel, Incident, Member, TimelineEntry
 from core.types import Progress, Severity
+
+# What a member did that the card says it did last ("Acknowledged by Ann via Slack"): the lifecycle, not comments.
+LAST_ACTION_KINDS = ("i_ack", "i_unack", "i_rslv", "i_reopen", "i_snooze", "i_wake", "i_assign", "i_merge",
+                     "silence_similar")
 
 
 async def incident_card(session: AsyncSession, incident: Incident, base_url: str, now: datetime) -> IncidentCard:
     """The card of `incident` as it is now."""
     channel = await session.get(Channel, incident.channel_id)
     ids = [r["person_id"] for r in incident.responders]
-    names = {m.id: m.name for m in (await session.execute(select(Member).where(Member.id.in_(ids)))).scalars()} \
-        if ids else {}
+    last = (await session.execute(
+        select(TimelineEntry).where(TimelineEntry.incident_id == incident.id, TimelineEntry.kind.in_(LAST_ACTION_KINDS))
+        .order_by(TimelineEntry.id.desc()).limit(1))).scalar_one_or_none()
+    wanted = set(ids) | (people([last]) if last else set())
+    names = {m.id: m.name for m in (await session.execute(select(Member).where(Member.id.in_(wanted)))).scalars()} \
+        if wanted else {}
     progress = Progress(incident.progress)
     actions = allowed_actions(progress, merged=incident.merged_into_id is not None,
                               snoozed=incident.snoozed_until is not None)
@@ -31,4 +40,5 @@ async def incident_card(session: AsyncSession, incident: Incident, base_url: str
         acknowledged_by=tuple(names.get(r["person_id"], "") for r in incident.responders if r.get("acknowledged_at")),
         labels=dict(incident.labels), alert_count=incident.alert_cnt, description=incident.description,
         snoozed_until=incident.snoozed_until, actions=to_card_actions(a.value for a in actions),
+        last_action=headline(last.kind, last.actor_id, last.source, last.detail, names) if last else "",
     )

@@ -22,7 +22,7 @@ MAX_DELIVERIES = 50
 ASSIGNED_LEVEL = -1
 
 MEDIA = {"im": "IM direct message", "sms": "SMS", "voice": "Voice call", "email": "E-mail",
-         "app": "Vigil app (push)", "bot": "Group-chat bot"}
+         "app": "Vigil app (push)", "bot": "Group-chat bot", "im_chat": "IM app card in a group chat"}
 OUTCOMES = {"pending": "Pending", "sent": "Delivered", "failed": "Failed", "canceled": "Canceled"}
 
 
@@ -78,7 +78,7 @@ async def escalation_view(db: AsyncSession, incident: Incident) -> dict[str, Any
         "deliveries": [{
             "at": d.created_at,
             "to": names.get(d.member_id, f"member {d.member_id}") if d.member_id is not None
-            else aliases.get(d.bot_id, f"bot {d.bot_id}"),
+            else f"chat {d.address}" if d.medium == "im_chat" else aliases.get(d.bot_id, f"bot {d.bot_id}"),
             "medium": MEDIA.get(d.medium, d.medium), "level": _level(d.level, d.loop),
             "state": d.state, "outcome": OUTCOMES.get(d.state, d.state), "attempts": d.attempts,
             "error": d.last_error[:200], "fallback": d.fallback_from_id is not None,

@@ -73,6 +73,8 @@ class Delivery(SQLModel, table=True):
     incident_id: int = Field(foreign_key="incident.id", index=True)
     member_id: int | None = Field(default=None, foreign_key="member.id")
     bot_id: int | None = None
+    # A card posted into a group chat of this IM app (medium im_chat; the chat id is the address).
+    im_app_id: int | None = None
     medium: str = Field(max_length=32)
     address: str = Field(default="", max_length=320)
     event_type: str = Field(default="i_new", max_length=32)

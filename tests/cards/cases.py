@@ -67,6 +67,14 @@ CASES: dict[str, IncidentCard] = {
                   TimelineLine(NOW - timedelta(minutes=5), "Acknowledged by Alice Chen via Feishu"),
                   TimelineLine(NOW - timedelta(minutes=9), "Incident triggered")),
     ),
+    # A card in a group chat says who did what last: readers did not click it. Markup in a name stays text.
+    "last_action_in_a_group": IncidentCard(
+        incident_id=8, num="G7", title="Queue backlog above 10k", severity=Severity.WARNING,
+        progress=Progress.PROCESSING, url="https://vigil.example.com/incidents/8", updated_at=NOW,
+        channel_name="Orders", responders=("Ann *Lee*", "Bob"), acknowledged_by=("Ann *Lee*",), alert_count=4,
+        actions=(Action.UNACK, Action.CLOSE, Action.SNOOZE),
+        last_action="Acknowledged by Ann *Lee* <b>x</b> via Slack",
+    ),
 }
 
 
