@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -35,6 +36,23 @@ async def resolve(session: AsyncSession, platform: Platform, im_user_id: str) ->
     if member is None:
         raise NotLinked(not_linked_message(platform, im_user_id))
     return member
+
+
+async def resolve_mention(session: AsyncSession, platform: Platform, mention: str) -> Member:
+    """The member a plain-text mention names (WeCom app messages: `@<userid>` or `@<name>`): the platform user
+    id in the mapping table, else the one member of that name (case-insensitive) who has a current row in the
+    platform's mapping table; NotLinked when neither, or when the name is ambiguous."""
+    try:
+        return await resolve(session, platform, mention)
+    except NotLinked:
+        pass
+    rows = await session.execute(select(Member).join(MappingRow, MappingRow.member_id == Member.id).where(
+        MappingRow.platform == platform.value, MappingRow.stale.is_(False),
+        sa.func.lower(Member.name) == mention.lower()))
+    found = list({m.id: m for m in rows.scalars()}.values())  # a member may have several rows
+    if len(found) != 1:
+        raise NotLinked(not_linked_message(platform, mention))
+    return found[0]
 
 
 async def identities(session: AsyncSession, member_id: int) -> list[MappingRow]:

@@ -69,6 +69,23 @@ class ActionEvent:
 
 
 @dataclass(frozen=True)
+class ChatMessage:
+    """A message to the bot (a DM, or the bot @mentioned in a group), as its adapter reads it: who sent it,
+    its words with every mention taken out, and the platform user ids mentioned, in order (the bot itself left
+    out). bot/chat/words.py turns it into a command; `context` is what the adapter needs to answer in place."""
+
+    platform: Platform
+    im_user_id: str
+    words: str
+    mentions: tuple[str, ...] = ()
+    # The mentions are what the sender typed after an @ (WeCom app messages have no mention markup): each may
+    # be a user id or a member's name, and the mapping table is asked for both.
+    mentions_by_name: bool = False
+    context: Mapping[str, Any] = field(default_factory=dict)
+    callback: CallbackId | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
 class ChatTarget:
     """Where a card goes: a direct message to a user, or a group chat."""
 
@@ -173,6 +190,19 @@ class Adapter(Protocol):
 
         An adapter with `spends_update_codes = True` (WeCom) updates only by spending one of the ref's
         `update_codes`; card_sync claims one in the database first and passes a ref carrying just that one."""
+        ...
+
+
+class Conversing(Protocol):
+    """Optional: an adapter that also takes messages to the bot on its callback (same verification as clicks)
+    and answers them in the same conversation, through the platform's messaging API."""
+
+    def parse_message(self, req: InboundRequest) -> ChatMessage | None:
+        """The message to the bot in a verified callback, or None if it carries none (or none for the bot)."""
+        ...
+
+    async def send_reply(self, message: ChatMessage, text: str) -> None:
+        """Answer the message in its conversation; raises DeliveryError on failure."""
         ...
 
 

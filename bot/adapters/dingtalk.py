@@ -1,4 +1,5 @@
-"""DingTalk: cards through the card-instance OpenAPI, clicks over Stream mode (dingtalk-stream) or HTTP.
+"""DingTalk: cards through the card-instance OpenAPI, clicks over Stream mode (dingtalk-stream) or HTTP, and chat
+commands as the robot's HTTP message callback, answered through the robot send API.
 
 Prefer Stream mode: an HTTP callback's signature covers only its timestamp, not its body, so whoever sees
 one signed request can send any body with its headers. HTTP callbacks are therefore taken only within five
@@ -9,7 +10,10 @@ https://open.dingtalk.com/document/orgapp/interactive-card-update-interface (upd
 https://open.dingtalk.com/document/orgapp/event-callback-card (click callback and its answer),
 https://open.dingtalk.com/document/orgapp/obtain-the-access_token-of-an-internal-app (token),
 https://open.dingtalk.com/document/orgapp/query-users-by-phone-number (directory),
-https://open-dingtalk.github.io/developerpedia/docs/learn/stream/protocol (Stream gateway).
+https://open-dingtalk.github.io/developerpedia/docs/learn/stream/protocol (Stream gateway),
+https://open.dingtalk.com/document/orgapp/receive-message (robot message callback),
+https://open.dingtalk.com/document/orgapp/chatbots-send-one-on-one-chat-messages-in-batches and
+https://open.dingtalk.com/document/orgapp/the-robot-sends-a-group-message (robot replies).
 
 The legacy `/v1.0/im/interactiveCards/send` is closed to new apps and cannot route clicks to Stream,
 so cards are created with `createAndDeliver` and `callbackType: "STREAM"`. The SDK's own card helpers
@@ -25,6 +29,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -41,6 +46,7 @@ from bot.adapters._http import Reply, error_for_status, parse_retry_after, redac
 from bot.adapters.base import (
     ActionEvent,
     CallbackId,
+    ChatMessage,
     ChatTarget,
     Click,
     HttpReply,
@@ -54,6 +60,7 @@ from core.types import Platform
 
 log = logging.getLogger("vigil.dingtalk")
 CARD_CALLBACK_TOPIC = dingtalk_stream.Card_Callback_Router_Topic  # "/v1.0/card/instances/callback"
+AT_WORD = re.compile(r"(?:^|(?<=\s))@\S+")  # "@Bob" as DingTalk writes a mention into a message's text
 # DingTalk calls a timestamp more than an hour off illegal; we take five minutes, as Slack does: the signature
 # does not cover the body, so the window is all that bounds what a captured pair of headers can do.
 SIGNATURE_WINDOW_MS = 300_000
@@ -244,8 +251,37 @@ class DingTalkAdapter:
             return None
         return replace(event, callback=CallbackId(f"{req.header('timestamp')}:{req.header('sign')}", REPLAYABLE))
 
+    def parse_message(self, req: InboundRequest) -> ChatMessage | None:
+        """A text message to the robot (its HTTP message callback, signed like card callbacks); taken once per
+        timestamp/sign pair, as a click is."""
+        try:
+            data = json.loads(req.body)
+        except ValueError:
+            return None
+        message = to_message(data) if isinstance(data, dict) else None
+        if message is None:
+            return None
+        return replace(message, callback=CallbackId(f"{req.header('timestamp')}:{req.header('sign')}", REPLAYABLE))
+
+    async def send_reply(self, message: ChatMessage, text: str) -> None:
+        """Answer through the robot's own send API (the body's sessionWebhook is a URL an unsigned body names):
+        to the sender in a 1:1 chat, into the group otherwise. sampleText is plain text: nothing in it @s anyone."""
+        base = {"robotCode": self.robot_code, "msgKey": "sampleText",
+                "msgParam": json.dumps({"content": text}, ensure_ascii=False)}
+        if message.context.get("group"):
+            data = await self.api.v1("POST", "/v1.0/robot/groupMessages/send", {
+                **base, "openConversationId": message.context["conversation_id"]})
+        else:
+            data = await self.api.v1("POST", "/v1.0/robot/oToMessages/batchSend", {
+                **base, "userIds": [message.im_user_id]})
+            if message.im_user_id in (data.get("invalidStaffIdList") or []):
+                raise DeliveryError(f"dingtalk: reply not delivered to {message.im_user_id}", retryable=False)
+
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
-        """DingTalk takes the card update in the callback answer; the text goes to the clicker's private data."""
+        """DingTalk takes the card update in the callback answer; the text goes to the clicker's private data.
+        A message to the robot gets an empty object: its answer goes through the robot API."""
+        if req.body.lstrip().startswith(b"{") and b'"msgtype"' in req.body:
+            return HttpReply(200, b"{}")
         return HttpReply(200, json.dumps(callback_answer(outcome), ensure_ascii=False).encode())
 
     async def send_card(self, to: ChatTarget, card: dict[str, Any]) -> MessageRef:
@@ -326,6 +362,27 @@ def to_event(data: Mapping[str, Any]) -> ActionEvent | None:
         return None
     inputs = {k: v for k, v in params.items() if k != "action" and isinstance(v, str)}
     return ActionEvent(Platform.DINGTALK, msg.user_id, payload, inputs, {"out_track_id": msg.card_instance_id})
+
+
+def to_message(data: Mapping[str, Any]) -> ChatMessage | None:
+    """A robot text message (the HTTP callback body, or the Stream chatbot topic's `data`) as a ChatMessage:
+    the @name words DingTalk leaves in the text are taken out, and `atUsers` gives the staff ids mentioned
+    (the robot itself, which has none or its chatbotUserId, left out)."""
+    if data.get("msgtype") != "text":
+        return None
+    try:
+        msg = dingtalk_stream.ChatbotMessage.from_dict(dict(data))
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+    sender, text = msg.sender_staff_id, getattr(msg.text, "content", None)
+    if not isinstance(sender, str) or not sender or not isinstance(text, str):
+        return None
+    mentions = tuple(u.staff_id for u in msg.at_users or []
+                     if isinstance(u.staff_id, str) and u.staff_id and u.dingtalk_id != msg.chatbot_user_id)
+    group = str(msg.conversation_type) == "2"
+    return ChatMessage(Platform.DINGTALK, sender, " ".join(AT_WORD.sub(" ", text).split()), mentions,
+                       context={"group": group, "conversation_id": str(msg.conversation_id or ""),
+                                "msg_id": str(msg.message_id or "")})
 
 
 def callback_answer(outcome: Outcome) -> dict[str, Any]:

@@ -1,11 +1,16 @@
-"""Feishu / Lark: cards through im/v1 messages (lark-oapi), clicks as `card.action.trigger` HTTP callbacks.
+"""Feishu / Lark: cards through im/v1 messages (lark-oapi), clicks as `card.action.trigger` HTTP callbacks, and
+chat commands as `im.message.receive_v1` events on the same callback URL, answered with im/v1 message reply.
 
 Docs: https://open.feishu.cn/document/server-docs/im-v1/message/create (send),
 https://open.feishu.cn/document/server-docs/im-v1/message-card/patch (update),
 https://open.feishu.cn/document/feishu-cards/card-callback-communication (click and its answer),
 https://open.feishu.cn/document/server-docs/event-subscription-guide/event-subscription-configure-/encrypt-key-encryption-configuration-case
 (encryption and signature), https://open.feishu.cn/document/server-docs/contact-v3/user/batch_get_id
-(directory), https://open.feishu.cn/document/server-docs/api-call-guide/generic-error-code (error codes).
+(directory), https://open.feishu.cn/document/server-docs/api-call-guide/generic-error-code (error codes),
+https://open.feishu.cn/document/server-docs/im-v1/message/events/receive (message event),
+https://open.feishu.cn/document/server-docs/im-v1/message/reply (reply). The SDK's EventDispatcherHandler runs
+its handlers synchronously and checks signatures in a way that is not constant-time, so events are parsed
+with its models (P2CardActionTrigger, P2ImMessageReceiveV1) after `verify`, as it would parse them.
 Lark is the same API on https://open.larksuite.com: one adapter, `settings["base_url"]` picks the site.
 
 The SDK's automatic token handling fetches the tenant token with blocking `requests` even inside its
@@ -20,6 +25,7 @@ import asyncio
 import hashlib
 import hmac
 import json
+import re
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import UTC, datetime, timedelta
@@ -33,8 +39,11 @@ from lark_oapi.api.contact.v3 import BatchGetIdUserRequest, BatchGetIdUserReques
 from lark_oapi.api.im.v1 import (
     CreateMessageRequest,
     CreateMessageRequestBody,
+    P2ImMessageReceiveV1,
     PatchMessageRequest,
     PatchMessageRequestBody,
+    ReplyMessageRequest,
+    ReplyMessageRequestBody,
 )
 from lark_oapi.core.exception import UnmarshalException
 from lark_oapi.core.token import AccessTokenResponse
@@ -49,6 +58,7 @@ from bot.adapters._http import parse_retry_after, redact
 from bot.adapters.base import (
     ActionEvent,
     CallbackId,
+    ChatMessage,
     ChatTarget,
     HttpReply,
     InboundRequest,
@@ -62,6 +72,8 @@ from core.egress import EgressPolicy
 from core.types import Platform
 
 CARD_ACTION = "card.action.trigger"
+MESSAGE_RECEIVED = "im.message.receive_v1"
+MENTION_KEY = re.compile(r"(@_user_\d+)")  # a mention's placeholder in a text message's `text`
 URL_VERIFICATION = "url_verification"
 # Feishu documents no window; five minutes, as Slack uses, bounds a replay while tolerating clock skew.
 SIGNATURE_WINDOW_S = 300
@@ -312,6 +324,60 @@ class FeishuAdapter:
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """A toast for the clicker and, when there is one, the re-rendered card shown at once."""
         return HttpReply(200, lark.JSON.marshal(callback_answer(outcome)).encode())
+
+    def parse_message(self, req: InboundRequest) -> ChatMessage | None:
+        """A user's text message to the bot (`im.message.receive_v1`): in a group only when it starts by
+        mentioning the bot (Feishu sends group messages without one to apps allowed to read them all)."""
+        payload = self._open(req.body)
+        if payload is None or not isinstance(payload.get("header"), dict):
+            return None
+        try:
+            data = P2ImMessageReceiveV1(payload)
+        except (TypeError, ValueError, UnmarshalException):
+            return None
+        if data.header is None or data.header.event_type != MESSAGE_RECEIVED or data.event is None:
+            return None
+        sender, message = data.event.sender, data.event.message
+        if sender is None or sender.sender_type != "user" or sender.sender_id is None or message is None:
+            return None
+        open_id = sender.sender_id.open_id
+        if not isinstance(open_id, str) or not open_id or message.message_type != "text" or not message.message_id:
+            return None
+        try:
+            text = json.loads(message.content or "").get("text")
+        except (ValueError, AttributeError):
+            return None
+        if not isinstance(text, str):
+            return None
+        by_key = {m.key: (m.id.open_id if m.id else None) for m in message.mentions or [] if m.key}
+        addressed, words, mentions = False, [], []
+        for part in MENTION_KEY.split(text):
+            if part in by_key:
+                if not "".join(words).strip():
+                    addressed = True  # mentioned before any word: the message is addressed to them (the bot)
+                elif by_key[part]:
+                    mentions.append(str(by_key[part]))
+            else:
+                words.append(part)
+        if message.chat_type != "p2p" and not addressed:
+            return None
+        event_id = data.header.event_id if isinstance(data.header.event_id, str) else ""
+        callback = CallbackId(event_id or hashlib.sha256(req.body).hexdigest(), REPLAYABLE)
+        return ChatMessage(Platform.FEISHU, open_id, " ".join("".join(words).split()), tuple(mentions),
+                           context={"message_id": message.message_id, "chat_id": message.chat_id or ""},
+                           callback=callback)
+
+    async def send_reply(self, message: ChatMessage, text: str) -> None:
+        """Reply to the message with a rich-text post: its text elements are shown as typed, so a title holding
+        `<at user_id="all">` mentions nobody (a plain text message would)."""
+        lines = [[{"tag": "text", "text": line}] for line in text.split("\n")]
+        body = ReplyMessageRequestBody.builder().msg_type("post").content(json.dumps(
+            {"zh_cn": {"title": "", "content": lines}}, ensure_ascii=False))
+        if message.callback is not None:  # Feishu sends one reply per uuid, even when we retry
+            body = body.uuid(hashlib.sha256(message.callback.key.encode()).hexdigest()[:50])
+        request = (ReplyMessageRequest.builder().message_id(str(message.context.get("message_id", "")))
+                   .request_body(body.build()).build())
+        await self.api.call("reply", lambda opt: self.api.client.im.v1.message.areply(request, opt))
 
     async def send_card(self, to: ChatTarget, card: dict[str, Any]) -> MessageRef:
         """Post an interactive card to a user (open_id / union_id / user_id) or a group chat (chat_id)."""

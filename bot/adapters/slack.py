@@ -49,8 +49,9 @@ from bot.adapters.base import (
 )
 from bot.adapters.errors import DeliveryError
 from bot.cards.slack import ACTION_IDS, OPENS_MODAL
-from bot.chat.actions import Action, ActionData, ActionPayloadError
+from bot.chat.actions import Action
 from bot.chat.commands import PAGE, QUERIES, Query, help_text
+from bot.chat.words import command_payload, not_understood
 from core.types import Platform
 
 log = logging.getLogger("vigil.slack")
@@ -60,8 +61,8 @@ MODAL_IDS = frozenset(ACTION_IDS[a] for a in OPENS_MODAL)
 MEMBER_INPUT = "vigil.member"  # the users_select of the Reassign modal
 GONE = frozenset({"user_not_found", "users_not_found", "account_inactive", "cannot_dm_bot", "user_disabled"})
 RETRYABLE = frozenset({"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"})
-COMMANDS = {"ack": Action.ACK, "unack": Action.UNACK, "close": Action.CLOSE, "reopen": Action.REOPEN,
-            "escalate": Action.ESCALATE, "wake": Action.WAKE, "snooze": Action.SNOOZE, "comment": Action.COMMENT}
+# Slack escapes a mention as <@U123> or <@U123|name> (the slash command's "Escape channels, users, and links").
+LEADING_MENTION = re.compile(r"\s*<@([A-Z0-9]+)(?:\|[^>]*)?>(?=\s|$)")
 UNANSWERED = "Vigil could not answer that just now; please try again in a moment."
 SIGNATURE_WINDOW = timedelta(minutes=5)  # the SDK's SignatureVerifier accepts a timestamp this far from now
 
@@ -449,35 +450,23 @@ def to_query(body: Mapping[str, Any], command: str = "/vigil") -> Query | None:
         return None
     name = words[0].lower()
     if name == PAGE:
-        return Query(Platform.SLACK, user, name, words[1] if len(words) > 1 else "")
+        mentions, rest = page_mentions(words[1] if len(words) > 1 else "")
+        return Query(Platform.SLACK, user, name, rest, mentions)
     return Query(Platform.SLACK, user, name) if name in QUERIES and len(words) == 1 else None
 
 
-def command_payload(text: str) -> tuple[Action, str, str] | None:
-    """`ack 12` -> (ACK, "ack:12", ""); `comment 12 disk full` -> (COMMENT, "cmt:12", "disk full"); else None."""
-    words = text.split(maxsplit=2)
-    if len(words) < 2 or words[0].lower() not in COMMANDS or not words[1].lstrip("#").isdigit():
-        return None
-    action, rest = COMMANDS[words[0].lower()], words[2].strip() if len(words) > 2 else ""
-    fields: dict[str, int | None] = {}
-    if action is Action.SNOOZE:
-        if rest and not rest.isdigit():
-            return None
-        fields["minutes"] = int(rest or 60)
-    elif action is not Action.COMMENT and rest:
-        return None
-    try:
-        return action, ActionData.for_action(action, int(words[1].lstrip("#")), **fields).pack(), rest
-    except (ActionPayloadError, ValueError):
-        return None
+def page_mentions(text: str) -> tuple[tuple[str, ...], str]:
+    """The Slack user ids of the escaped mentions `page` starts with, and the words after them."""
+    users, rest = [], text
+    while m := LEADING_MENTION.match(rest):
+        users.append(m.group(1))
+        rest = rest[m.end():]
+    return tuple(users), rest.strip()
 
 
 def command_help(text: str, command: str = "/vigil") -> str:
     """The answer to a command text that is neither an incident action nor a query: the command list."""
-    usage = help_text(f"{command} ")
-    if not text.strip() or text.strip().lower() == "help":
-        return usage
-    return f"I did not understand `{escape(text.strip()[:100])}`.\n{usage}"
+    return not_understood(text, f"{command} ", quote=escape)
 
 
 def escape(text: str) -> str:

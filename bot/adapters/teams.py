@@ -1,4 +1,5 @@
-"""Microsoft Teams: Adaptive Cards with Universal Actions, posted proactively through the Bot Connector API.
+"""Microsoft Teams: Adaptive Cards with Universal Actions, posted proactively through the Bot Connector API;
+chat commands as `message` activities to the bot (the same messaging endpoint), answered in the conversation.
 
 Docs: https://learn.microsoft.com/microsoftteams/platform/bots/how-to/conversations/send-proactive-messages
 (create a 1:1 conversation, then post), https://learn.microsoft.com/azure/bot-service/rest-api/bot-framework-rest-connector-authentication
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import html
 import json
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -34,7 +37,9 @@ from botbuilder.schema import (
     ActivityTypes,
     Attachment,
     ChannelAccount,
+    ConversationAccount,
     ConversationParameters,
+    TextFormatTypes,
 )
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
@@ -45,6 +50,7 @@ from bot.adapters._http import error_for_status, parse_retry_after, redact, send
 from bot.adapters.base import (
     ActionEvent,
     CallbackId,
+    ChatMessage,
     ChatTarget,
     Click,
     HttpReply,
@@ -67,6 +73,7 @@ TOKEN_LIFETIME_UNKNOWN = timedelta(days=1)  # replay cache time for a token with
 KEYS_MAX_AGE_S = 24 * 3600  # the SDK refreshes signing keys daily...
 KEYS_RETRY_S = 300  # ...and at most this often when a token names an unknown key
 BOT_SCOPE = "https://api.botframework.com/.default"
+AT_TAG = re.compile(r"<at>.*?</at>", re.S)  # a mention as Teams writes it into a message's text
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 
 
@@ -341,6 +348,46 @@ class TeamsAdapter:
         return ActionEvent(Platform.TEAMS, user, data["action"], inputs, {
             "verb": verb, "conversation_id": conversation or "", "activity_id": activity.reply_to_id or "",
             "service_url": activity.service_url or ""}, callback)
+
+    def parse_message(self, req: InboundRequest) -> ChatMessage | None:
+        """A `message` activity to the bot: from.aadObjectId, the text without its `<at>` mentions, and the AAD
+        object ids of the people mentioned (the bot's own mention, the recipient, left out)."""
+        raw = _activity(req.body)
+        if raw is None or raw.get("type") != ActivityTypes.message:
+            return None
+        try:
+            activity = Activity().deserialize(raw)
+        except DeserializationError:
+            return None
+        user = activity.from_property.aad_object_id if activity.from_property else None
+        if not user or not isinstance(activity.text, str) or not activity.conversation or not activity.id:
+            return None
+        bot = activity.recipient.id if activity.recipient else None
+        text, mentions = activity.text, []
+        for entity in raw.get("entities") or []:
+            if not isinstance(entity, dict) or entity.get("type") != "mention":
+                continue
+            mentioned = entity.get("mentioned") if isinstance(entity.get("mentioned"), dict) else {}
+            if isinstance(entity.get("text"), str) and entity["text"]:
+                text = text.replace(entity["text"], " ", 1)
+            person = mentioned.get("aadObjectId")
+            if mentioned.get("id") != bot and isinstance(person, str) and person:
+                mentions.append(person)
+        words = " ".join(html.unescape(AT_TAG.sub(" ", text)).split())
+        callback = CallbackId(str(activity.id), replayable_for_token(req.header("Authorization")))
+        return ChatMessage(Platform.TEAMS, user, words, tuple(mentions), context={
+            "conversation_id": activity.conversation.id or "", "activity_id": activity.id,
+            "service_url": activity.service_url or ""}, callback=callback)
+
+    async def send_reply(self, message: ChatMessage, text: str) -> None:
+        """Reply in the message's conversation as plain text (no markdown, so a title is shown as typed)."""
+        conversation, activity_id = str(message.context["conversation_id"]), str(message.context["activity_id"])
+        answer = Activity(type=ActivityTypes.message, text=text, text_format=TextFormatTypes.plain,
+                          reply_to_id=activity_id, conversation=ConversationAccount(id=conversation),
+                          from_property=ChannelAccount(id=f"28:{self.config.app_id}"))
+        # The serviceUrl was named by the verified token's serviceurl claim (verify).
+        await self._call(str(message.context.get("service_url") or self.config.service_url),
+                         lambda c: c.conversations.reply_to_activity(conversation, activity_id, answer))
 
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """The invoke response: the updated card when the click worked, else a message with the reason."""

@@ -1,8 +1,10 @@
-"""WeCom (WeChat Work): template cards by the app message API, clicks as encrypted XML callbacks.
+"""WeCom (WeChat Work): template cards by the app message API, clicks as encrypted XML callbacks, and chat
+commands as the text messages users send the app (the same encrypted callback), answered by message/send.
 
 Docs: https://developer.work.weixin.qq.com/document/path/90236 (message/send, template_card),
 https://developer.work.weixin.qq.com/document/path/94888 (update_template_card),
 https://developer.work.weixin.qq.com/document/path/90376 (template_card_event callback),
+https://developer.work.weixin.qq.com/document/path/90239 (messages users send the app),
 https://developer.work.weixin.qq.com/document/path/90968 (callback crypto, the WXBizMsgCrypt scheme),
 https://developer.work.weixin.qq.com/document/path/91039 (gettoken),
 https://developer.work.weixin.qq.com/document/path/95402 and /95895 (userid by mobile / by email),
@@ -24,6 +26,7 @@ import base64
 import hashlib
 import hmac
 import logging
+import re
 import struct
 import time
 from collections import OrderedDict
@@ -42,6 +45,7 @@ from bot.adapters._http import error_for_status, redact, send_request
 from bot.adapters.base import (
     ActionEvent,
     CallbackId,
+    ChatMessage,
     ChatTarget,
     HttpReply,
     InboundRequest,
@@ -59,6 +63,7 @@ from core.types import Platform
 log = logging.getLogger("vigil.wecom")
 # WeCom documents no replay window; five minutes tolerates clock skew and its retries (5 s apart).
 SIGNATURE_WINDOW_S = 300
+AT_WORD = re.compile(r"(?:^|(?<=\s))@(\S+)")  # "@zhangsan" or "@张三" typed into a message to the app
 REPLAYABLE = replayable_for(timedelta(seconds=SIGNATURE_WINDOW_S))
 RESPONSE_CODE_TTL_S = 72 * 3600
 TOKEN_ERRCODES = frozenset({40001, 40014, 42001})  # invalid credential / invalid token / token expired
@@ -297,6 +302,27 @@ class WeComAdapter:
         return ActionEvent(Platform.WECOM, user, key, inputs, {"task_id": task_id, "response_code": code,
                                                                "card_type": root.findtext("CardType") or ""},
                            callback)
+
+    def parse_message(self, req: InboundRequest) -> ChatMessage | None:
+        """A text message a user sent the app. WeCom app messages carry no mention markup: each `@word` is taken
+        out of the words as a mention, a userid or a member's name (the mapping table is asked for both)."""
+        root = _xml(self._decrypted(req)) if req.method != "GET" else None
+        if root is None or root.findtext("MsgType") != "text":
+            return None
+        user, content = (root.findtext("FromUserName") or "").strip(), root.findtext("Content") or ""
+        if not user:
+            return None
+        mentions = tuple(m.group(1) for m in AT_WORD.finditer(content))
+        # MsgId is inside the signed ciphertext and the same in WeCom's own retries of the message.
+        msg_id = (root.findtext("MsgId") or "").strip()
+        callback = CallbackId(f"msg:{msg_id}" if msg_id else req.query.get("msg_signature", "").lower(), REPLAYABLE)
+        return ChatMessage(Platform.WECOM, user, " ".join(AT_WORD.sub(" ", content).split()), mentions,
+                           mentions_by_name=True, context={"msg_id": msg_id}, callback=callback)
+
+    async def send_reply(self, message: ChatMessage, text: str) -> None:
+        """Answer with a text app message to the sender (apps talk to users one to one)."""
+        await self.api.call("/cgi-bin/message/send", {"touser": message.im_user_id, "msgtype": "text",
+                                                      "agentid": self.config.agent_id, "text": {"content": text}})
 
     def reply(self, req: InboundRequest, outcome: Outcome) -> HttpReply:
         """An empty 200 (the card is updated through the API); a refused click is explained in a text message."""

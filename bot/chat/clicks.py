@@ -10,12 +10,13 @@ or the platform's own retry) is answered as done and changes nothing either (bot
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.adapters.base import ActionEvent, Adapter, HttpReply, InboundRequest, Outcome
+from bot.adapters.base import ActionEvent, Adapter, ChatMessage, HttpReply, InboundRequest, Outcome
 from bot.cards import RENDERERS, render
 from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
@@ -35,11 +36,13 @@ DONE = {
 UNAUTHORIZED = HttpReply(401, orjson.dumps({"error": "callback signature verification failed"}))
 # Success-shaped, so the platform does not retry, and empty, so a replayer learns nothing about the incident.
 SEEN_BEFORE = Outcome(True, "")
+Heard = Callable[[ChatMessage], Awaitable[None]]  # a message to the bot, answered (bot.chat.messages.answer)
 
 
 async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionmaker[AsyncSession],
-                 base_url: str, now: datetime) -> HttpReply:
-    """The whole click path for one platform callback."""
+                 base_url: str, now: datetime, heard: Heard | None = None) -> HttpReply:
+    """The whole click path for one platform callback. A verified callback that is no click but a message to
+    the bot (an adapter with `parse_message`) goes to `heard` (bot.chat.messages.answer) before the answer."""
     if not adapter.verify(req, now):
         log.warning("%s callback failed verification", adapter.platform.value)
         return UNAUTHORIZED
@@ -48,6 +51,10 @@ async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionm
         return challenge
     event = adapter.parse_action(req)
     if event is None:
+        parse_message = getattr(adapter, "parse_message", None)
+        message = parse_message(req) if parse_message is not None and heard is not None else None
+        if message is not None and heard is not None:
+            await heard(message)
         return adapter.reply(req, Outcome(True, ""))
     outcome = await apply(event, sessions, base_url, now)
     return adapter.reply(req, outcome)

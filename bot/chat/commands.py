@@ -1,8 +1,8 @@
 """Chat commands every platform can offer: who is on call now, my open incidents, and the command list.
 
-An adapter parses its platform's command (Slack: `/vigil oncall`, `/vigil mine`) into a Query and
-hands it to `answer`, which reads the database (`oncall_now`, `open_incidents_of`) and words the reply
-with pure formatters (`oncall_text`, `mine_text`, `help_text`), so every platform says the same thing.
+An adapter parses its platform's command (Slack: `/vigil oncall`, `/vigil mine`; elsewhere a message to the
+bot, through bot/chat/words.py) into a Query and hands it to `answer`, which reads the database (`oncall_now`,
+`open_incidents_of`) and words the reply with pure formatters (`oncall_text`, `mine_text`, `help_text`), so every platform says the same thing.
 The person behind `mine` is resolved through the mapping table exactly as a click is; an unmapped user
 gets the same "not linked" reply. Commands that change an incident (`ack <number>`...) are clicks and go
 through bot/chat/clicks.py; `page` opens one (bot/chat/page_command.py) and is answered here in words too.
@@ -50,13 +50,15 @@ COMMANDS = (
 
 @dataclass(frozen=True)
 class Query:
-    """A command answered in words, parsed by an adapter (`/vigil oncall`, `/vigil mine`, `/vigil page ...`):
-    who asks, and what."""
+    """A command answered in words, parsed by an adapter (`/vigil oncall`, `/vigil mine`, `/vigil page ...`, or
+    the same words in a message to the bot): who asks, and what."""
 
     platform: Platform
     im_user_id: str
     name: str  # one of QUERIES, or PAGE
-    args: str = ""  # the words after the command's name (PAGE's people, severity, channel and title)
+    args: str = ""  # the words after the command's name, mentions taken out (PAGE's severity, channel, title)
+    mentions: tuple[str, ...] = ()  # the platform user ids mentioned (PAGE's people)
+    mentions_by_name: bool = False  # a mention may be a member's name (bot.adapters.base.ChatMessage)
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ async def answer(
 ) -> str:
     """The reply to a read-only command, for the asker only (e.g. a Slack ephemeral message)."""
     if query.name == PAGE:  # changes data, unlike the queries: it opens an incident (bot/chat/page_command.py)
-        return await page_command.run(query.platform, query.im_user_id, query.args, sessions, base_url, now)
+        return await page_command.run(query.platform, query.im_user_id, query.args, sessions, base_url, now,
+                                      mentions=query.mentions, by_name=query.mentions_by_name)
     async with sessions() as session:
         if query.name == ONCALL:
             return oncall_text(await oncall_now(session, now), now)

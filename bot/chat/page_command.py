@@ -1,9 +1,11 @@
-"""`page`: open an incident from chat and page the people named (Slack: `/vigil page @ann disk full on db-1`).
+"""`page`: open an incident from chat and page the people named (Slack: `/vigil page @ann disk full on db-1`,
+elsewhere the same words in a message to the bot).
 
     page @someone [@someone-else ...] [critical|warning|info] [channel:<name> | channel:"<name>"] <title>
 
-`parse` reads the words (pure); `run` resolves the asker and every person named through the platform's
-mapping table, exactly as a click resolves its clicker, and opens the incident through
+Each adapter takes the mentions out of the words (their markup is the platform's) and hands over the platform
+user ids mentioned. `parse` reads the remaining words (pure); `run` resolves the asker and every person named
+through the platform's mapping table, exactly as a click resolves its clicker, and opens the incident through
 core.manual_incidents.create, the Open API's own path, so escalation, cards, bots and webhooks follow.
 Without `channel:` the incident goes to the only channel there is; with several, the asker must name one.
 """
@@ -11,6 +13,7 @@ Without `channel:` the incident goes to the only channel there is; with several,
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,14 +24,12 @@ from core import manual_incidents
 from core.errors import VigilError
 from core.models import Channel
 from core.types import Platform, Severity
-from mapping_tables.store import NotLinked, not_linked_message, resolve
+from mapping_tables.store import NotLinked, not_linked_message, resolve, resolve_mention
 
 USAGE = 'page @someone [critical|warning|info] [channel:<name>] <title>'
 DEFAULT_SEVERITY = Severity.CRITICAL  # paging a person by hand is urgent unless the asker says otherwise
 CHANNELS_LISTED = 10
-# Slack escapes a mention as <@U123> or <@U123|name> (the slash command's "Escape channels, users, and links").
-MENTION = re.compile(r"^<@([A-Z0-9]+)(?:\|[^>]*)?>$")
-WORDS = re.compile(r'<@[^>]*>|(?i:channel:)"[^"]*"|\S+')  # a mention, or channel:"two words", is one word
+WORDS = re.compile(r'(?i:channel:)"[^"]*"|\S+')  # channel:"two words" is one word
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,16 @@ class PageSyntaxError(ValueError):
     """The words do not make a page; the message says what is missing."""
 
 
-def parse(text: str, mention: re.Pattern[str] = MENTION) -> PageRequest:
-    """The words after `page`: mentions first, then an optional severity and channel, then the title."""
+def parse(text: str, mentions: Sequence[str] = ()) -> PageRequest:
+    """The words after `page` with the mentions taken out (`mentions`, the people to page): an optional
+    severity and channel, then the title."""
     words = WORDS.findall(text)  # not shlex: a title like "can't log in" has a lone quote
-    users: list[str] = []
-    while words and (m := mention.match(words[0])):
-        users.append(m.group(1))
-        words.pop(0)
+    users = [m for m in mentions if m]
     if not users:
         first = words[0] if words else ""
         if first.startswith("@"):
-            raise PageSyntaxError(f"{first} is not a mention Vigil can read; pick the person from the list "
-                                  "Slack offers as you type (or ask the admin to turn on escaping for the command)")
+            raise PageSyntaxError(f"{first} is not a mention Vigil can read; pick the person from the list your "
+                                  "chat offers as you type")
         raise PageSyntaxError("name the person to page first, as @someone")
     severity, channel = DEFAULT_SEVERITY, None
     while words:
@@ -96,10 +95,11 @@ def _listed(rows: list[Channel]) -> str:
 
 
 async def run(platform: Platform, im_user_id: str, text: str, sessions: async_sessionmaker[AsyncSession],
-              base_url: str, now: datetime) -> str:
-    """Open the incident and page; the reply (for the asker only) says what happened or what to fix."""
+              base_url: str, now: datetime, *, mentions: Sequence[str] = (), by_name: bool = False) -> str:
+    """Open the incident and page; the reply says what happened or what to fix. `by_name`: a mention may be a
+    member's name as well as a user id (platforms whose mentions are plain text)."""
     try:
-        request = parse(text)
+        request = parse(text, mentions)
     except PageSyntaxError as exc:
         return f"Nothing was paged: {exc}.\nUsage: `{USAGE}`"
     async with sessions() as session:
@@ -110,7 +110,8 @@ async def run(platform: Platform, im_user_id: str, text: str, sessions: async_se
         responders = []
         for uid in request.im_user_ids:
             try:
-                responders.append(await resolve(session, platform, uid))
+                responders.append(await (resolve_mention(session, platform, uid) if by_name
+                                         else resolve(session, platform, uid)))
             except NotLinked:
                 return (f"Nothing was paged: {uid} is not linked to a Vigil member, so Vigil cannot reach them. "
                         f"Ask a Vigil admin to add them to the {platform.value} mapping table.")

@@ -11,6 +11,7 @@ from bot.adapters.base import InboundRequest
 from bot.body_deadline import READS_ITS_OWN_BODY, read_body
 from bot.chat import clicks
 from bot.chat import commands as chat_commands
+from bot.chat import messages as chat_messages
 from bot.egress import client_session
 from bot.keys import ADAPTER_MAP, DIRECTORIES, HTTP, SESSIONS, SETTINGS
 from bot.services import build_adapters
@@ -54,7 +55,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         reply = await dispatch(req, lambda event: clicks.apply(event, sessions, base_url, utcnow()),
                                lambda query: chat_commands.answer(query, sessions, base_url, utcnow()))
     else:
-        reply = await clicks.handle(adapter, req, sessions, base_url, utcnow())
+        reply = await clicks.handle(adapter, req, sessions, base_url, utcnow(), lambda message: chat_messages.answer(
+            adapter, message, sessions, base_url, utcnow()))
     return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type.split(";")[0],
                         headers=dict(reply.headers))
 

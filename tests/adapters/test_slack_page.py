@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from bot.adapters.slack import to_query
+from bot.adapters.slack import page_mentions, to_query
 from bot.chat.commands import Query
 from bot.chat.page_command import PageRequest, PageSyntaxError, parse
 from core.types import Platform, Severity
@@ -33,7 +33,7 @@ ANN, BOB, CAT = "U0ANN1234", "U0BOB5678", "U0CAT0001"
     ("<@U0BOB5678> <@U0BOB5678> the same person twice", PageRequest(("U0BOB5678",), "the same person twice")),
 ])
 def test_parse(text: str, request_: PageRequest) -> None:
-    assert parse(text) == request_
+    assert parse(*reversed(page_mentions(text))) == request_
 
 
 @pytest.mark.parametrize("text, words", [
@@ -46,13 +46,15 @@ def test_parse(text: str, request_: PageRequest) -> None:
 ])
 def test_parse_refuses(text: str, words: str) -> None:
     with pytest.raises(PageSyntaxError, match=words):
-        parse(text)
+        parse(*reversed(page_mentions(text)))
 
 
 def test_the_slash_command_is_a_page_query() -> None:
     body = {"command": "/vigil", "user_id": ANN, "text": "page <@U0BOB5678> db-1 is down"}
-    assert to_query(body) == Query(Platform.SLACK, ANN, "page", "<@U0BOB5678> db-1 is down")
+    assert to_query(body) == Query(Platform.SLACK, ANN, "page", "db-1 is down", ("U0BOB5678",))
     assert to_query({**body, "text": "page"}) == Query(Platform.SLACK, ANN, "page", "")
+    # Only the mentions `page` starts with are people to page; one in the title stays in the title.
+    assert page_mentions("<@U0BOB5678|bob> ping <@U0CAT0001> later") == (("U0BOB5678",), "ping <@U0CAT0001> later")
 
 
 @pytest.fixture

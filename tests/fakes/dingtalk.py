@@ -1,4 +1,5 @@
-"""A local fake of DingTalk: the OpenAPI (token, card instances), oapi (user by mobile) and the Stream gateway.
+"""A local fake of DingTalk: the OpenAPI (token, card instances, robot messages), oapi (user by mobile) and the
+Stream gateway; `robot_message` builds a message to the robot as DingTalk delivers it.
 
 It checks credentials and access tokens as DingTalk does and answers in DingTalk's shapes:
 api.dingtalk.com errors are HTTP 4xx/5xx with `{requestid, code, message}`; oapi.dingtalk.com
@@ -61,6 +62,8 @@ class FakeDingTalk:
         app.router.add_post("/v1.0/card/instances/createAndDeliver", self._create_and_deliver)
         app.router.add_put("/v1.0/card/instances", self._update)
         app.router.add_post("/topapi/v2/user/getbymobile", self._getbymobile)
+        app.router.add_post("/v1.0/robot/oToMessages/batchSend", self._robot_to_users)
+        app.router.add_post("/v1.0/robot/groupMessages/send", self._robot_to_group)
         app.router.add_post("/v1.0/gateway/connections/open", self._open)
         app.router.add_get("/gateway/connect", self._socket)
         return app
@@ -84,6 +87,16 @@ class FakeDingTalk:
 
     def updates(self) -> list[DingTalkRequest]:
         return [r for r in self.requests if r.method == "PUT"]
+
+    def robot_texts(self) -> list[tuple[str, str]]:
+        """Every sampleText the robot sent: (userid or openConversationId, content)."""
+        out = []
+        for r in self.requests:
+            if r.path.startswith("/v1.0/robot/"):
+                content = json.loads(r.body["msgParam"])["content"]
+                for to in r.body.get("userIds") or [r.body.get("openConversationId")]:
+                    out.append((str(to), content))
+        return out
 
     # -- OpenAPI ---------------------------------------------------------------------------------
 
@@ -148,6 +161,41 @@ class FakeDingTalk:
         by_key = (body.get("cardUpdateOptions") or {}).get("updateCardDataByKey", False)
         self.cards[track] = {**self.cards[track], **params} if by_key else dict(params)
         return web.json_response({"success": True, "result": True})
+
+    async def _robot(self, request: web.Request) -> web.StreamResponse | dict[str, Any]:
+        body = await self._v1_gate(request)
+        if isinstance(body, web.StreamResponse):
+            return body
+        if body.get("robotCode") != self.client_id:
+            return _error(400, "resource.not.found", "robot 不存在")
+        if body.get("msgKey") != "sampleText":
+            return _error(400, "param.msgKeyInvalid", "msgKey is not supported by this fake")
+        try:
+            param = json.loads(body.get("msgParam") or "")
+        except ValueError:
+            return _error(400, "param.msgParamInvalid", "msgParam must be a JSON string")
+        if not isinstance(param, dict) or not isinstance(param.get("content"), str) or not param["content"]:
+            return _error(400, "param.msgParamInvalid", "msgParam.content is empty")
+        return body
+
+    async def _robot_to_users(self, request: web.Request) -> web.StreamResponse:
+        body = await self._robot(request)
+        if isinstance(body, web.StreamResponse):
+            return body
+        users = [u for u in body.get("userIds") or [] if isinstance(u, str)]
+        if not users:
+            return _error(400, "param.userIdsEmpty", "userIds is empty")
+        return web.json_response({"processQueryKey": _rid(), "invalidStaffIdList": [u for u in users
+                                                                                     if u not in self.users],
+                                  "flowControlledStaffIdList": []})
+
+    async def _robot_to_group(self, request: web.Request) -> web.StreamResponse:
+        body = await self._robot(request)
+        if isinstance(body, web.StreamResponse):
+            return body
+        if body.get("openConversationId") not in self.groups:
+            return _error(400, "param.openConversationIdInvalid", "the robot is not in this group")
+        return web.json_response({"processQueryKey": _rid()})
 
     # -- oapi ------------------------------------------------------------------------------------
 
@@ -226,6 +274,27 @@ def card_callback(user_id: str, action: str, out_track_id: str, *,
     content = {"cardPrivateData": {"actionIds": [action], "params": {"action": action, **(params or {})}}}
     return {"extension": "{}", "corpId": "ding0123456789abcdef", "type": "actionCallback", "userId": user_id,
             "content": json.dumps(content), "outTrackId": out_track_id, "spaceType": "IM", "userIdType": 1}
+
+
+def robot_message(client_id: str, sender: str, text: str, *, at: tuple[str, ...] = (), group: str = "",
+                  bot_user_id: str = "$:LWCP_v1:$robot") -> dict[str, Any]:
+    """A text message to the robot as DingTalk posts it to the robot's HTTP message URL (and as the Stream
+    chatbot topic's `data`): `at` are the staff ids mentioned, whose "@name" stays in the text; in a group
+    (`group` = its openConversationId) the robot itself is mentioned too and listed without a staff id."""
+    at_users = [{"dingtalkId": f"$:LWCP_v1:${uuid.uuid5(uuid.NAMESPACE_OID, s).hex}", "staffId": s} for s in at]
+    if group:
+        at_users.insert(0, {"dingtalkId": bot_user_id})
+    return {
+        "conversationId": group or f"cid{uuid.uuid5(uuid.NAMESPACE_OID, sender).hex}",
+        "atUsers": at_users, "chatbotCorpId": "ding0123456789abcdef", "chatbotUserId": bot_user_id,
+        "msgId": "msg" + uuid.uuid4().hex, "senderNick": sender.title(), "isAdmin": False,
+        "senderStaffId": sender, "sessionWebhookExpiredTime": int(time.time() * 1000) + 5_400_000,
+        "createAt": int(time.time() * 1000), "senderCorpId": "ding0123456789abcdef",
+        "conversationType": "2" if group else "1", "senderId": f"$:LWCP_v1:${sender}",
+        "isInAtList": True, "sessionWebhook": "https://oapi.dingtalk.com/robot/sendBySession?session=" + _rid(),
+        "text": {"content": text}, "robotCode": client_id, "msgtype": "text",
+        **({"conversationTitle": "ops"} if group else {}),
+    }
 
 
 def signed_headers(secret: str, timestamp_ms: int) -> dict[str, str]:

@@ -1,11 +1,12 @@
-"""A local fake of the Feishu/Lark open platform: tenant token, im/v1 messages (create, patch), batch_get_id.
+"""A local fake of the Feishu/Lark open platform: tenant token, im/v1 messages (create, patch, reply), batch_get_id.
 
 It checks app credentials and `Authorization: Bearer <tenant token>` as Feishu does and answers in
 Feishu's shapes: `{"code": 0, "msg": "success", "data": {...}}`, errors as a non-zero `code` with
 `msg` and `error.log_id` (HTTP 400 for API errors, HTTP 429 for the gateway's frequency limit, with
 `x-ogw-ratelimit-*` headers; `fail_next` scripts any status, HTTP 200 included). Tokens expire.
 It also builds card callbacks exactly as Feishu sends them: plain or `{"encrypt": ...}` (AES-256-CBC,
-key sha256(encrypt_key), random IV prefixed), signed with X-Lark-Signature.
+key sha256(encrypt_key), random IV prefixed), signed with X-Lark-Signature, and `im.message.receive_v1`
+events for the messages users send the bot (`message_event`).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ class FakeFeishu:
     token_ttl: int = 7200
     requests: list[FeishuRequest] = field(default_factory=list)
     messages: dict[str, dict[str, Any]] = field(default_factory=dict)  # message_id -> {receive_id, chat_id, card}
+    received: set[str] = field(default_factory=set)  # ids of user messages the bot was sent (message_event)
+    replies: list[dict[str, Any]] = field(default_factory=list)  # {message_id, msg_type, content, uuid}
     tokens_issued: int = 0
     script: deque[web.Response] = field(default_factory=deque)
     _tokens: dict[str, float] = field(default_factory=dict)  # token -> expiry (monotonic)
@@ -59,6 +62,7 @@ class FakeFeishu:
         app.router.add_post("/open-apis/auth/v3/tenant_access_token/internal", self._token)
         app.router.add_post("/open-apis/im/v1/messages", self._create)
         app.router.add_patch("/open-apis/im/v1/messages/{message_id}", self._patch)
+        app.router.add_post("/open-apis/im/v1/messages/{message_id}/reply", self._reply)
         app.router.add_post("/open-apis/contact/v3/users/batch_get_id", self._batch_get_id)
         return app
 
@@ -77,6 +81,43 @@ class FakeFeishu:
 
     def updates(self) -> list[FeishuRequest]:
         return [r for r in self.requests if r.method == "PATCH"]
+
+    def reply_texts(self) -> list[str]:
+        """The text of each reply the bot sent, a post's text elements joined line by line."""
+        out = []
+        for reply in self.replies:
+            content = json.loads(reply["content"])
+            if reply["msg_type"] == "text":
+                out.append(content["text"])
+            else:
+                post = next(iter(content.values()))
+                out.append("\n".join("".join(e.get("text", "") for e in line) for line in post["content"]))
+        return out
+
+    def message_event(self, token: str, open_id: str, text: str, *, mentions: dict[str, str] | None = None,
+                      chat_type: str = "p2p", chat_id: str = "oc_p2p_chat") -> dict[str, Any]:
+        """An `im.message.receive_v1` event (schema 2.0) for a text message by `open_id`; `mentions` maps each
+        `@_user_N` placeholder in `text` to the open_id mentioned, as Feishu lists them."""
+        message_id = "om_" + uuid.uuid4().hex
+        self.received.add(message_id)
+        listed = [{"key": key, "id": {"open_id": oid, "union_id": "on_" + hashlib.md5(oid.encode()).hexdigest(),
+                                      "user_id": oid[-8:]}, "name": f"user {key[7:]}", "tenant_key": "2ca1d211f64f6438"}
+                  for key, oid in (mentions or {}).items()]
+        return {
+            "schema": "2.0",
+            "header": {"event_id": uuid.uuid4().hex, "token": token, "create_time": str(int(time.time() * 1000)),
+                       "event_type": "im.message.receive_v1", "tenant_key": "2ca1d211f64f6438", "app_id": self.app_id},
+            "event": {
+                "sender": {"sender_id": {"open_id": open_id, "union_id": "on_" + hashlib.md5(open_id.encode()).hexdigest(),
+                                         "user_id": open_id[-8:]}, "sender_type": "user",
+                           "tenant_key": "2ca1d211f64f6438"},
+                "message": {"message_id": message_id, "root_id": "", "parent_id": "",
+                            "create_time": str(int(time.time() * 1000)), "update_time": str(int(time.time() * 1000)),
+                            "chat_id": chat_id, "chat_type": chat_type, "message_type": "text",
+                            "content": json.dumps({"text": text}, ensure_ascii=False), "mentions": listed,
+                            "user_agent": "Mozilla/5.0 Lark/7.14.5"},
+            },
+        }
 
     # -- endpoints -------------------------------------------------------------------------------
 
@@ -151,6 +192,29 @@ class FakeFeishu:
         except ValueError:
             return error(400, 230001, "invalid message content")
         return ok({})
+
+    async def _reply(self, request: web.Request) -> web.StreamResponse:
+        body = await self._gate(request)
+        if isinstance(body, web.StreamResponse):
+            return body
+        message_id = request.match_info["message_id"]
+        if message_id not in self.received and message_id not in self.messages:
+            return error(400, 230011, "The message was withdrawn or does not exist.")
+        msg_type, content = body.get("msg_type"), body.get("content")
+        if msg_type not in {"text", "post", "interactive"} or not isinstance(content, str):
+            return error(400, 230001, "Your request contains an invalid request parameter.")
+        try:
+            parsed = json.loads(content)
+        except ValueError:
+            return error(400, 230001, "invalid message content")
+        if msg_type == "post" and not (isinstance(parsed, dict) and parsed and all(
+                isinstance(v, dict) and isinstance(v.get("content"), list) for v in parsed.values())):
+            return error(400, 230001, "invalid message content: a post needs a locale with content")
+        if any(r["uuid"] and r["uuid"] == body.get("uuid") for r in self.replies):
+            return ok({"message_id": "om_dup"})  # Feishu sends one message per uuid within an hour
+        self.replies.append({"message_id": message_id, "msg_type": msg_type, "content": content,
+                             "uuid": body.get("uuid") or ""})
+        return ok({"message_id": "om_" + uuid.uuid4().hex, "parent_id": message_id, "msg_type": msg_type})
 
     async def _batch_get_id(self, request: web.Request) -> web.StreamResponse:
         body = await self._gate(request)

@@ -102,6 +102,8 @@ class FakeTeams:
     _tokens: dict[str, str] = field(default_factory=dict)  # access token -> scope
     _conversations: dict[str, str] = field(default_factory=dict)  # conversation id -> aadObjectId
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1715000000000))
+    replies: list[dict[str, Any]] = field(default_factory=list)  # {conversation, reply_to, text, textFormat}
+    _received: set[tuple[str, str]] = field(default_factory=set)  # (conversation, activity) users sent the bot
 
     def app(self) -> web.Application:
         app = web.Application()
@@ -111,6 +113,7 @@ class FakeTeams:
         app.router.add_post("/v3/conversations", self._create)
         app.router.add_post("/v3/conversations/{conversation}/activities", self._send)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._update)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{activity}", self._reply)
         app.router.add_get("/v1.0/users/{user}", self._user)
         return app
 
@@ -232,6 +235,45 @@ class FakeTeams:
             return _connector(400, "BadSyntax", "Activity is not a message with an adaptive card attachment")
         self.cards[key] = card
         return web.json_response({"id": key[1]})
+
+    def message_activity(self, user_aad: str, text: str, *, service_url: str, mentions: dict[str, str] | None = None,
+                         group: bool = False, channel_id: str = "msteams") -> dict[str, Any]:
+        """A `message` activity a user sends the bot, as the Bot Connector POSTs it. `mentions` maps each name
+        written as <at>name</at> in `text` to the AAD object id mentioned, or to "bot" for the bot itself."""
+        conversation = (f"19:{uuid.uuid4().hex}@thread.v2" if group
+                        else f"a:1{base64.urlsafe_b64encode(user_aad.encode()).decode().rstrip('=')}")
+        activity_id = str(next(self._ids))
+        self._received.add((conversation, activity_id))
+        entities: list[dict[str, Any]] = [{"type": "clientInfo", "locale": "en-US", "country": "US",
+                                           "platform": "Web", "timezone": "Europe/London"}]
+        for name, aad in (mentions or {}).items():
+            mentioned = ({"id": f"28:{self.app_id}", "name": name} if aad == "bot"
+                         else {"id": f"29:1{aad}", "name": name, "aadObjectId": aad})
+            entities.append({"type": "mention", "text": f"<at>{name}</at>", "mentioned": mentioned})
+        return {
+            "type": "message", "id": activity_id, "timestamp": "2024-05-01T12:00:00.000Z", "channelId": channel_id,
+            "serviceUrl": service_url, "localTimestamp": "2024-05-01T13:00:00.000+01:00", "locale": "en-US",
+            "from": {"id": f"29:1{user_aad}", "name": "Someone", "aadObjectId": user_aad},
+            "conversation": {"conversationType": "groupChat" if group else "personal", "tenantId": self.tenant_id,
+                             "id": conversation, **({"isGroup": True} if group else {})},
+            "recipient": {"id": f"28:{self.app_id}", "name": "Vigil"}, "textFormat": "plain", "text": text,
+            "attachments": [], "entities": entities,
+            "channelData": {"tenant": {"id": self.tenant_id}},
+        }
+
+    async def _reply(self, request: web.Request) -> web.Response:
+        if (refused := self._check(request, BOT_SCOPE)) is not None:
+            return refused
+        body = await request.json()
+        self.requests.append(Recorded("POST", request.path, body))
+        key = (request.match_info["conversation"], request.match_info["activity"])
+        if key not in self._received and key not in self.cards:
+            return _connector(404, "ConversationNotFound", "Conversation not found.")
+        if body.get("type") != "message" or not (body.get("text") or body.get("attachments")):
+            return _connector(400, "BadSyntax", "Activity is not a message with text or attachments")
+        self.replies.append({"conversation": key[0], "reply_to": body.get("replyToId"), "text": body.get("text"),
+                             "textFormat": body.get("textFormat")})
+        return web.json_response({"id": str(next(self._ids))}, status=201)
 
     async def _user(self, request: web.Request) -> web.Response:
         if (refused := self._check(request, GRAPH_SCOPE)) is not None:

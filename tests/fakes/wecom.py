@@ -205,6 +205,13 @@ class FakeWeCom:
         return query, body, code
 
 
+    def message(self, token: str, encoding_aes_key: str, userid: str, content: str, *,
+                timestamp: int | None = None) -> tuple[dict[str, str], bytes]:
+        """A signed, encrypted text message a user sent the app, as WeCom POSTs it: (query, body)."""
+        return encrypted_callback(token, encoding_aes_key, self.corp_id, self.agent_id,
+                                  text_message_xml(self.corp_id, self.agent_id, userid, content), timestamp=timestamp)
+
+
 def _card_problem(card: dict[str, Any]) -> str:
     card_type = card.get("card_type")
     if card_type not in {"text_notice", "news_notice"} | INTERACTIVE:
@@ -285,3 +292,11 @@ def card_event_xml(corp_id: str, agent_id: int, userid: str, event_key: str, tas
             f"<TaskId><![CDATA[{task_id}]]></TaskId><CardType><![CDATA[{card_type}]]></CardType>"
             f"<ResponseCode><![CDATA[{response_code}]]></ResponseCode><AgentID>{agent_id}</AgentID>"
             + (f"<SelectedItems>{items}</SelectedItems>" if items else "") + "</xml>")
+
+
+def text_message_xml(corp_id: str, agent_id: int, userid: str, content: str, msg_id: str | None = None) -> str:
+    """The decrypted text message a user sends an app (docs path 90239)."""
+    return (f"<xml><ToUserName><![CDATA[{corp_id}]]></ToUserName><FromUserName><![CDATA[{userid}]]>"
+            f"</FromUserName><CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id or int(time.time_ns() // 1000)}</MsgId>"
+            f"<AgentID>{agent_id}</AgentID></xml>")
