@@ -28,6 +28,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     outgoing,
     push_subscriptions,
     schedules,
+    shift_notice_prefs,
     subscriptions,
     templates,
     tokens,
@@ -48,7 +49,8 @@ from bot.keys import (
     WRITER,
 )
 from bot.media import voice_callback
-from core import jobs, migrate
+from core import jobs, migrate, shift_notices
+from core.clock import utcnow
 from core.db import make_engine, make_sessionmaker
 from core.ingest import IngestWriter
 from core.settings import Settings
@@ -93,6 +95,9 @@ def create_app(settings: Settings, *, run_jobs: bool = True) -> web.Application:
         if run_jobs or settings.redis_url:
             jobs.attach_runner(sessions, runner)
             await runner.start()
+            async with sessions() as session:  # the shift-notice scan chain runs (core/shift_notices.py)
+                await shift_notices.ensure_scan(session, utcnow())
+                await session.commit()
         app[WRITER].start()
         yield
         await app[WRITER].stop()

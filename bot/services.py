@@ -27,7 +27,7 @@ from bot.egress import EgressRefused, client_session, policy_of, preflight
 from bot.group_bots import sender as bot_sender
 from bot.media.senders import build_senders
 from bot.media.web_push import app_sender
-from core import jobs, paging, subscription_notices
+from core import jobs, paging, shift_notices, subscription_notices  # noqa: F401  (shift_notices: its jobs)
 from core.crypto import unseal
 from core.db import make_engine, make_sessionmaker
 from core.egress import EgressPolicy

@@ -19,6 +19,7 @@ from core.member_shifts import shifts_of
 from core.models import Member, OncallRole, Schedule, Team
 from core.schedules import MemberRef, OnCall, Shift, TeamRef, oncall_at, parse_schedule, preview
 from core.schedules import Schedule as Definition
+from core.shift_notices import scan_soon
 
 PREVIEW_MAX = timedelta(days=45)
 FEED_DAYS = 30
@@ -113,6 +114,8 @@ async def create_schedule(c: Call) -> dict:
     s = Schedule(name=c.body.name, description=c.body.description, team_id=c.body.team_id,
                  definition=await _check(c, c.body.definition), created_at=c.now, updated_at=c.now)
     c.session.add(s)
+    await c.session.flush()
+    await scan_soon(c.session, c.now, s.id)  # a shift starting within minutes is told about too
     await c.session.commit()
     return _out(s)
 
@@ -147,6 +150,7 @@ async def patch_schedule(c: Call) -> dict:
         s.description = c.body.description
     if c.body.definition is not None:
         s.definition = await _check(c, c.body.definition)
+        await scan_soon(c.session, c.now, s.id)
     s.updated_at = c.now
     await c.session.commit()
     return _out(s)
@@ -156,6 +160,8 @@ async def _set_status(c: Call, status: str) -> dict:
     s = await get_or_404(c.session, Schedule, c.path_int("id"), "schedule")
     if s.status != status:
         s.status, s.updated_at = status, c.now
+        if status == "enabled":
+            await scan_soon(c.session, c.now, s.id)
         await c.session.commit()
     return _out(s)
 
