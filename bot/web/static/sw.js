@@ -63,7 +63,9 @@ async function acknowledge(notification) {
     const body = await resp.json();
     text = resp.ok ? body.data.text : (body.error && body.error.message) || `HTTP ${resp.status}`;
     if (resp.ok && body.data.ok) {
-      notification.close();
+      // Same tag: this replaces the page's notification. No close() first: Chromium names a tagged
+      // notification by origin and tag, so the old one's close (not awaitable) can land after this show and
+      // close the replacement instead.
       await self.registration.showNotification("Acknowledged", { body: text, tag: notification.tag,
                                                                  data: data });
       return { ok: true, text };
