@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import jobs
 from core.models import Incident, TimelineEntry
+from core.types import urgency_of
 
 log = logging.getLogger("vigil.events")
 
@@ -67,6 +68,7 @@ async def emit(
             {"incident_id": incident.id, "kind": kind, "entry_id": entry.id},
             due_at=now,
             job_id=f"{DISPATCH_JOB}:{entry.id}",
+            urgency=urgency_of(incident.severity),
         )
     return entry
 
@@ -144,23 +146,24 @@ def _many_statements() -> tuple[Any, Any, Any]:
     fanout = sqlite_insert(job).on_conflict_do_nothing(index_elements=["id"]).returning(job.c.id)
     pg = text("""
 WITH e AS MATERIALIZED (
-    SELECT nextval(pg_get_serial_sequence('timeline_entry', 'id')) AS id, u.incident_id, u.detail, u.ord
-    FROM unnest(CAST(:incident_ids AS INTEGER[]), CAST(:details AS TEXT[])) WITH ORDINALITY AS u(incident_id, detail, ord)
+    SELECT nextval(pg_get_serial_sequence('timeline_entry', 'id')) AS id, u.incident_id, u.detail, u.urgency, u.ord
+    FROM unnest(CAST(:incident_ids AS INTEGER[]), CAST(:details AS TEXT[]), CAST(:urgencies AS SMALLINT[]))
+         WITH ORDINALITY AS u(incident_id, detail, urgency, ord)
 ), entries AS (
     INSERT INTO timeline_entry (id, incident_id, at, kind, actor_id, source, detail)
     SELECT e.id, e.incident_id, CAST(:at AS TIMESTAMPTZ), CAST(:kind AS VARCHAR), CAST(:actor_id AS INTEGER),
            CAST(:source AS VARCHAR), CAST(e.detail AS JSON)
     FROM e
 ), fanout AS (
-    INSERT INTO job (id, name, args, state, attempts, last_error, due_at, created_at, updated_at)
+    INSERT INTO job (id, name, args, state, attempts, last_error, due_at, created_at, updated_at, urgency)
     SELECT CAST(:job AS VARCHAR) || ':' || CAST(e.id AS VARCHAR), CAST(:job AS VARCHAR),
            json_build_object('incident_id', e.incident_id, 'kind', CAST(:kind AS VARCHAR), 'entry_id', e.id),
-           'pending', 0, '', CAST(:at AS TIMESTAMPTZ), CAST(:at AS TIMESTAMPTZ), CAST(:at AS TIMESTAMPTZ)
+           'pending', 0, '', CAST(:at AS TIMESTAMPTZ), CAST(:at AS TIMESTAMPTZ), CAST(:at AS TIMESTAMPTZ), e.urgency
     FROM e WHERE CAST(:fan_out AS BOOLEAN)
     ON CONFLICT (id) DO NOTHING
     RETURNING id
 )
-SELECT CAST(e.id AS INTEGER), fanout.id FROM e
+SELECT CAST(e.id AS INTEGER), fanout.id, e.urgency FROM e
 LEFT JOIN fanout ON fanout.id = CAST(:job AS VARCHAR) || ':' || CAST(e.id AS VARCHAR)
 ORDER BY e.ord
 """)
@@ -179,23 +182,27 @@ async def emit_many(
     actor_id: int | None = None,
     source: str = "system",
     details: list[dict[str, Any]] | None = None,
+    urgencies: list[int] | None = None,
 ) -> list[int]:
     """`emit` for many incidents at once: one timeline entry each (`details[i]` for `incident_ids[i]`)
-    and, for a domain event, each entry's fan-out job, in a few multi-row statements in the caller's
+    and, for a domain event, each entry's fan-out job (its urgency `urgencies[i]`: core.types.urgency_of
+    the incident's severity), in a few multi-row statements in the caller's
     transaction; the jobs are woken after its commit as `jobs.schedule` does. Returns the entry ids,
     in the order of `incident_ids`. Nothing goes through the ORM: the session's objects are neither
     flushed nor told of the new rows."""
     if not incident_ids:
         return []
     details = details if details is not None else [{} for _ in incident_ids]
+    urgencies = urgencies if urgencies is not None else [1 for _ in incident_ids]
     fan_out = kind in EVENT_TYPES
     conn = await session.connection()
     if conn.dialect.name == "postgresql":
         rows = (await conn.execute(_MANY_PG, {
-            "incident_ids": incident_ids, "details": [json.dumps(d) for d in details], "at": now, "kind": kind,
-            "actor_id": actor_id, "source": source, "job": DISPATCH_JOB, "fan_out": fan_out})).all()
+            "incident_ids": incident_ids, "details": [json.dumps(d) for d in details], "urgencies": urgencies,
+            "at": now, "kind": kind, "actor_id": actor_id, "source": source, "job": DISPATCH_JOB,
+            "fan_out": fan_out})).all()
         entry_ids = [r[0] for r in rows]
-        woken = [r[1] for r in rows if r[1] is not None]
+        woken = [(r[1], r[2]) for r in rows if r[1] is not None]
     else:
         result = await conn.execute(_MANY_SQLITE_ENTRIES, [
             {"incident_id": i, "at": now, "kind": kind, "actor_id": actor_id, "source": source, "detail": d}
@@ -205,10 +212,12 @@ async def emit_many(
         if fan_out:
             result = await conn.execute(_MANY_SQLITE_JOBS, [
                 {"id": f"{DISPATCH_JOB}:{e}", "name": DISPATCH_JOB, "args": {"incident_id": i, "kind": kind, "entry_id": e},
-                 "state": "pending", "attempts": 0, "last_error": "", "due_at": now, "created_at": now, "updated_at": now}
-                for i, e in zip(incident_ids, entry_ids, strict=True)])
+                 "state": "pending", "attempts": 0, "last_error": "", "due_at": now, "created_at": now, "updated_at": now,
+                 "urgency": u}
+                for i, e, u in zip(incident_ids, entry_ids, urgencies, strict=True)])
             inserted = {r[0] for r in result.all()}
-            woken = [job_id for e in entry_ids if (job_id := f"{DISPATCH_JOB}:{e}") in inserted]
+            woken = [(job_id, u) for e, u in zip(entry_ids, urgencies, strict=True)
+                     if (job_id := f"{DISPATCH_JOB}:{e}") in inserted]
     if woken:
-        session.info.setdefault("vigil_jobs", []).extend(jobs.Wake(job_id, now, 0) for job_id in woken)
+        session.info.setdefault("vigil_jobs", []).extend(jobs.Wake(job_id, now, 0, u) for job_id, u in woken)
     return entry_ids

@@ -39,7 +39,7 @@ from core.models import (
     SilenceRule,
 )
 from core.models.base import UTCDateTime
-from core.types import AlertEvent, EventStatus, Progress, Severity
+from core.types import AlertEvent, EventStatus, Progress, Severity, urgency_of
 from core.unrouted import UNROUTED, Unrouted
 
 log = logging.getLogger("vigil.ingest")
@@ -471,7 +471,8 @@ async def _insert_new_incidents(batch: _Batch, pending: list[_NewIncident]) -> N
             alert.incident_id, alert.new_incident = incident_id, None
     INCIDENTS_OPENED.inc(len(pending))
     await events.emit_many(batch.session, events.I_NEW, ids, now=batch.now, source="system",
-                           details=[{"alert_key": p.dedup_key} for p in pending])
+                           details=[{"alert_key": p.dedup_key} for p in pending],
+                           urgencies=[urgency_of(p.severity) for p in pending])
 
 
 # SQLite dialect -> (table, columns) -> each column's bind processor, and whether its values may be memoised

@@ -46,11 +46,13 @@ ARQ_FUNCTION = "run_job"
 
 
 class Wake(NamedTuple):
-    """A job row to trigger: its id, when it is due, and its attempts so far (which names its arq offer)."""
+    """A job row to trigger: its id, when it is due, its attempts so far (which names its arq offer), and its
+    urgency (Job.urgency: lower first when work piles up)."""
 
     id: str
     due_at: datetime | None
     attempts: int = 0
+    urgency: int = 1
 
 
 @dataclass
@@ -117,25 +119,28 @@ async def schedule(
     *,
     due_at: datetime,
     job_id: str | None = None,
+    urgency: int = 1,
 ) -> str:
-    """Add a job row in the caller's transaction; scheduling an existing id again is a no-op."""
+    """Add a job row in the caller's transaction; scheduling an existing id again is a no-op. `urgency`:
+    core.types.urgency_of the incident's severity, for jobs that serve one."""
     job_id = job_id or f"{name}:{uuid.uuid4().hex}"
     # One statement instead of a lookup then an insert: jobs are on every hot path (events, pages).
     stmt = (
         insert_for(session)(Job)
         .values(id=job_id, name=name, args=args, state="pending", attempts=0, last_error="", due_at=due_at,
-                created_at=due_at, updated_at=due_at)
+                created_at=due_at, updated_at=due_at, urgency=urgency)
         .on_conflict_do_nothing(index_elements=["id"])
     )
     res = await session.execute(stmt)
     if res.rowcount:
-        session.info.setdefault("vigil_jobs", []).append(Wake(job_id, due_at, 0))
+        session.info.setdefault("vigil_jobs", []).append(Wake(job_id, due_at, 0, urgency))
     return job_id
 
 
-async def schedule_many(session: AsyncSession, name: str, jobs: list[tuple[str, dict[str, Any]]], *,
+async def schedule_many(session: AsyncSession, name: str, jobs: list[tuple[str, dict[str, Any], int]], *,
                         due_at: datetime) -> None:
-    """Add many job rows of one name in one statement (ids that exist already are skipped)."""
+    """Add many job rows of one name, as (id, args, urgency), in one statement (ids that exist already are
+    skipped)."""
     if not jobs:
         return
     # One statement with many parameter sets (the driver batches the rows), not a multi-row VALUES built
@@ -144,8 +149,10 @@ async def schedule_many(session: AsyncSession, name: str, jobs: list[tuple[str, 
     stmt = insert_for(session)(table).on_conflict_do_nothing(index_elements=["id"]).returning(table.c.id)
     added = (await session.execute(stmt, [
         {"id": job_id, "name": name, "args": args, "state": "pending", "attempts": 0, "last_error": "",
-         "due_at": due_at, "created_at": due_at, "updated_at": due_at} for job_id, args in jobs])).scalars().all()
-    session.info.setdefault("vigil_jobs", []).extend(Wake(job_id, due_at, 0) for job_id in added)
+         "due_at": due_at, "created_at": due_at, "updated_at": due_at, "urgency": urgency}
+        for job_id, args, urgency in jobs])).scalars().all()
+    urgency_of = {job_id: urgency for job_id, _args, urgency in jobs}
+    session.info.setdefault("vigil_jobs", []).extend(Wake(job_id, due_at, 0, urgency_of[job_id]) for job_id in added)
 
 
 def backoff(attempts: int) -> timedelta:
@@ -161,13 +168,17 @@ class Claimed:
     name: str
     args: dict[str, Any]
     attempts: int
+    urgency: int = 1
 
 
 async def claim_many(session: AsyncSession, job_ids: list[str], now: datetime) -> list[Claimed]:
-    """Atomically take the due pending jobs among `job_ids` (one UPDATE ... RETURNING); the caller commits."""
+    """Atomically take the due pending jobs among `job_ids` (one UPDATE ... RETURNING), in the order of
+    `job_ids` (the runner's order: RETURNING's is the table's); the caller commits."""
     if not job_ids:
         return []
-    return await _take(session, now, Job.id.in_(job_ids), Job.due_at <= now)
+    got = await _take(session, now, Job.id.in_(job_ids), Job.due_at <= now)
+    place = {job_id: i for i, job_id in enumerate(job_ids)}
+    return sorted(got, key=lambda c: place[c.id])
 
 
 async def _take(session: AsyncSession, now: datetime, *where: Any) -> list[Claimed]:
@@ -176,10 +187,10 @@ async def _take(session: AsyncSession, now: datetime, *where: Any) -> list[Claim
         update(Job)
         .where(*where, Job.state == "pending")
         .values(state="running", locked_until=now + LEASE, attempts=Job.attempts + 1, updated_at=now)
-        .returning(Job.id, Job.name, Job.args, Job.attempts)
+        .returning(Job.id, Job.name, Job.args, Job.attempts, Job.urgency)
         .execution_options(synchronize_session=False)
     )
-    return [Claimed(r[0], r[1], dict(r[2] or {}), r[3]) for r in res.all()]
+    return [Claimed(r[0], r[1], dict(r[2] or {}), r[3], r[4]) for r in res.all()]
 
 
 async def claim(session: AsyncSession, job_id: str, now: datetime) -> Claimed | None:
@@ -238,7 +249,8 @@ async def mark_failed(session: AsyncSession, claimed: Claimed, error: str, now: 
         values["state"] = "failed"
     else:
         values.update(state="pending", due_at=now + backoff(claimed.attempts))
-        session.info.setdefault("vigil_jobs", []).append(Wake(claimed.id, values["due_at"], claimed.attempts))
+        session.info.setdefault("vigil_jobs", []).append(Wake(claimed.id, values["due_at"], claimed.attempts,
+                                                                      claimed.urgency))
     await session.execute(
         update(Job).where(Job.id == claimed.id).values(**values).execution_options(synchronize_session=False)
     )
@@ -295,10 +307,11 @@ async def run_jobs(ctx: JobContext, job_ids: list[str], leases: Leases | None = 
 
 async def claim_due(session: AsyncSession, name: str, now: datetime, limit: int, *,
                     not_ids: list[str] | None = None) -> list[Claimed]:
-    """Take up to `limit` due pending jobs of `name`, oldest first, skipping rows another worker is taking."""
+    """Take up to `limit` due pending jobs of `name`, most urgent then oldest first, skipping rows another
+    worker is taking."""
     due = (select(Job.id).where(Job.name == name, Job.state.in_(OPEN), Job.state == "pending", Job.due_at <= now,
                                 Job.id.not_in(not_ids or []))
-           .order_by(Job.due_at).limit(limit))
+           .order_by(Job.urgency, Job.due_at).limit(limit))
     if session.bind is not None and is_postgres(session.bind):
         due = due.with_for_update(skip_locked=True)
     return await _take(session, now, Job.id.in_(due.scalar_subquery()))
@@ -369,27 +382,40 @@ async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit:
         log.warning("%d job leases expired (their worker died or stalled); handing them out again: %s",
                     len(lost), ", ".join(lost[:10]))
     rows = await session.execute(
-        select(Job.id, Job.due_at, Job.attempts)
+        select(Job.id, Job.due_at, Job.attempts, Job.urgency)
         .where(Job.state.in_(OPEN), Job.state == "pending", Job.due_at <= now + horizon)
         .order_by(Job.due_at)
         .limit(limit)
     )
-    return [Wake(r[0], r[1], r[2]) for r in rows]
+    return [Wake(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def run_order(job_id: str, urgency: int) -> tuple[int, int, int]:
+    """The in-process runner's order when work piles up (lower first; first come first served within).
+
+    In a storm, first pages go out by severity, then arrival: all the work towards a first page (fan-out,
+    the first escalation step, sends) of a more severe incident comes before that of a less severe one, and
+    later levels and repeats come after every first page, since someone has been paged for those already.
+    Within one severity, `priority` keeps pages flowing out progressively rather than all at the end.
+    """
+    kind = priority(job_id)
+    return (1 if kind == LATER_LEVEL else 0, urgency, kind)
+
+
+LATER_LEVEL = 3
 
 
 def priority(job_id: str) -> int:
-    """The in-process runner's order when work piles up (lower first; first come first served within).
+    """The kind of work a job is, in the order it runs within one urgency (lower first).
 
-    In a storm, an incident's first page matters most: sends go first, then the first step of a new
-    escalation, then event fan-out (which starts escalations), and later levels and repeats last,
-    since someone has already been paged for those. Pages then go out progressively rather than all
-    at the end, and level changes wait for first pages only while a storm lasts.
+    An incident's first page matters most: sends go first, then the first step of a new escalation,
+    then event fan-out (which starts escalations), and later levels and repeats last.
     """
     name, _, rest = job_id.partition(":")
     if name == "deliver":
         return 0
     if name == "escalate":  # escalate:{incident}:{gen}:{level}:{loop}
-        return 1 if rest.split(":")[2:] == ["0", "0"] else 3
+        return 1 if rest.split(":")[2:] == ["0", "0"] else LATER_LEVEL
     return 2
 
 
@@ -492,7 +518,7 @@ class InProcessRunner:
         self.ctx = ctx
         self.concurrency = concurrency
         self.batch = batch
-        self._queue: asyncio.PriorityQueue[tuple[int, int, str]] = asyncio.PriorityQueue()
+        self._queue: asyncio.PriorityQueue[tuple[tuple[int, int, int], int, str]] = asyncio.PriorityQueue()
         self._seq = itertools.count()
         self._queued: set[str] = set()
         self._timers: dict[str, asyncio.TimerHandle] = {}
@@ -501,6 +527,8 @@ class InProcessRunner:
         self._room = asyncio.Event()
         self._room.set()
         self._done: list[str] = []
+        self._inflight_rank: dict[str, tuple[int, int]] = {}  # (stage, urgency) of each job running
+        self._eased = asyncio.Event()  # set when running work finishes or new work queues
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump_task: asyncio.Task[None] | None = None
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -513,38 +541,54 @@ class InProcessRunner:
         except RuntimeError:
             return  # committed outside a loop (e.g. a CLI script): the sweeper will pick it up
         now = self.ctx.now()
-        for job_id, due_at, _attempts in jobs:
+        for job_id, due_at, _attempts, urgency in jobs:
             delay = (due_at - now).total_seconds() if due_at else 0.0
             old = self._timers.pop(job_id, None)
             if old:
                 old.cancel()
             if delay <= 0:
-                self._enqueue(job_id)
+                self._enqueue(job_id, urgency)
             else:
                 # A hair late: the loop's timer may fire a little before the wall clock says "due",
                 # and a claim that finds the row not yet due leaves it to the next sweep.
-                self._timers[job_id] = loop.call_later(delay + 0.005, self._fire, job_id)
+                self._timers[job_id] = loop.call_later(delay + 0.005, self._fire, job_id, urgency)
 
-    def _enqueue(self, job_id: str) -> None:
+    def _enqueue(self, job_id: str, urgency: int) -> None:
         if job_id not in self._queued and job_id not in self._inflight:
             self._queued.add(job_id)
-            self._queue.put_nowait((priority(job_id), next(self._seq), job_id))
+            self._queue.put_nowait((run_order(job_id, urgency), next(self._seq), job_id))
+            self._eased.set()
 
-    def _fire(self, job_id: str) -> None:
+    def _fire(self, job_id: str, urgency: int) -> None:
         self._timers.pop(job_id, None)
-        self._enqueue(job_id)
+        self._enqueue(job_id, urgency)
 
-    def _take(self, first: tuple[int, int, str]) -> list[str]:
+    def _take(self, first: tuple[tuple[int, int, int], int, str]) -> list[str]:
+        """The first queued job and more of its stage and urgency (`run_order`), up to a batch: a take never
+        carries less urgent work along, which would then run beside the urgent work, not after it."""
         ids = [first[2]]
         while len(ids) < self.batch and not self._queue.empty():
-            ids.append(self._queue.get_nowait()[2])
+            item = self._queue.get_nowait()
+            if item[0][:2] != first[0][:2]:
+                self._queue.put_nowait(item)  # its place is kept: same key, same sequence number
+                break
+            ids.append(item[2])
         self._queued.difference_update(ids)
         return [i for i in dict.fromkeys(ids) if i not in self._inflight]
 
     async def _pump(self) -> None:
         while True:
             await self._room.wait()
-            ids = self._take(await self._queue.get())
+            first = await self._queue.get()
+            rank = first[0][:2]
+            if any(held < rank for held in self._inflight_rank.values()):
+                # More urgent work is running: this waits for it (or for more urgent work to queue), so a
+                # storm's Critical pages get the process before the Info ones, not merely beside them.
+                self._queue.put_nowait(first)
+                self._eased.clear()
+                await self._eased.wait()
+                continue
+            ids = self._take(first)
             try:
                 claimed = await self._claim(ids)
             except asyncio.CancelledError:
@@ -555,6 +599,7 @@ class InProcessRunner:
                 continue
             for c in claimed:
                 self._inflight.add(c.id)
+                self._inflight_rank[c.id] = rank
                 self.leases.hold(c.id)  # claimed work waiting for a slot keeps its lease too
             for group in _groups(claimed):
                 task = asyncio.create_task(self._run(group))
@@ -595,7 +640,9 @@ class InProcessRunner:
         finally:
             for c in group:
                 self._inflight.discard(c.id)
+                self._inflight_rank.pop(c.id, None)
                 self.leases.release(c.id)
+            self._eased.set()
             if len(self._inflight) < self.concurrency * 2:
                 self._room.set()
 
@@ -703,6 +750,20 @@ def arq_id(job: Wake) -> str:
 
 
 ARQ_BATCH_FUNCTION = "run_jobs"
+# arq hands out offers by score (the time they are due), oldest first. An offer of a row that is due already
+# is scored this much earlier per step of urgency, so in a backlog a Critical page offered a minute after an
+# Info one still comes first (worker logs then show these as "delayed"). Rows not yet due keep their due time.
+URGENCY_LEAD = timedelta(seconds=60)
+LEAST_URGENT = 2
+
+
+def offer_at(job: Wake, now: datetime) -> datetime:
+    """The arq score of an offer of `job`: a hair past its due time (a worker must never find it not yet
+    due), or for a due row, now less its urgency's lead."""
+    due = job.due_at or now
+    if due > now:
+        return due + timedelta(milliseconds=5)
+    return due - URGENCY_LEAD * max(0, LEAST_URGENT - job.urgency)
 OFFER_MARK = "vigil:offer:"  # + arq_id: a row offered inside a batch offer, for LEASE
 
 
@@ -719,7 +780,9 @@ async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
             batches.setdefault(name, []).append(j)
         else:
             singles.append(j)
-    await _offer(pool, [(j, arq_id(j)) for j in singles])
+    await _offer(pool, [(j, arq_id(j)) for j in singles], now)
+    for same in batches.values():
+        same.sort(key=lambda j: j.urgency)  # a chunk's rows share an urgency where they can
     chunks = [same[i:i + BATCH_SIZE] for same in batches.values() for i in range(0, len(same), BATCH_SIZE)]
     if not chunks:
         return
@@ -727,22 +790,18 @@ async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:
         for j in (j for chunk in chunks for j in chunk):
             pipe.set(OFFER_MARK + arq_id(j), b"1", px=int(LEASE.total_seconds() * 1000))
         await pipe.execute()
-    # Deferred a hair past the latest due time, as single offers are: a worker must never find a row of
-    # its batch not yet due (the row would then wait for its mark to expire and a sweep).
+    # Every row of a batch offer is due (see above): scored by its most urgent row.
     await asyncio.gather(*[pool.enqueue_job(ARQ_BATCH_FUNCTION, [j.id for j in chunk],
                                             _job_id=f"{chunk[0].id}@{chunk[0].attempts}+{uuid.uuid4().hex[:8]}",
-                                            _defer_until=max((j.due_at for j in chunk if j.due_at), default=now)
-                                            + timedelta(milliseconds=5))
+                                            _defer_until=min(offer_at(j, now) for j in chunk))
                            for chunk in chunks])
 
 
-async def _offer(pool: Any, offers: list[tuple[Wake, str]]) -> None:
+async def _offer(pool: Any, offers: list[tuple[Wake, str]], now: datetime) -> None:
     # Concurrent, because each enqueue is a few Redis round trips and a burst of pages must not queue
-    # behind them. Deferred a hair past due, as a worker starting early would find the row not yet due
-    # and leave it to a sweep.
+    # behind them.
     for i in range(0, len(offers), 50):
-        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, j.id, _job_id=offer_id,
-                                                _defer_until=j.due_at + timedelta(milliseconds=5) if j.due_at else None)
+        await asyncio.gather(*[pool.enqueue_job(ARQ_FUNCTION, j.id, _job_id=offer_id, _defer_until=offer_at(j, now))
                                for j, offer_id in offers[i:i + 50]])
 
 
@@ -774,7 +833,7 @@ async def enqueue_missing(pool: Any, jobs: list[Wake], now: datetime | None = No
             offers.append((j, arq_id(j)))
         elif taken and overdue > LEASE.total_seconds():
             offers.append((j, f"{arq_id(j)}#{int(overdue // LEASE.total_seconds())}"))
-    await _offer(pool, offers)
+    await _offer(pool, offers, now)
 
 
 async def withdraw_offers(pool: Any, gathered: list[Claimed]) -> None:

@@ -30,6 +30,7 @@ import orjson
 from prometheus_client import Counter
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.util import identity_key
 
 from core import custom_fields, events, incidents, jobs, schedules
 from core.conditions import compile_tree
@@ -52,7 +53,7 @@ from core.models import (
 from core.notify import DEFAULT_FALLBACK, RetryPolicy, after_failure, media_for, next_fallback
 from core.template_sandbox import render_all
 from core.templates import Rendered, Scope, TemplateSet, incident_context
-from core.types import Progress
+from core.types import Progress, urgency_of
 
 log = logging.getLogger("vigil.paging")
 
@@ -134,7 +135,7 @@ async def _schedule_step(session: AsyncSession, incident: Incident, gen: int, at
     incident.escalation_state = "running"
     await jobs.schedule(session, "escalate", {"incident_id": incident.id, "gen": gen, "level": at.level,
                                               "loop": at.loop, "wake": wake},
-                        due_at=due, job_id=_step_job_id(incident.id, gen, at))
+                        due_at=due, job_id=_step_job_id(incident.id, gen, at), urgency=urgency_of(incident.severity))
 
 
 async def channel_rules(session: AsyncSession, channel_id: int) -> list[tuple[int, int, RuleDefinition]]:
@@ -491,10 +492,28 @@ async def insert_deliveries(session: AsyncSession, rows: list[dict[str, Any]], n
     table = Delivery.__table__  # type: ignore[attr-defined]
     # Many parameter sets for one cached statement (see jobs.schedule_many), not a VALUES list per call.
     added = (await session.execute(
-        jobs.insert_for(session)(table).on_conflict_do_nothing(index_elements=["dedup_key"]).returning(table.c.id),
-        rows)).scalars().all()
-    await jobs.schedule_many(session, "deliver", [(f"deliver:{i}:0", {"delivery_id": i}) for i in added], due_at=now)
-    return list(added)
+        jobs.insert_for(session)(table).on_conflict_do_nothing(index_elements=["dedup_key"])
+        .returning(table.c.id, table.c.incident_id), rows)).all()
+    urgency = await _urgencies(session, {incident_id for _id, incident_id in added})
+    await jobs.schedule_many(session, "deliver", [(f"deliver:{i}:0", {"delivery_id": i}, urgency[incident_id])
+                                                  for i, incident_id in added], due_at=now)
+    return [i for i, _incident_id in added]
+
+
+async def _urgencies(session: AsyncSession, incident_ids: set[int]) -> dict[int, int]:
+    """Each incident's job urgency (core.types.urgency_of its severity): from the incidents this session
+    holds already (every caller has loaded them), else in one read."""
+    found, missing = {}, []
+    for incident_id in incident_ids:
+        incident = session.sync_session.identity_map.get(identity_key(Incident, incident_id))
+        if incident is not None:
+            found[incident_id] = urgency_of(incident.severity)
+        else:
+            missing.append(incident_id)
+    if missing:
+        found.update((i, urgency_of(severity)) for i, severity in (await session.execute(
+            select(Incident.id, Incident.severity).where(Incident.id.in_(missing)))).all())
+    return found
 
 
 @contextlib.asynccontextmanager
@@ -528,7 +547,8 @@ async def _post_bots(session: AsyncSession, incident: Incident, bot_ids: list[in
                      level=level, loop=loop, next_attempt_at=now, created_at=now, updated_at=now)
         session.add(d)
         await session.flush()
-        await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=now, job_id=f"deliver:{d.id}:0")
+        await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=now, job_id=f"deliver:{d.id}:0",
+                            urgency=urgency_of(incident.severity))
     return list(bot_ids)
 
 
@@ -747,7 +767,7 @@ async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, inci
             "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "attempt": d.attempts,
             "error": d.last_error, "retry_in_seconds": plan.retry_in})
         await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=d.next_attempt_at,
-                            job_id=f"deliver:{d.id}:{d.attempts}")
+                            job_id=f"deliver:{d.id}:{d.attempts}", urgency=urgency_of(incident.severity))
     else:
         d.state = "failed"
         DELIVERIES_FAILED.labels(d.medium).inc()
@@ -825,7 +845,7 @@ async def _escalate_now(session: AsyncSession, incident: Incident, d: Delivery, 
     job_id = _step_job_id(incident.id, gen, upcoming)
     await session.execute(update(Job).where(Job.id == job_id, Job.state == "pending")
                           .values(due_at=now, updated_at=now).execution_options(synchronize_session=False))
-    session.info.setdefault("vigil_jobs", []).append(jobs.Wake(job_id, now, 0))
+    session.info.setdefault("vigil_jobs", []).append(jobs.Wake(job_id, now, 0, urgency_of(incident.severity)))
 
 
 def register() -> None:

@@ -18,6 +18,14 @@ class Severity(str, enum.Enum):
         return {"Info": 1, "Warning": 2, "Critical": 3}[self.value]
 
 
+def urgency_of(severity: str | None) -> int:
+    """A job's urgency for an incident of `severity` (core.models.Job.urgency): lower runs first."""
+    try:
+        return 3 - Severity(severity).rank
+    except ValueError:
+        return 1
+
+
 class EventStatus(str, enum.Enum):
     """Status carried by one alert event; Ok means recovered."""
 

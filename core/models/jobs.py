@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import sqlalchemy as sa
 from sqlalchemy import Index, text
 from sqlmodel import Field, SQLModel
 
@@ -27,6 +28,9 @@ class Job(SQLModel, table=True):
     due_at: datetime | None = time_col(index=True)
     locked_until: datetime | None = time_col()
     attempts: int = 0
+    # Lower runs first when work piles up: the severity of the incident the job serves (core.types.urgency_of),
+    # so in a storm Critical pages go out before Info ones. Jobs that serve no incident sit in the middle.
+    urgency: int = Field(default=1, sa_type=sa.SmallInteger, sa_column_kwargs={"server_default": "1"})
     last_error: str = Field(default="", max_length=2000)
     created_at: datetime | None = time_col()
     updated_at: datetime | None = time_col()

@@ -16,7 +16,7 @@ from core import events, jobs, paging
 from core.db import make_engine, make_sessionmaker
 from core.ingest import INCIDENTS_OPENED, IntegrationRef, ingest_batch
 from core.models import Alert, Channel, EscalationRule, Incident, Integration, Job, Member, TimelineEntry
-from core.types import AlertEvent, EventStatus
+from core.types import AlertEvent, EventStatus, urgency_of
 from tests.kit import until
 
 T0 = datetime(2026, 6, 1, 3, 0, tzinfo=UTC)
@@ -88,8 +88,11 @@ async def test_a_batch_of_new_incidents_gets_ids_nums_entries_and_woken_fan_out_
         job = job_rows[f"{events.DISPATCH_JOB}:{e.id}"]
         assert (job.name, job.state, job.attempts, job.due_at) == (events.DISPATCH_JOB, "pending", 0, T0)
         assert job.args == {"incident_id": e.incident_id, "kind": "i_new", "entry_id": e.id}
+        # In a storm, a Critical incident's fan-out runs before a Warning one's (issue 10 point 5).
+        assert job.urgency == urgency_of(incidents[e.incident_id].severity)
     assert [w for w in wakes if w.id.startswith(events.DISPATCH_JOB)] == [
-        jobs.Wake(f"{events.DISPATCH_JOB}:{e.id}", T0, 0) for e in fresh]
+        jobs.Wake(f"{events.DISPATCH_JOB}:{e.id}", T0, 0, urgency_of(incidents[e.incident_id].severity))
+        for e in fresh]
     await engine.dispose()
 
 

@@ -1,7 +1,7 @@
 """Durable jobs: exactly-once claims, retries, lease expiry, and the sweeper, in-process and on arq."""
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -421,3 +421,27 @@ async def test_due_rows_of_a_batched_name_are_offered_as_one_arq_job(ctx, redis,
 ])
 def test_first_pages_come_before_later_levels(job_id, rank):
     assert jobs.priority(job_id) == rank
+
+
+# ---- storms: first pages by severity, then arrival (issue 10 point 5) ----------------------------------
+
+@pytest.mark.parametrize(("earlier", "later"), [
+    (("deliver:1:0", 0), ("deliver:2:0", 2)),            # a Critical page before an Info one
+    (("incident_event:9", 0), ("deliver:2:0", 2)),       # ...even the fan-out towards a Critical page
+    (("escalate:5:1:0:0", 1), ("deliver:2:0", 2)),       # a Warning's first step before an Info send
+    (("deliver:3:0", 2), ("escalate:5:1:1:0", 0)),       # every first page before a later level, even Critical's
+    (("deliver:3:0", 1), ("incident_event:4", 1)),       # within one severity: sends, then first steps, then fan-out
+    (("escalate:5:1:1:0", 0), ("escalate:6:1:1:0", 2)),  # later levels by severity too
+])
+def test_work_runs_by_severity_and_first_pages_first(earlier, later):
+    assert jobs.run_order(*earlier) < jobs.run_order(*later)
+
+
+def test_arq_offers_of_due_rows_are_scored_by_urgency_and_future_ones_at_their_due_time():
+    now = datetime(2026, 12, 5, 3, 0, tzinfo=UTC)
+    info = jobs.offer_at(jobs.Wake("deliver:1:0", now, 0, 2), now)
+    critical_later = jobs.offer_at(jobs.Wake("deliver:2:0", now + timedelta(seconds=50), 0, 0), now + timedelta(seconds=50))
+    assert critical_later < info  # offered 50 s after a backlog of Info pages, it is still handed out first
+    assert jobs.offer_at(jobs.Wake("deliver:3:0", now - timedelta(seconds=5), 0, 1), now) < now
+    future = now + timedelta(seconds=30)
+    assert jobs.offer_at(jobs.Wake("escalate:4:1:1:0", future, 0, 0), now) == future + timedelta(milliseconds=5)
