@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.web import account, auth
 from core.clock import utcnow
 from core.member_shifts import shifts_of
-from core.models import MappingRow
+from core.models import MappingRow, OncallRole
 
 UPCOMING = timedelta(days=14)
 PLATFORMS = {"slack": "Slack", "feishu": "Feishu / Lark", "dingtalk": "DingTalk", "wecom": "WeCom",
@@ -24,8 +24,12 @@ PLATFORMS = {"slack": "Slack", "feishu": "Feishu / Lark", "dingtalk": "DingTalk"
 @account.section
 async def context(_request: web.Request, db: AsyncSession, who: auth.Viewer) -> dict[str, Any]:
     now = utcnow()
-    shifts = [{"schedule": name, "start": s.start, "end": s.end, "now": s.start <= now < s.end}
-              for name, s in await shifts_of(db, who.member_id, now, now + UPCOMING)]
+    mine = await shifts_of(db, who.member_id, now, now + UPCOMING)
+    ids = {s.role_id for _name, s in mine if s.role_id is not None}
+    roles = dict((await db.execute(select(OncallRole.id, OncallRole.name).where(OncallRole.id.in_(ids)))).all()) \
+        if ids else {}
+    shifts = [{"schedule": name, "role": roles.get(s.role_id), "start": s.start, "end": s.end,
+               "now": s.start <= now < s.end} for name, s in mine]
     rows = (await db.execute(select(MappingRow).where(MappingRow.member_id == who.member_id)
                              .order_by(MappingRow.platform, MappingRow.id))).scalars()
     linked = [{"platform": PLATFORMS.get(r.platform, r.platform), "user": r.im_user_id, "id_type": r.id_type,

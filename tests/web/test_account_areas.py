@@ -157,3 +157,17 @@ async def test_devices_that_get_push_are_listed_and_removed(app, browser):
     assert location == "/account?done=device-removed#devices"
     assert (await app.get(f"/members/{alice}/push-subscriptions"))["items"] == []
     assert len((await app.get(f"/members/{bob}/push-subscriptions"))["items"]) == 1
+
+
+async def test_upcoming_shifts_name_the_role_and_leave_disabled_schedules_out(app, browser):
+    browser, alice = await _signed_in(app)
+    role = await app.post("/oncall-roles", {"name": "secondary"})
+    start = (utcnow() - timedelta(hours=1)).replace(microsecond=0)
+    layer = {"start": start.isoformat(), "members": [[{"member_id": alice}]], "rotation": {"unit": "days", "value": 1}}
+    await app.post("/schedules", {"name": "payments", "definition": {"layers": [{**layer, "role_id": role["role_id"]}]}})
+    off = await app.post("/schedules", {"name": "paused", "definition": {"layers": [layer]}})
+    await app.post(f"/schedules/{off['schedule_id']}/disable")
+    body = (await browser.get("/account"))[2]
+    oncall = body[body.index('id="oncall"'):body.index('id="calendar"')]
+    assert "<strong>payments</strong> <span class=\"muted\">as secondary</span>" in oncall
+    assert "paused" not in oncall
