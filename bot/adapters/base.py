@@ -208,6 +208,7 @@ class Conversing(Protocol):
 
 Click = Callable[[ActionEvent], Awaitable[Outcome]]
 Ask = Callable[["Query"], Awaitable[str]]  # a read-only command (bot.chat.commands.Query) -> the reply
+Heard = Callable[[ChatMessage], Awaitable[None]]  # a message to the bot, answered (bot.chat.messages.answer)
 
 
 class Dispatching(Protocol):

@@ -1,5 +1,6 @@
 """DingTalk: cards through the card-instance OpenAPI, clicks over Stream mode (dingtalk-stream) or HTTP, and chat
-commands as the robot's HTTP message callback, answered through the robot send API.
+commands as messages to the robot (Stream chatbot topic, or the robot's HTTP message callback, signed like card
+callbacks), answered through the robot send API.
 
 Prefer Stream mode: an HTTP callback's signature covers only its timestamp, not its body, so whoever sees
 one signed request can send any body with its headers. HTTP callbacks are therefore taken only within five
@@ -49,6 +50,7 @@ from bot.adapters.base import (
     ChatMessage,
     ChatTarget,
     Click,
+    Heard,
     HttpReply,
     InboundRequest,
     MessageRef,
@@ -60,6 +62,7 @@ from core.types import Platform
 
 log = logging.getLogger("vigil.dingtalk")
 CARD_CALLBACK_TOPIC = dingtalk_stream.Card_Callback_Router_Topic  # "/v1.0/card/instances/callback"
+ROBOT_MESSAGE_TOPIC = dingtalk_stream.ChatbotMessage.TOPIC  # "/v1.0/im/bot/messages/get"
 AT_WORD = re.compile(r"(?:^|(?<=\s))@\S+")  # "@Bob" as DingTalk writes a mention into a message's text
 # DingTalk calls a timestamp more than an hour off illegal; we take five minutes, as Slack does: the signature
 # does not cover the body, so the window is all that bounds what a captured pair of headers can do.
@@ -311,10 +314,11 @@ class DingTalkAdapter:
         if data.get("success") is False:
             raise DeliveryError(f"dingtalk: card {ref.message_id} was not updated", retryable=False)
 
-    async def start(self, click: Click) -> None:
-        """Open the Stream connection; each card click is answered by `click(event)` on the calling loop."""
+    async def start(self, click: Click, hear: Heard | None = None) -> None:
+        """Open the Stream connection; each card click is answered by `click(event)` on the calling loop, and
+        with `hear`, each message to the robot (the chatbot topic, for robots in Stream mode) by `hear`."""
         if self._stream is None:
-            self._stream = _Stream(self, click, asyncio.get_running_loop())
+            self._stream = _Stream(self, click, asyncio.get_running_loop(), hear)
             await self._stream.start()
 
     async def stop(self) -> None:
@@ -443,16 +447,42 @@ class _CardCallbacks(dingtalk_stream.CallbackHandler):
         return dingtalk_stream.AckMessage.STATUS_OK, callback_answer(outcome)
 
 
+class _RobotMessages(dingtalk_stream.CallbackHandler):
+    def __init__(self, hear: Heard, app_loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__()
+        self.logger = log
+        self.hear, self.app_loop = hear, app_loop
+
+    async def process(self, callback: dingtalk_stream.CallbackMessage) -> tuple[int, str]:
+        message = to_message(callback.data) if isinstance(callback.data, dict) else None
+        if message is None:
+            return dingtalk_stream.AckMessage.STATUS_OK, "OK"
+        # The gateway pushes what DingTalk sent over our authenticated connection; msgId names the message
+        # in DingTalk's redeliveries of it, so it is answered once.
+        msg_id = str(message.context.get("msg_id") or "")
+        heard = replace(message, callback=CallbackId(f"msg:{msg_id}", REPLAYABLE) if msg_id else None)
+        future = asyncio.run_coroutine_threadsafe(self.hear(heard), self.app_loop)
+        try:
+            await asyncio.wrap_future(future)
+        except Exception:
+            log.exception("dingtalk stream: a message to the robot failed")
+            return dingtalk_stream.AckMessage.STATUS_SYSTEM_EXCEPTION, "message handling failed"
+        return dingtalk_stream.AckMessage.STATUS_OK, "OK"
+
+
 class _Stream:
     """Runs the SDK client in its own thread and loop, as `start_forever` would, so it never blocks ours."""
 
-    def __init__(self, adapter: DingTalkAdapter, click: Click, app_loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, adapter: DingTalkAdapter, click: Click, app_loop: asyncio.AbstractEventLoop,
+                 hear: Heard | None = None) -> None:
         cfg, timeout = adapter.config, adapter.config.timeout + 5
         self.app_loop = app_loop
         self.client = _StreamClient(
             dingtalk_stream.Credential(cfg.client_id, cfg.client_secret.get_secret_value()),
             lambda topics: self._on_app_loop(adapter._open_connection(topics), timeout))
         self.client.register_callback_handler(CARD_CALLBACK_TOPIC, _CardCallbacks(click, app_loop))
+        if hear is not None:
+            self.client.register_callback_handler(ROBOT_MESSAGE_TOPIC, _RobotMessages(hear, app_loop))
         self.thread = threading.Thread(target=lambda: asyncio.run(self._main()), name="dingtalk-stream", daemon=True)
         self.ready = threading.Event()
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -53,6 +53,7 @@ from bot.adapters.base import (
     ChatMessage,
     ChatTarget,
     Click,
+    Heard,
     HttpReply,
     InboundRequest,
     MessageRef,
@@ -262,8 +263,9 @@ class TeamsAdapter:
         """Fetch the signing keys verify() needs; raises DeliveryError when they cannot be read."""
         await self.keys.refresh()
 
-    async def start(self, click: Click) -> None:
-        """Called when the IM app is (re)built: load the signing keys, retrying in verify() if that fails."""
+    async def start(self, click: Click, hear: Heard | None = None) -> None:
+        """Called when the IM app is (re)built: load the signing keys, retrying in verify() if that fails.
+        Clicks and messages both come to the messaging endpoint (`verify`), never over a connection of ours."""
         try:
             await self.prepare()
         except DeliveryError as exc:

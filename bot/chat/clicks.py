@@ -10,13 +10,12 @@ or the platform's own retry) is answered as done and changes nothing either (bot
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.adapters.base import ActionEvent, Adapter, ChatMessage, HttpReply, InboundRequest, Outcome
+from bot.adapters.base import ActionEvent, Adapter, Heard, HttpReply, InboundRequest, Outcome
 from bot.cards import RENDERERS, render
 from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
@@ -36,7 +35,6 @@ DONE = {
 UNAUTHORIZED = HttpReply(401, orjson.dumps({"error": "callback signature verification failed"}))
 # Success-shaped, so the platform does not retry, and empty, so a replayer learns nothing about the incident.
 SEEN_BEFORE = Outcome(True, "")
-Heard = Callable[[ChatMessage], Awaitable[None]]  # a message to the bot, answered (bot.chat.messages.answer)
 
 
 async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionmaker[AsyncSession],

@@ -78,7 +78,9 @@ async def rebuild_adapters(app: web.Application) -> list[str]:
             app[DIRECTORIES][platform] = directory
         start = getattr(adapter, "start", None)
         if start is not None:  # clicks arriving over the platform's own connection take the same path
-            await start(lambda event: clicks.apply(event, sessions, base_url, utcnow()))
+            # Messages to the bot over that connection (DingTalk's Stream) are answered like those on the callback.
+            await start(lambda event: clicks.apply(event, sessions, base_url, utcnow()),
+                        lambda message, a=adapter: chat_messages.answer(a, message, sessions, base_url, utcnow()))
     for p in problems:
         log.error(p)
     return problems

@@ -236,6 +236,16 @@ async def test_chat_commands_by_message(vigil: Api, talk: Talk) -> None:
     assert await ask(BOB[p], "ack", (), inc["num"]) == f"Bob acknowledged incident #{inc['num']}."
     assert (await app.get(f"/incidents/{inc['incident_id']}"))["progress"] == "Processing"
 
+    if p == "dingtalk":  # a robot in Stream mode gets its messages over the app's Stream connection instead
+        message = dt.robot_message(DINGTALK["client_id"], USER[p], "page @Bob info streamed in", at=(BOB[p],))
+        seen = len(talk.replies())
+        assert (await talk.fake.push_robot_message(message))["code"] == 200
+        await until(lambda: len(talk.replies()) > seen, timeout=10)
+        assert talk.replies()[-1].startswith("Ann paged Bob: #") and "streamed in (Info" in talk.replies()[-1]
+        await talk.fake.push_robot_message(message)  # DingTalk delivering it again: answered and paged once
+        await app.settle()
+        assert len(talk.replies()) == seen + 1 and (await app.get("/incidents"))["total"] == 2
+
     if p == "wecom":  # plain-text mentions: a member's name is as good as a userid
         said = await ask(USER[p], "page", ("bob",), "warning queue is backing up")
         assert said.startswith("Ann paged Bob: #") and "(Warning, channel ops)" in said

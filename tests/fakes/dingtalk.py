@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import WSMsgType, web
 
 CARD_TOPIC = "/v1.0/card/instances/callback"
+ROBOT_TOPIC = "/v1.0/im/bot/messages/get"
 SPACE = re.compile(r"^dtv1\.card//(IM_ROBOT|IM_GROUP)\.(.+)$")
 
 
@@ -255,17 +256,31 @@ class FakeDingTalk:
     async def push_card_callback(self, user_id: str, action: str, out_track_id: str, *,
                                  params: dict[str, Any] | None = None, timeout: float = 10.0) -> dict[str, Any]:
         """Push a card click as a Stream CALLBACK frame; returns the client's ACK with `data` decoded."""
+        return await self._push(CARD_TOPIC, card_callback(user_id, action, out_track_id, params=params), timeout)
+
+    async def push_robot_message(self, message: dict[str, Any], *, timeout: float = 10.0) -> dict[str, Any]:
+        """Push a message to the robot (`robot_message`) as a Stream CALLBACK frame on the chatbot topic;
+        returns the client's ACK."""
+        if not any(s.get("topic") == ROBOT_TOPIC for s in self.subscriptions):
+            raise AssertionError("the Stream client did not subscribe to the chatbot topic")
+        return await self._push(ROBOT_TOPIC, message, timeout)
+
+    async def _push(self, topic: str, data: dict[str, Any], timeout: float) -> dict[str, Any]:
         await self.connected(timeout)
         message_id = uuid.uuid4().hex
         waiter: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self._pending[message_id] = waiter
         frame = {"specVersion": "1.0", "type": "CALLBACK", "headers": {
             "appId": self.client_id, "connectionId": uuid.uuid4().hex, "contentType": "application/json",
-            "messageId": message_id, "time": str(int(time.time() * 1000)), "topic": CARD_TOPIC},
-            "data": json.dumps(card_callback(user_id, action, out_track_id, params=params))}
+            "messageId": message_id, "time": str(int(time.time() * 1000)), "topic": topic},
+            "data": json.dumps(data)}
         await self._sockets[-1].send_str(json.dumps(frame))
         ack = await asyncio.wait_for(waiter, timeout)
-        return {**ack, "data": json.loads(ack.get("data") or "{}")}
+        try:
+            decoded = json.loads(ack.get("data") or "{}")
+        except ValueError:  # the chatbot topic's ACK carries a plain "OK"
+            decoded = ack.get("data")
+        return {**ack, "data": decoded}
 
 
 def card_callback(user_id: str, action: str, out_track_id: str, *,
