@@ -23,7 +23,7 @@ from bot.cards.model import PROGRESS_LOOK, SEVERITY_LOOK
 from bot.chat import page_command
 from core.errors import VigilError
 from core.models import Incident, Member, Schedule, Team
-from core.schedules import MemberRef, TeamRef, oncall_at, parse_schedule, preview
+from core.schedules import MemberRef, OnCall, TeamRef, oncall_at, parse_schedule, preview
 from core.types import Platform, Progress, Severity
 from mapping_tables.store import NotLinked, not_linked_message, resolve
 
@@ -98,7 +98,7 @@ async def oncall_now(session: AsyncSession, now: datetime) -> list[OnCallNow]:
             log.warning("schedule %s has a definition that does not validate", row.id)
             out.append(OnCallNow(row.name, broken=True))
             continue
-        who = oncall_at(definition, now)
+        who = oncall_at(definition, now) if row.status == "enabled" else OnCall()  # disabled: nobody is on call
         people: list[str] = []
         for p in who.participants:
             if isinstance(p, MemberRef):

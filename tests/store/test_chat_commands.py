@@ -92,6 +92,15 @@ async def test_oncall_now_names_members_expands_teams_and_finds_the_next_handoff
     ]
 
 
+
+async def test_a_disabled_schedule_has_nobody_on_call(sessions: Sessions) -> None:
+    [ann] = await add(sessions, Member(name="Ann"))
+    layers = {"layers": [{**ALWAYS, "members": [[{"member_id": ann}]]}]}
+    await add(sessions, Schedule(name="on", definition=layers), Schedule(name="paused", definition=layers,
+                                                                         status="disabled"))
+    async with sessions() as s:
+        assert await cc.oncall_now(s, NOW) == [cc.OnCallNow("on", ("Ann",)), cc.OnCallNow("paused")]
+
 async def test_open_incidents_of_lists_what_the_member_responds_to_and_is_not_closed(
     sessions: Sessions,
 ) -> None:
