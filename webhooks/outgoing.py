@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.egress import EgressRefused
 from core import events, incidents, jobs
 from core.crypto import unseal
+from core.errors import IllegalTransition, InvalidInput
 from core.models import Alert, Channel, CustomAction, Incident, Integration, Member, TimelineEntry, Webhook
 
 log = logging.getLogger("vigil.webhooks")
@@ -160,6 +161,25 @@ async def run_custom_action(ctx_http: aiohttp.ClientSession, session: AsyncSessi
     await events.emit(session, incident, events.I_CUSTOM, now=now, actor_id=actor_id, source=source,
                       detail={"action_id": action.id, "name": action.name, "ok": ok, "result": what})
     return ok, what
+
+
+async def run_on_incident(http: aiohttp.ClientSession, session: AsyncSession, action_id: int, incident_id: int,
+                          actor_id: int, base_url: str, secret_key: str, now: datetime, *,
+                          source: str) -> tuple[CustomAction, Incident, bool, str]:
+    """A member runs one of the channel's custom actions on an incident, from the web page or a card: the action
+    must be the incident's channel's, the incident not merged away, and the member one who may act on it (no
+    observer; team scope), as for any incident action. Not committed: the caller commits."""
+    incident = await incidents.get(session, incident_id)
+    # A button's id fits any integer column, not PostgreSQL's int4: out of range is simply no such action.
+    action = await session.get(CustomAction, action_id) if 0 < action_id < 2**31 else None
+    if action is None or action.channel_id != incident.channel_id:
+        raise InvalidInput("that custom action does not belong to this incident's channel")
+    await incidents.may_act_on(session, incident, actor_id)
+    if incident.merged_into_id is not None:
+        raise IllegalTransition("incident was merged into another incident; act on that one")
+    ok, what = await run_custom_action(http, session, action, incident, actor_id, base_url, secret_key, now,
+                                       source=source)
+    return action, incident, ok, what
 
 
 @jobs.job("alert_webhooks")

@@ -142,6 +142,8 @@ class Outcome:
     ok: bool
     text: str
     card: RenderedCard | None = None
+    # What a read-only click (Timeline) shows the clicker instead: a Slack modal (views.open), a Feishu card.
+    view: RenderedCard | None = None
 
 
 @dataclass(frozen=True)

@@ -418,12 +418,14 @@ def sign_callback(encrypt_key: str, timestamp: str, nonce: str, body: bytes) -> 
 
 
 def callback_answer(outcome: Outcome) -> P2CardActionTriggerResponse:
-    """The card callback answer: a success/error toast and the raw card JSON 2.0 to show at once."""
+    """The card callback answer: a success/error toast and the raw card JSON 2.0 to show at once (a Timeline
+    click's view is that card with its timeline section)."""
     answer: dict[str, Any] = {}
     if outcome.text:
         answer["toast"] = {"type": "success" if outcome.ok else "error", "content": outcome.text}
-    if outcome.card:
-        answer["card"] = {"type": "raw", "data": outcome.card}
+    card = outcome.view or outcome.card
+    if card:
+        answer["card"] = {"type": "raw", "data": card}
     return P2CardActionTriggerResponse(answer)
 
 

@@ -305,6 +305,10 @@ class SlackAdapter:
                                                  view=modal(event)))
                 return
             outcome = await context["vigil_click"](event)
+            if outcome.view is not None:  # Timeline: a modal for the clicker alone, opened within trigger_id's 3 s
+                await self._safely(self.api.call("views.open", trigger_id=event.context["trigger_id"],
+                                                 view=outcome.view))
+                return
             if respond is None:  # no response_url (not a message click): card_sync still updates the card
                 return
             if outcome.card is not None:

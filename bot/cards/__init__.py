@@ -21,6 +21,20 @@ RENDERERS: dict[Platform, Renderer] = {
 }
 
 
+# What a Timeline click answers with, where the platform can show it to the clicker: Slack opens a modal, a
+# Feishu card callback returns the card with its timeline section. Elsewhere the button links to the page.
+TIMELINE_VIEWS: dict[Platform, Renderer] = {
+    Platform.SLACK: slack.timeline_modal,
+    Platform.FEISHU: feishu.render,
+}
+
+
+def render_timeline(platform: Platform, card: IncidentCard) -> dict[str, Any] | None:
+    """The timeline view of `card` (its `timeline` entries) on `platform`, or None where it has none."""
+    view = TIMELINE_VIEWS.get(Platform(platform))
+    return view(card) if view is not None else None
+
+
 def render(platform: Platform, card: IncidentCard) -> dict[str, Any]:
     """Render `card` for `platform`; raises ValueError for a platform without interactive cards."""
     renderer = RENDERERS.get(Platform(platform))
@@ -30,4 +44,4 @@ def render(platform: Platform, card: IncidentCard) -> dict[str, Any]:
     return renderer(card)
 
 
-__all__ = ["RENDERERS", "IncidentCard", "Renderer", "render"]
+__all__ = ["RENDERERS", "TIMELINE_VIEWS", "IncidentCard", "Renderer", "render", "render_timeline"]

@@ -33,6 +33,8 @@ MAX_COMMENT = 1000  # input max_length upper bound
 COMMENT_FORM = "vigil_comment"
 COMMENT_FIELD = "comment"
 CUSTOM_BUTTONS = 3  # custom actions drawn as buttons; the rest go into a "More actions…" select
+MAX_TIMELINE_LINE = 200  # characters of an entry's text and of its note in the timeline section
+MAX_TIMELINE_BYTES = 6 * 1024  # the timeline section's budget: a card with every field at its bound stays < 30 KB
 
 TEMPLATE = {Tone.DANGER: "red", Tone.WARNING: "orange", Tone.INFO: "blue", Tone.SUCCESS: "green"}
 _BUTTON_TYPE = {Emphasis.PRIMARY: "primary_filled", Emphasis.DANGER: "danger", Emphasis.DEFAULT: "default"}
@@ -132,11 +134,16 @@ def _more(card: IncidentCard) -> list[dict[str, Any]]:
 
 
 def _timeline(card: IncidentCard) -> str:
-    lines = [f"**{ACTION_LABELS[Action.TIMELINE]}** (latest {len(card.timeline)}, newest first)"]
+    lines, size = [], 0
     for line in card.timeline:
-        lines.append(f"- {utc_text(line.at)}: {_esc(line.text)}" + (f": {_esc(line.note)}" if line.note else ""))
-    lines.append(f"[The whole timeline]({card.url}#timeline)")
-    return "\n".join(lines)
+        text = f"- {utc_text(line.at)}: {_esc(cut(line.text, MAX_TIMELINE_LINE))}" + (
+            f": {_esc(cut(line.note, MAX_TIMELINE_LINE))}" if line.note else "")
+        size += len(text.encode())
+        if size > MAX_TIMELINE_BYTES:  # escaped alert text can grow several times over; the card must stay < 30 KB
+            break
+        lines.append(text)
+    head = f"**{ACTION_LABELS[Action.TIMELINE]}** (latest {len(lines)}, newest first)"
+    return "\n".join([head, *lines, f"[The whole timeline]({card.url}#timeline)"])
 
 
 def _comment_form(card: IncidentCard) -> dict[str, Any]:

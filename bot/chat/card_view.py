@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.cards.model import IncidentCard
 from bot.cards.timeline_words import headline, people
 from bot.chat.actions import to_card_actions
+from bot.chat.card_extras import card_extras
 from core.incidents import allowed_actions
 from core.models import Channel, Incident, Member, TimelineEntry
 from core.types import Progress, Severity
@@ -19,8 +20,9 @@ LAST_ACTION_KINDS = ("i_ack", "i_unack", "i_rslv", "i_reopen", "i_snooze", "i_wa
                      "silence_similar")
 
 
-async def incident_card(session: AsyncSession, incident: Incident, base_url: str, now: datetime) -> IncidentCard:
-    """The card of `incident` as it is now."""
+async def incident_card(session: AsyncSession, incident: Incident, base_url: str, now: datetime, *,
+                        timeline: bool = False) -> IncidentCard:
+    """The card of `incident` as it is now; with `timeline`, carrying its latest timeline entries too."""
     channel = await session.get(Channel, incident.channel_id)
     ids = [r["person_id"] for r in incident.responders]
     last = (await session.execute(
@@ -40,5 +42,6 @@ async def incident_card(session: AsyncSession, incident: Incident, base_url: str
         acknowledged_by=tuple(names.get(r["person_id"], "") for r in incident.responders if r.get("acknowledged_at")),
         labels=dict(incident.labels), alert_count=incident.alert_cnt, description=incident.description,
         snoozed_until=incident.snoozed_until, actions=to_card_actions(a.value for a in actions),
+        **await card_extras(session, incident, now, timeline=timeline),
         last_action=headline(last.kind, last.actor_id, last.source, last.detail, names) if last else "",
     )

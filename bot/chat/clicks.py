@@ -10,20 +10,23 @@ or the platform's own retry) is answered as done and changes nothing either (bot
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime
 
+import aiohttp
 import orjson
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import ActionEvent, Adapter, Heard, HttpReply, InboundRequest, Outcome
-from bot.cards import RENDERERS, render
+from bot.cards import RENDERERS, render, render_timeline
 from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.chat.card_view import incident_card
 from core import incidents
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
-from core.models import Member
+from core.models import Incident, Member
 from mapping_tables.store import NotLinked, resolve
+from webhooks.outgoing import run_on_incident
 
 log = logging.getLogger("vigil.clicks")
 
@@ -37,8 +40,19 @@ UNAUTHORIZED = HttpReply(401, orjson.dumps({"error": "callback signature verific
 SEEN_BEFORE = Outcome(True, "")
 
 
+@dataclass(frozen=True)
+class CustomActions:
+    """What running a channel's custom action from a card needs beyond the database: the shared HTTP session
+    (held to the egress policy) and the key that unseals the action's headers. Without it, a custom-action
+    click is refused and runs nothing."""
+
+    http: aiohttp.ClientSession
+    secret_key: str
+
+
 async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionmaker[AsyncSession],
-                 base_url: str, now: datetime, heard: Heard | None = None) -> HttpReply:
+                 base_url: str, now: datetime, heard: Heard | None = None, *,
+                 custom: CustomActions | None = None) -> HttpReply:
     """The whole click path for one platform callback. A verified callback that is no click but a message to
     the bot (an adapter with `parse_message`) goes to `heard` (bot.chat.messages.answer) before the answer."""
     if not adapter.verify(req, now):
@@ -54,12 +68,12 @@ async def handle(adapter: Adapter, req: InboundRequest, sessions: async_sessionm
         if message is not None and heard is not None:
             await heard(message)
         return adapter.reply(req, Outcome(True, ""))
-    outcome = await apply(event, sessions, base_url, now)
+    outcome = await apply(event, sessions, base_url, now, custom=custom)
     return adapter.reply(req, outcome)
 
 
 async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], base_url: str,
-                now: datetime, *, member_id: int | None = None) -> Outcome:
+                now: datetime, *, member_id: int | None = None, custom: CustomActions | None = None) -> Outcome:
     """Resolve the clicking user (or take `member_id`, e.g. from a signed voice token) and run the action
     in core; never raises for bad clicks. A single-use card update code the click carried (WeCom) is stored
     on the card's CardRef whatever the outcome, with the action when there is one. The callback's id is
@@ -78,7 +92,13 @@ async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], 
                       else await resolve(session, event.platform, event.im_user_id))
             if member is None:
                 raise PermissionDenied("that member no longer exists")
-            incident = await _run(session, data, member.id, event, now)
+            if data.action is Action.TIMELINE:
+                return await _timeline(session, data, member, event, base_url, now)
+            text = ""
+            if data.action is Action.CUSTOM:
+                incident, ok, text = await _custom(session, data, member, event, base_url, now, custom)
+            else:
+                incident, ok = await _run(session, data, member.id, event, now), True
             await card_codes.remember_click(session, event, data.incident_id, now)
             await session.commit()
         except NotLinked as exc:
@@ -93,7 +113,34 @@ async def apply(event: ActionEvent, sessions: async_sessionmaker[AsyncSession], 
         card = None
         if event.platform in RENDERERS:
             card = render(event.platform, await incident_card(session, incident, base_url, now))
-        return Outcome(True, f"{member.name} {DONE.get(data.action, 'updated')} incident #{incident.num}.", card)
+        return Outcome(ok, text or f"{member.name} {DONE.get(data.action, 'updated')} incident #{incident.num}.", card)
+
+
+async def _timeline(session: AsyncSession, data: ActionData, member: Member, event: ActionEvent, base_url: str,
+                    now: datetime) -> Outcome:
+    """Read the latest timeline entries for the clicker: a mapped member who may see the incident (on a
+    team-scoped channel, an admin or a member of its teams; observers read too). Changes nothing."""
+    incident = await incidents.get(session, data.incident_id)
+    await incidents.check_team_scope(session, incident, member)
+    card = await incident_card(session, incident, base_url, now, timeline=True)
+    view = render_timeline(event.platform, card) if event.platform in RENDERERS else None
+    if view is None:
+        return Outcome(True, f"The timeline of incident #{incident.num} is on its page: {card.url}#timeline")
+    return Outcome(True, "", view=view)
+
+
+async def _custom(session: AsyncSession, data: ActionData, member: Member, event: ActionEvent, base_url: str,
+                  now: datetime, custom: CustomActions | None) -> tuple[Incident, bool, str]:
+    """Run the channel's custom action as the web page does (webhooks.outgoing.run_on_incident: the same checks,
+    the outcome on the timeline with this platform as its source)."""
+    if custom is None:
+        raise InvalidInput("custom actions run from chat cards and the incident page")
+    action, incident, ok, what = await run_on_incident(
+        custom.http, session, data.action_id, data.incident_id, member.id, base_url,  # type: ignore[attr-defined]
+        custom.secret_key, now, source=event.platform.value)
+    if ok:
+        return incident, True, f"{member.name} ran {action.name} on incident #{incident.num}: {what}."
+    return incident, False, f"{action.name} failed on incident #{incident.num}: {what}."
 
 
 async def _run(session: AsyncSession, data: ActionData, actor: int, event: ActionEvent, now: datetime):  # type: ignore[no-untyped-def]

@@ -48,15 +48,16 @@ async def callback(request: web.Request) -> web.StreamResponse:
     req = replace(head, body=await request.read())
     settings = request.app[SETTINGS]
     sessions, base_url = request.app[SESSIONS], settings.resolved_base_url()
+    custom = clicks.CustomActions(request.app[HTTP], settings.secret_key)
     dispatch = getattr(adapter, "dispatch", None)
     if dispatch is not None:
         # SDK-driven adapters (Slack's bolt) verify and route the request themselves; their listeners
         # still end in clicks.apply, the one action path, or in chat_commands.answer for read-only commands.
-        reply = await dispatch(req, lambda event: clicks.apply(event, sessions, base_url, utcnow()),
+        reply = await dispatch(req, lambda event: clicks.apply(event, sessions, base_url, utcnow(), custom=custom),
                                lambda query: chat_commands.answer(query, sessions, base_url, utcnow()))
     else:
         reply = await clicks.handle(adapter, req, sessions, base_url, utcnow(), lambda message: chat_messages.answer(
-            adapter, message, sessions, base_url, utcnow()))
+            adapter, message, sessions, base_url, utcnow()), custom=custom)
     return web.Response(status=reply.status, body=reply.body, content_type=reply.content_type.split(";")[0],
                         headers=dict(reply.headers))
 
@@ -72,6 +73,7 @@ async def rebuild_adapters(app: web.Application) -> list[str]:
     app[ADAPTER_MAP].update(built)
     app[DIRECTORIES].clear()
     sessions, base_url = app[SESSIONS], app[SETTINGS].resolved_base_url()
+    custom = clicks.CustomActions(app[HTTP], app[SETTINGS].secret_key)
     for platform, adapter in built.items():
         directory = getattr(adapter, "directory", None)
         if directory is not None:
@@ -79,7 +81,7 @@ async def rebuild_adapters(app: web.Application) -> list[str]:
         start = getattr(adapter, "start", None)
         if start is not None:  # clicks arriving over the platform's own connection take the same path
             # Messages to the bot over that connection (DingTalk's Stream) are answered like those on the callback.
-            await start(lambda event: clicks.apply(event, sessions, base_url, utcnow()),
+            await start(lambda event: clicks.apply(event, sessions, base_url, utcnow(), custom=custom),
                         lambda message, a=adapter: chat_messages.answer(a, message, sessions, base_url, utcnow()))
     for p in problems:
         log.error(p)

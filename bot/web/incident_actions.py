@@ -32,7 +32,7 @@ from core.clock import utcnow
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from core.models import CustomAction, Incident, Member
 from core.types import Platform, Progress, Role
-from webhooks.outgoing import run_custom_action
+from webhooks.outgoing import run_on_incident
 
 SILENCE_SIMILAR = "silence_similar"
 MERGE = "merge"
@@ -156,15 +156,10 @@ async def _silence_similar(request: web.Request, db: AsyncSession, who: auth.Vie
 
 
 async def _custom(request: web.Request, db: AsyncSession, who: auth.Viewer, incident_id: int, form: Any) -> Result:
-    incident = await incidents.get(db, incident_id)
-    action = await db.get(CustomAction, int(request.match_info["action_id"]))
-    if action is None or action.channel_id != incident.channel_id:
-        raise InvalidInput("that custom action does not belong to this incident's channel")
-    await incidents.may_act_on(db, incident, who.member_id)
     settings = request.app[SETTINGS]
-    ok, what = await run_custom_action(request.app[HTTP], db, action, incident, who.member_id,  # type: ignore[arg-type]
-                                       settings.resolved_base_url(), settings.secret_key, utcnow(),
-                                       source=Platform.WEB.value)
+    action, _incident, ok, what = await run_on_incident(
+        request.app[HTTP], db, int(request.match_info["action_id"]), incident_id, who.member_id,
+        settings.resolved_base_url(), settings.secret_key, utcnow(), source=Platform.WEB.value)
     await db.commit()
     return ok, (f"{action.name}: done ({what})." if ok else f"{action.name} failed: {what}.")
 

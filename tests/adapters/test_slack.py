@@ -581,7 +581,8 @@ async def test_a_click_acknowledges_and_updates_the_card(vigil, slack) -> None:
     assert channel == "D0ANN1234" and "db-1 is down" in posted.args["text"]
     [inc] = (await app.get("/incidents"))["items"]
     iid = inc["incident_id"]
-    [ack_button] = [e for e in posted.args["attachments"][0]["blocks"][-2]["elements"]
+    actions = next(b for b in posted.args["attachments"][0]["blocks"] if b.get("block_id") == "vigil.actions")
+    [ack_button] = [e for e in actions["elements"]
                     if e.get("action_id") == "vigil.ack"]
 
     async def click(user: str, secret: str = SIGNING) -> aiohttp.ClientResponse:
