@@ -42,6 +42,8 @@ BOB = {"feishu": "ou_0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b", "dingtalk": "bob0815", "
        "teams": "7c1d6be4-2222-4b4b-9c9c-bbbbbbbbbbbb"}
 NOBODY = {"feishu": "ou_ffff0000ffff0000ffff0000ffff0000", "dingtalk": "nobody42", "wecom": "WangWu",
           "teams": "8d2e7cf5-3333-4c4c-8d8d-cccccccccccc"}
+CAT = {"feishu": "ou_0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c0c", "dingtalk": "cat0816", "wecom": "ZhaoLiu",
+       "teams": "9e3f8d06-4444-4d4d-8e8e-dddddddddddd"}  # an observer
 GROUP = {"dingtalk": "cidGroupOps0123456789==", "feishu": "oc_group_ops"}
 
 
@@ -172,8 +174,8 @@ async def test_chat_commands_by_message(vigil: Api, talk: Talk) -> None:
                                       "secrets": talk.secrets})
     assert out["problems"] == []
     ids = {}
-    for name, uid in (("Ann", USER[p]), ("Bob", BOB[p])):
-        ids[name] = (await app.post("/members", {"name": name, "role": "responder", "preferences": {
+    for name, uid, role in (("Ann", USER[p], "responder"), ("Bob", BOB[p], "responder"), ("Cat", CAT[p], "observer")):
+        ids[name] = (await app.post("/members", {"name": name, "role": role, "preferences": {
             "Critical": ["im"], "Warning": ["im"]}}))["member_id"]
         await app.post(f"/mapping-tables/{p}/rows", {"member_id": ids[name], "im_user_id": uid})
     await app.channel_with_integration("ops")
@@ -230,6 +232,13 @@ async def test_chat_commands_by_message(vigil: Api, talk: Talk) -> None:
     await send(page)
     await app.settle()
     assert len(talk.replies()) == replies and (await app.get("/incidents"))["total"] == 1
+
+    # A member acts from chat with their own role: an observer neither pages nor acknowledges.
+    said = await ask(CAT[p], "page", (BOB[p],), "x")
+    assert said.startswith("Nothing was paged") and "observer" in said
+    said = await ask(CAT[p], "ack", (), inc["num"])
+    assert said.startswith("Nothing changed") and "observer" in said
+    assert (await app.get("/incidents"))["total"] == 1
 
     mine = await ask(BOB[p], "mine")
     assert mine.startswith("Bob, your open incidents (1):") and "disk full on db-1" in mine
