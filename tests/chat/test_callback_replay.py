@@ -36,7 +36,7 @@ TEAMS = {"app_id": "8a3f2c1e-5b7d-4e9a-9c0b-1d2e3f4a5b6c", "app_password": "team
 TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 TEMPLATE = "f1e2d3c4-0000-4a1b-9c8d-7e6f5a4b3c2d.schema"
 ISSUER = tm.Issuer()
-VERBS = {"cls": "close", "rop": "reopen", "ack": "ack"}
+VERBS = {"cls": "close", "rop": "reopen", "ack": "ack", "cst": "custom"}
 
 
 @dataclass(frozen=True)

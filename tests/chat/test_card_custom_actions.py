@@ -193,3 +193,20 @@ async def test_custom_actions_and_the_timeline_from_slack_and_feishu_cards(world
     assert "Custom action by Ann via Feishu" in lines[1] and "Incident triggered" in lines[-2]
     assert lines[-1].startswith("[The whole timeline](") and lines[-1].endswith(f"/incidents/{iid}#timeline)")
     await app.settle()
+
+
+async def test_a_custom_action_click_runs_it_on_every_platform(vigil, kit, aiohttp_server) -> None:
+    """The same click on each platform's card (signed as that platform signs it) runs the action once; the
+    timeline says which platform it came from and who clicked."""
+    from tests.chat.test_callback_replay import click, incident_clicked_by_ann
+
+    app, sink = vigil, Sink()
+    sink_url = str((await aiohttp_server(sink.app())).make_url("/restart"))
+    iid = await incident_clicked_by_ann(app, kit)
+    cid = (await app.get(f"/incidents/{iid}"))["channel_id"]
+    aid = (await app.post(f"/channels/{cid}/custom-actions", {"name": "Restart", "url": sink_url}))["action_id"]
+    await click(app, kit, kit.sign(f"cst:{iid}:{aid}"))
+    await until(lambda: bool(sink.got))
+    [entry] = [t for t in await timeline(app, iid) if t["kind"] == "i_custom"]
+    assert entry["source"] == kit.platform and entry["detail"]["ok"] is True
+    assert sink.got[0]["person"]["person_name"] == "Ann" and len(sink.got) == 1
