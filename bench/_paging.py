@@ -190,23 +190,24 @@ class Push:
     t_done: float = 0.0
     status: int = 0  # HTTP status; -1 = client error or timeout
     error: str = ""
+    severity: str = "Critical"
 
     @property
     def accepted(self) -> bool:
         return self.status == 200
 
 
-def alert_body(tok: str) -> dict:
+def alert_body(tok: str, severity: str = "Critical") -> dict:
     # The token rides in the title, which the shipped SMS template prints, and is the alert_key too:
     # every push is a new alert and so a new incident (the channel groups by alert_key).
-    return {"event_status": "Critical", "title_rule": f"bench page {tok}", "alert_key": tok,
+    return {"event_status": severity, "title_rule": f"bench page {tok}", "alert_key": tok,
             "description": "paging benchmark", "labels": {"bench": "paging"}}
 
 
 async def push_one(s: aiohttp.ClientSession, url: str, p: Push) -> None:
     p.t_send = time.time()
     try:
-        async with s.post(url, json=alert_body(p.token)) as r:
+        async with s.post(url, json=alert_body(p.token, p.severity)) as r:
             await r.read()
             p.status = r.status
     except (TimeoutError, aiohttp.ClientError) as exc:
@@ -216,8 +217,9 @@ async def push_one(s: aiohttp.ClientSession, url: str, p: Push) -> None:
 
 async def push_paced(url: str, run: str, rate: float, duration: float, *, connections: int = 512,
                      timeout: float = 30.0, first: int = 0, pushes: dict[str, Push] | None = None,
-                     start: float | None = None) -> dict[str, Push]:
-    """Open loop: alert i is sent at start + i / rate whether or not earlier ones were answered."""
+                     start: float | None = None, critical_share: float = 1.0) -> dict[str, Push]:
+    """Open loop: alert i is sent at start + i / rate whether or not earlier ones were answered. A share
+    `critical_share` of them, evenly spread, is Critical; the rest Info."""
     out: dict[str, Push] = {} if pushes is None else pushes
     conn = aiohttp.TCPConnector(limit=connections, limit_per_host=connections)
     async with aiohttp.ClientSession(connector=conn, timeout=aiohttp.ClientTimeout(total=timeout)) as s:
@@ -228,7 +230,8 @@ async def push_paced(url: str, run: str, rate: float, duration: float, *, connec
             delay = t - time.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            p = Push(token(run, first + i), t)
+            critical = int((i + 1) * critical_share) > int(i * critical_share)
+            p = Push(token(run, first + i), t, severity="Critical" if critical else "Info")
             out[p.token] = p
             tasks.append(asyncio.create_task(push_one(s, url, p)))
         await asyncio.gather(*tasks)

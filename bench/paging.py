@@ -9,6 +9,7 @@ workers) from the first push to the last page per page received.
 
     uv run python bench/paging.py [--backends sqlite,postgres] [--rates 50,200,500,1000] [--duration 20]
                                   [--workers 2] [--grace 30] [--connections 512] [--quick]
+                                  [--critical-share 0.05]
 
 Backends: `sqlite` is the embedded default (SQLite file, jobs in-process); `postgres` is a fresh PostgreSQL
 database with arq on Redis (`--redis-db`, flushed before and after each run) and `--workers N` (a list:
@@ -87,7 +88,8 @@ async def measure(label: str, base: str, sink_: SinkProc, ws: list[Worker], rate
         run = run_id()
         cpu0 = (pid_cpu(serve_pid), sum(w.cpu() for w in ws), sink_.cpu(), self_cpu())
         t0 = time.time()
-        pushes = await push_paced(st.push_url, run, rate, args.duration, connections=args.connections)
+        pushes = await push_paced(st.push_url, run, rate, args.duration, connections=args.connections,
+                                  critical_share=args.critical_share)
         t_push_end = time.time()
         cpu1 = (pid_cpu(serve_pid), sum(w.cpu() for w in ws))
 
@@ -137,6 +139,11 @@ async def measure(label: str, base: str, sink_: SinkProc, ws: list[Worker], rate
           f"max {fmt_s(max(lat, default=math.nan))}; within 5 s {within:.1f}%; missing {missing} "
           f"(waited {waited:.0f} s after the last push); duplicates {duplicates}"
           + (f"; pages for pushes not accepted {strays}" if strays else ""))
+    if args.critical_share < 1:  # a storm of mixed severity: Critical pages must not queue behind Info ones
+        for severity in ("Critical", "Info"):
+            of = [first.get(tok, math.inf) - pushes[tok].t_send for tok in accepted if pushes[tok].severity == severity]
+            print(f"    {severity:<8}    : {len(of)} pages, p50 {fmt_s(quantile(of, .5))}  p99 {fmt_s(quantile(of, .99))}  "
+                  f"max {fmt_s(max(of, default=math.nan))}")
     print(f"  CPU           : serve {serve_push:.2f} s during the push = {per_incident * 1000:.2f} ms per new "
           f"incident; serve {serve_all:.2f} s + workers {workers_all:.2f} s until the last page = "
           f"{per_page * 1000:.2f} ms per page ({len(ok)} pages)")
@@ -177,6 +184,9 @@ def main() -> None:
     ap.add_argument("--connections", type=int, default=512, help="most concurrent push connections")
     ap.add_argument("--redis-db", type=int, default=12, help="Redis database number for arq (flushed)")
     ap.add_argument("--quick", action="store_true", help="smoke run: 50/s for 5 s, 15 s grace")
+    ap.add_argument("--critical-share", type=float, default=1.0,
+                    help="share of alerts that are Critical, the rest Info (default 1: all Critical); below 1 "
+                         "prints alert-to-page per severity, to see a storm page Critical first")
     args = ap.parse_args()
     rates = [int(r) for r in args.rates.split(",")]
     if args.quick:
