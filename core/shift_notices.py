@@ -134,7 +134,10 @@ async def _current(session: Any, n: ShiftNotice, schedule: Schedule | None) -> t
     setting = await session.get(ShiftNoticeSetting, n.member_id)
     if setting is not None and not setting.enabled:
         return "the member turned shift notices off", None
-    shifts = preview(parse_schedule(schedule.definition), n.at - MARGIN, n.at + UNTIL)
+    try:
+        shifts = preview(parse_schedule(schedule.definition), n.at - MARGIN, n.at + UNTIL)
+    except ScheduleError:  # validated when saved: retrying would not make it readable
+        return "the schedule cannot be read", None
     tick = n.at + timedelta(microseconds=1)
     same = [b for b in boundaries(shifts, await _teams(session), n.at, tick, seen_until=n.at + UNTIL)
             if b.member_id == n.member_id and b.kind == n.kind]
