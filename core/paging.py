@@ -700,9 +700,11 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[
     timeline."""
     requests = []
     secret = ctx.services.get("secret_key", "")
+    defs = await custom_fields.definitions(session)
     for d, incident, channel_name in deliveries:
         mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                      "alert_cnt", "num", "start_time", "ack_time", "close_time")}
+        mapping["fields"] = custom_fields.effective(defs, incident.fields or {})
         # The page goes to one member: its link signs them in (core/links.py), no sign-in wall at 3 a.m.
         mapping.update(incident_id=incident.id, incident_severity=incident.severity, channel_name=channel_name,
                        detail_url=incident_link(base_url, secret, d.member_id, incident.id, now))

@@ -117,6 +117,8 @@ def incident_context(incident: Mapping[str, Any], *, event_type: str, actor_name
         "channel_name": str(incident.get("channel_name") or ""),
         "labels": labels,
         "key_labels": _key_labels(labels),
+        # Custom field values by name (core.custom_fields.effective): a string, a list of options or a bool.
+        "fields": {str(k): _plain(v) for k, v in dict(incident.get("fields") or {}).items()},
         "alert_cnt": int(incident.get("alert_cnt") or 0),
         "responders": [_person_name(r) for r in incident.get("responders") or []],
         "start_time": start,

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.group_bots import BotConfig, BotMessage, Mention, send, wants
 from bot.group_bots.pacing import LIMITS, outgoing_message
-from core import events, incidents, jobs
+from core import custom_fields, events, incidents, jobs
 from core.clock import utcnow
 from core.crypto import unseal
 from core.errors import DeliveryError, DeliveryQueued
@@ -93,6 +93,7 @@ async def message_for(
         "incident_severity": incident.severity,
         "progress": incident.progress,
         "labels": incident.labels,
+        "fields": await custom_fields.values_of(session, incident),
         "alert_cnt": incident.alert_cnt,
         "channel_name": channel.name if channel else "",
         "detail_url": url,

@@ -95,6 +95,10 @@ async def test_responders_set_values_that_incident_reads_show(app) -> None:
     assert detail["fields"] == {"impact": "High", "systems": ["db", "web"], "customer_facing": True}
     [listed] = [i for i in (await app.get("/incidents"))["items"] if i["incident_id"] == iid]
     assert listed["fields"] == detail["fields"]
+    preview = await app.post("/templates/preview", {
+        "medium": "sms", "incident_id": iid,
+        "source": "{{ fields.impact }} / {{ fields.systems | join('+') }} / {{ fields.customer_facing }}"})
+    assert (preview["used_fallback"], preview["text"]) == (False, "High / db+web / True")
     entries = [t for t in detail["timeline"] if t["kind"] == "i_r_field"]
     assert [(t["detail"]["field"], t["detail"]["from"], t["detail"]["to"], t["actor_id"], t["source"])
             for t in entries] == [("impact", None, "High", ann_id, "api"), ("systems", None, ["db", "web"], ann_id, "api"),

@@ -153,3 +153,21 @@ def test_an_alert_subject_has_no_custom_fields() -> None:
 def test_a_bad_custom_field_key_is_refused(field) -> None:
     with pytest.raises(ValueError, match="unknown field"):
         compile_tree(vigil(field, "exists"))
+
+
+# ---- templates ----------------------------------------------------------------------------------------
+
+
+def test_templates_see_the_incident_s_fields() -> None:
+    from core.templates import TemplateSet, incident_context
+
+    source = ("{{ title }}: impact {{ fields.impact }}, systems {{ fields.systems | join(', ') }}"
+              "{% if fields.customer %}, customer facing{% endif %}{{ fields.nope }}")
+    ctx = incident_context({"incident_id": 7, "title": "db down", "incident_severity": "Critical",
+                            "fields": {"impact": "High", "systems": ["db", "api"], "customer": True}},
+                           event_type="i_new", base_url="https://vigil.example.com")
+    assert ctx["incident"]["fields"] == ctx["fields"]
+    rendered = TemplateSet({("sms", "default"): source}).render("sms", "i_new", ctx)
+    assert (rendered.used_fallback, rendered.text) == (False, "db down: impact High, systems db, api, customer facing")
+    plain = incident_context({"incident_id": 7, "title": "db down"}, event_type="i_new", base_url="https://x")
+    assert TemplateSet({("sms", "default"): source}).render("sms", "i_new", plain).text == "db down: impact , systems"
