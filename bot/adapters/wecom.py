@@ -230,6 +230,9 @@ class WeComAdapter:
     docs_url: ClassVar[str] = "https://developer.work.weixin.qq.com/document/path/90236"
     supports_update: ClassVar[bool] = True
     spends_update_codes: ClassVar[bool] = True  # each update spends a response_code (bot/chat/card_codes.py)
+    # A group chat gets the card as an appchat textcard: appchat/send takes no template_card, and a sent appchat
+    # message cannot be edited, so it is not recorded for card sync (bot/chat/group_cards.py).
+    updates_group_cards: ClassVar[bool] = False
 
     def __init__(self, config: WeComConfig, http: aiohttp.ClientSession) -> None:
         self.config = config
@@ -336,8 +339,7 @@ class WeComAdapter:
     async def send_card(self, to: ChatTarget, card: dict[str, Any]) -> MessageRef:
         """Send the template card to a user as an app message; its task_id and response_code go in the ref."""
         if not to.direct:
-            raise DeliveryError("wecom: template cards go to users; post to group chats through a group bot",
-                                retryable=False)
+            return await self._send_to_chat(to.conversation_id, card)
         task_id = _task_id(card)
         data = await self.api.call("/cgi-bin/message/send", {
             "touser": to.conversation_id, "msgtype": "template_card", "agentid": self.config.agent_id,
@@ -350,6 +352,20 @@ class WeComAdapter:
         code = str(data.get("response_code") or "")
         return MessageRef(self.platform, to.conversation_id, str(data.get("msgid") or task_id), with_update_codes(
             {"task_id": task_id}, [(code, time.time())] if code else []))
+
+    async def _send_to_chat(self, chat_id: str, card: dict[str, Any]) -> MessageRef:
+        """Post the card's title, state, rows and link into an app group chat (appchat/send, msgtype textcard:
+        https://developer.work.weixin.qq.com/document/path/90248); it carries no buttons, its link opens the
+        incident page, where a member acts."""
+        title = str((card.get("main_title") or {}).get("title") or "Vigil incident")
+        lines = [str((card.get("main_title") or {}).get("desc") or "")]
+        lines += [f"{row.get('keyname')}: {row.get('value')}" for row in card.get("horizontal_content_list") or []]
+        url = str((card.get("card_action") or {}).get("url") or "")
+        data = await self.api.call("/cgi-bin/appchat/send", {
+            "chatid": chat_id, "msgtype": "textcard", "safe": 0,
+            "textcard": {"title": title[:128], "description": "\n".join(x for x in lines if x)[:512], "url": url,
+                         "btntxt": "Open"}})
+        return MessageRef(self.platform, chat_id, str(data.get("msgid") or ""), {})
 
     async def update_card(self, ref: MessageRef, card: dict[str, Any]) -> None:
         """Replace the user's card with update_template_card, spending the ref's newest usable response_code

@@ -114,8 +114,21 @@ async def test_send_card_sends_the_template_card_to_the_user(adapter, wecom) -> 
     assert wecom.fake.cards[(USER, TASK)] == CARD
 
 
+async def test_a_group_chat_gets_the_card_as_an_appchat_text_card(adapter, wecom) -> None:
+    wecom.fake.chats.add("opsroom01")
+    ref = await adapter.send_card(ChatTarget(Platform.WECOM, "opsroom01", direct=False), CARD)
+    [req] = wecom.fake.chat_posts()
+    assert req.body["chatid"] == "opsroom01" and req.body["msgtype"] == "textcard"
+    card = req.body["textcard"]
+    assert card["title"] == CARD["main_title"]["title"] and card["url"] == CARD["card_action"]["url"]
+    assert "Channel: Payments" in card["description"] and ref.conversation_id == "opsroom01"
+    assert not adapter.updates_group_cards  # an appchat message cannot be edited: card sync leaves it alone
+    with pytest.raises(DeliveryError, match="86003") as err:
+        await adapter.send_card(ChatTarget(Platform.WECOM, "elsewhere9", direct=False), CARD)
+    assert not err.value.retryable
+
+
 @pytest.mark.parametrize(("target", "card", "problem"), [
-    (ChatTarget(Platform.WECOM, "chat-123", direct=False), CARD, "group bot"),
     (ChatTarget(Platform.WECOM, USER), {"blocks": []}, "button_interaction"),
     (ChatTarget(Platform.WECOM, USER), {**CARD, "task_id": ""}, "task_id"),
 ])

@@ -102,6 +102,8 @@ class FakeTeams:
     _tokens: dict[str, str] = field(default_factory=dict)  # access token -> scope
     _conversations: dict[str, str] = field(default_factory=dict)  # conversation id -> aadObjectId
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1715000000000))
+    # Team channels and group chats (19:...@thread...) the app is installed in: posted to directly, no create.
+    channels: set[str] = field(default_factory=set)
     replies: list[dict[str, Any]] = field(default_factory=list)  # {conversation, reply_to, text, textFormat}
     _received: set[tuple[str, str]] = field(default_factory=set)  # (conversation, activity) users sent the bot
 
@@ -213,7 +215,7 @@ class FakeTeams:
         body = await request.json()
         self.requests.append(Recorded("POST", request.path, body))
         conversation = request.match_info["conversation"]
-        if self._conversations.get(conversation) not in self.users.values():
+        if conversation not in self.channels and self._conversations.get(conversation) not in self.users.values():
             return _connector(404, "ConversationNotFound", "Conversation not found.")
         card = _card(body)
         if card is None:

@@ -54,12 +54,14 @@ class FakeWeCom:
     # unspent response_code -> (userid, task_id, issued at); a code leaves when used, even by a bad request
     _codes: dict[str, tuple[str, str, float]] = field(default_factory=dict)
     _spent: set[str] = field(default_factory=set)
+    chats: set[str] = field(default_factory=set)  # appchat chatids the app created (appchat/create)
 
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/cgi-bin/gettoken", self._gettoken)
         app.router.add_post("/cgi-bin/message/send", self._send)
         app.router.add_post("/cgi-bin/message/update_template_card", self._update)
+        app.router.add_post("/cgi-bin/appchat/send", self._appchat_send)
         app.router.add_post("/cgi-bin/user/getuserid", self._getuserid)
         app.router.add_post("/cgi-bin/user/get_userid_by_email", self._by_email)
         return app
@@ -89,6 +91,9 @@ class FakeWeCom:
 
     def texts(self) -> list[WeComRequest]:
         return [r for r in self.requests if r.path.endswith("/send") and r.body.get("msgtype") == "text"]
+
+    def chat_posts(self) -> list[WeComRequest]:
+        return [r for r in self.requests if r.path == "/cgi-bin/appchat/send"]
 
     def updates(self) -> list[WeComRequest]:
         return [r for r in self.requests if r.path.endswith("/update_template_card")]
@@ -154,6 +159,23 @@ class FakeWeCom:
         else:
             return _err(40008, "invalid message type")
         return web.json_response(answer)
+
+    async def _appchat_send(self, request: web.Request) -> web.StreamResponse:
+        """appchat/send (https://developer.work.weixin.qq.com/document/path/90248): text, markdown, textcard...;
+        no template_card. Answers errcode/errmsg only, no msgid."""
+        body = await self._gate(request)
+        if isinstance(body, web.StreamResponse):
+            return body
+        if body.get("chatid") not in self.chats:
+            return _err(86003, "chat not exist")
+        kind = body.get("msgtype")
+        if kind == "textcard":
+            card = body.get("textcard") or {}
+            if not card.get("title") or not card.get("description") or not card.get("url"):
+                return _err(40058, "invalid parameter: textcard needs title, description and url")
+        elif kind not in ("text", "markdown", "news"):
+            return _err(40008, "invalid message type")
+        return web.json_response({"errcode": 0, "errmsg": "ok"})
 
     async def _update(self, request: web.Request) -> web.StreamResponse:
         body = await self._gate(request)
