@@ -393,13 +393,14 @@ async def sweep(session: AsyncSession, now: datetime, horizon: timedelta, limit:
 def run_order(job_id: str, urgency: int) -> tuple[int, int, int]:
     """The in-process runner's order when work piles up (lower first; first come first served within).
 
-    In a storm, first pages go out by severity, then arrival: all the work towards a first page (fan-out,
-    the first escalation step, sends) of a more severe incident comes before that of a less severe one, and
-    later levels and repeats come after every first page, since someone has been paged for those already.
-    Within one severity, `priority` keeps pages flowing out progressively rather than all at the end.
+    In a storm, pages go out by severity, then arrival: all the work towards a page (fan-out, escalation
+    steps, sends) of a more severe incident comes before that of a less severe one, so an unacknowledged
+    Critical incident still escalates while Info ones queue. Within one severity, first pages come before
+    later levels and repeats (someone has been paged for those already), and `priority` keeps pages
+    flowing out progressively rather than all at the end.
     """
     kind = priority(job_id)
-    return (1 if kind == LATER_LEVEL else 0, urgency, kind)
+    return (urgency, 1 if kind == LATER_LEVEL else 0, kind)
 
 
 LATER_LEVEL = 3
@@ -564,7 +565,7 @@ class InProcessRunner:
         self._enqueue(job_id, urgency)
 
     def _take(self, first: tuple[tuple[int, int, int], int, str]) -> list[str]:
-        """The first queued job and more of its stage and urgency (`run_order`), up to a batch: a take never
+        """The first queued job and more of its urgency and stage (`run_order`), up to a batch: a take never
         carries less urgent work along, which would then run beside the urgent work, not after it."""
         ids = [first[2]]
         while len(ids) < self.batch and not self._queue.empty():

@@ -429,8 +429,9 @@ def test_first_pages_come_before_later_levels(job_id, rank):
     (("deliver:1:0", 0), ("deliver:2:0", 2)),            # a Critical page before an Info one
     (("incident_event:9", 0), ("deliver:2:0", 2)),       # ...even the fan-out towards a Critical page
     (("escalate:5:1:0:0", 1), ("deliver:2:0", 2)),       # a Warning's first step before an Info send
-    (("deliver:3:0", 2), ("escalate:5:1:1:0", 0)),       # every first page before a later level, even Critical's
-    (("deliver:3:0", 1), ("incident_event:4", 1)),       # within one severity: sends, then first steps, then fan-out
+    (("escalate:5:1:1:0", 0), ("deliver:3:0", 2)),       # a Critical incident escalates before Info first pages
+    (("incident_event:4", 1), ("escalate:5:1:1:0", 1)),  # within one severity: first pages before later levels
+    (("deliver:3:0", 1), ("incident_event:4", 1)),       # ...and sends, then first steps, then fan-out
     (("escalate:5:1:1:0", 0), ("escalate:6:1:1:0", 2)),  # later levels by severity too
 ])
 def test_work_runs_by_severity_and_first_pages_first(earlier, later):
