@@ -14,7 +14,19 @@ import importlib.util
 from aiohttp import web
 
 from bot.keys import SETTINGS
-from bot.web import account, auth, home, incident_actions, incident_list, incidents, live, login, oidc, render
+from bot.web import (
+    account,
+    auth,
+    home,
+    incident_actions,
+    incident_list,
+    incidents,
+    live,
+    live_list,
+    login,
+    oidc,
+    render,
+)
 
 
 def setup(app: web.Application) -> None:
@@ -28,6 +40,7 @@ def setup(app: web.Application) -> None:
     incidents.setup(app)
     incident_actions.setup(app)
     live.setup(app)
+    live_list.setup(app)
     account.setup(app)
     # The Web Push medium brings its own routes (service worker, manifest, subscriptions) when present.
     if importlib.util.find_spec("bot.web.push") is not None:

@@ -34,8 +34,8 @@ from aiohttp import web
 from sqlalchemy import false, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.web import auth
-from bot.web.render import page
+from bot.web import auth, live
+from bot.web.render import STATIC, page
 from core.models import Channel, Delivery, Incident, Team, TimelineEntry
 from core.types import Progress, Severity
 
@@ -45,6 +45,9 @@ SEARCH_MAX = 100  # characters of a search kept
 SCOPES = ("all", "mine", "teams")
 PROGRESS = ("open", *(p.value for p in Progress))  # "open" = not Closed, what a responder looks at first
 SEVERITIES = tuple(s.value for s in Severity)
+
+
+LIVE_JS_VERSION = str(int((STATIC / "live_list.js").stat().st_mtime))  # in the script's URL: a new one is fetched
 
 
 def _int(raw: str | None) -> int | None:
@@ -170,20 +173,43 @@ def _statement(f: ListFilter, member_id: int, zone: str, team_channels: set[int]
     return stmt.limit(PAGE_SIZE + 1)
 
 
-async def _search_floor(db: AsyncSession, f: ListFilter) -> int | None:
+def live_url(f: ListFilter, shown: dict[int, str], newest: int) -> str:
+    """The page's live stream (bot/web/live_list.py): its filter, the rows it shows, the newest incident when it
+    was read (a later one is new) and the version of its rows."""
+    rows = ",".join(str(i) for i in shown)
+    version = live.version_of_many(shown, tuple(shown))
+    return "/incidents/live?" + "&".join(p for p in (f.query(), urlencode({"rows": rows, "top": newest, "v": version}))
+                                         if p)
+
+
+def _search_floor(f: ListFilter, newest: int) -> int | None:
     if not f.q:
         return None
-    top = f.before if f.before is not None else ((await db.execute(select(func.max(Incident.id)))).scalar() or 0) + 1
+    top = f.before if f.before is not None else newest + 1
     return max(top - SEARCH_WINDOW, 0)
+
+
+def statement(f: ListFilter, member_id: int, zone: str, team_channels: set[int] | None, newest: int):  # type: ignore[no-untyped-def]
+    """The page's statement for the member (their scope and zone); `newest` is the newest incident's id."""
+    return _statement(f, member_id, zone, team_channels, _search_floor(f, newest))
+
+
+async def newest_id(db: AsyncSession) -> int:
+    return (await db.execute(select(func.max(Incident.id)))).scalar() or 0
 
 
 @auth.members_only
 async def show_list(request: web.Request, db: AsyncSession, who: auth.Viewer) -> web.StreamResponse:
     f = ListFilter.from_query(dict(request.query))
     team_channels = await team_channel_ids(db, who.member_id) if f.scope == "teams" else None
-    floor = await _search_floor(db, f)
-    rows = list((await db.execute(_statement(f, who.member_id, who.time_zone, team_channels, floor))).scalars())
-    more, rows = len(rows) > PAGE_SIZE, rows[:PAGE_SIZE]
+    newest = await newest_id(db)  # read first: an incident committed meanwhile is then counted as new (live_list)
+    floor = _search_floor(f, newest)
+    # Each row with its live version, from the same statement: what the page shows is what the version says.
+    read = (await db.execute(_statement(f, who.member_id, who.time_zone, team_channels, floor)
+                             .add_columns(*live.timeline_columns()))).all()
+    more, read = len(read) > PAGE_SIZE, read[:PAGE_SIZE]
+    rows = [r for r, _, _ in read]
+    shown = {r.id: live.version_of(r.updated_at, r.alert_event_cnt, n, m) for r, n, m in read}
     # Channel names for the rows and for the filter's choices: channels are few (configuration, not data).
     channels = dict((await db.execute(select(Channel.id, Channel.name).order_by(Channel.name))).all())
     next_query = f.query(before=rows[-1].id) if more else None
@@ -193,7 +219,8 @@ async def show_list(request: web.Request, db: AsyncSession, who: auth.Viewer) ->
     return page(request, "incidents.html", viewer=who, incidents=rows, channels=channels, filter=f,
                 scopes=SCOPES, progresses=PROGRESS, severities=SEVERITIES, next_query=next_query,
                 search_older=search_older, search_window=SEARCH_WINDOW,
-                first_query=f.query(before=None) if f.before is not None else None)
+                first_query=f.query(before=None) if f.before is not None else None,
+                live_url=live_url(f, shown, newest), live_js_version=LIVE_JS_VERSION)
 
 
 def setup(app: web.Application) -> None:

@@ -30,9 +30,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,14 +62,20 @@ SCRIPT_VERSION = str(int((STATIC / "live.js").stat().st_mtime))  # in the script
 
 @dataclass(eq=False)
 class Stream:
-    """One open page's stream: what it watches, whose session it is, and what it has to say next."""
+    """One open page's stream: what it watches, whose session it is, and what it has to say next.
 
-    incident_id: int
+    An incident page watches its incident; an incident list page (bot/web/live_list.py) the incidents its rows
+    show, and counts the incidents newer than the page that its filter would show (`newer`)."""
+
+    watched: tuple[int, ...]
     member_id: int
     role: str
     epoch: int
     session_key: str  # the session's CSRF token: random per session, so it names the session
     version: str
+    newer: Callable[[AsyncSession], Awaitable[int]] | None = None
+    news: int = 0  # what `newer` counted last
+    counted_at: int = 0  # the newest incident id when `newer` last counted: no count again until one is newer
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     ended: str = ""  # why the stream must end: "signed-out", "shutdown"
 
@@ -82,21 +90,35 @@ def version_of(updated_at: Any, event_cnt: int, entries: int, last_entry: int | 
     return f"{stamp}.{event_cnt}.{entries}.{last_entry or 0}"
 
 
+def version_of_many(current: dict[int, str], watched: tuple[int, ...]) -> str:
+    """The version of what a stream watches: the incident's own for one, a digest for several (a list's rows)."""
+    if len(watched) == 1:
+        return current.get(watched[0], "gone")
+    joined = "|".join(f"{i}:{current.get(i, 'gone')}" for i in sorted(watched))
+    return hashlib.sha256(joined.encode()).hexdigest()[:20]
+
+
 def still_signed_in(stream_role: str, stream_epoch: int, row: tuple[str, int | None] | None) -> bool:
     """The rule of bot/web/auth.py `viewer`, for a session already streaming: the member still exists, with
     the role and the credential epoch the session began with."""
     return row is not None and row[0] == stream_role and (row[1] or 0) == stream_epoch
 
 
-async def versions(db: AsyncSession, incident_ids: set[int]) -> dict[int, str]:
-    """The version of each existing incident of `incident_ids`, in one query."""
-    if not incident_ids:
-        return {}
+def timeline_columns() -> tuple[Any, Any]:
+    """The timeline's part of an incident's version (entry count, last id), as columns of a query on Incident:
+    read in the same statement as the incident, both come from one snapshot."""
     entries = (select(func.count(TimelineEntry.id)).where(TimelineEntry.incident_id == Incident.id)
                .correlate(Incident).scalar_subquery())
     last = (select(func.max(TimelineEntry.id)).where(TimelineEntry.incident_id == Incident.id)
             .correlate(Incident).scalar_subquery())
-    rows = await db.execute(select(Incident.id, Incident.updated_at, Incident.alert_event_cnt, entries, last)
+    return entries, last
+
+
+async def versions(db: AsyncSession, incident_ids: set[int]) -> dict[int, str]:
+    """The version of each existing incident of `incident_ids`, in one query."""
+    if not incident_ids:
+        return {}
+    rows = await db.execute(select(Incident.id, Incident.updated_at, Incident.alert_event_cnt, *timeline_columns())
                             .where(Incident.id.in_(incident_ids)))
     return {i: version_of(u, c, n, m) for i, u, c, n, m in rows.all()}
 
@@ -160,21 +182,36 @@ class Hub:
             return
         check_sessions = time.monotonic() >= self._sessions_due
         async with self.sessions() as db:
-            current = await versions(db, {s.incident_id for s in streams})
+            current = await versions(db, {i for s in streams for i in s.watched})
             members = {s.member_id for s in streams}
             rows = await db.execute(select(Member.id, Member.role, MemberLogin.epoch)
                                     .outerjoin(MemberLogin, MemberLogin.member_id == Member.id)
                                     .where(Member.id.in_(members)))
             signed = {i: (role, epoch) for i, role, epoch in rows.all()}
             gone = await signed_out.which(db, {s.session_key for s in streams}) if check_sessions else set()
+            await self._count_newer(db, [s for s in streams if s.newer is not None])
         if check_sessions:
             self._sessions_due = time.monotonic() + self.session_check_seconds
         for s in streams:
             if s.session_key in gone or not still_signed_in(s.role, s.epoch, signed.get(s.member_id)):
                 s.end("signed-out")
-            elif current.get(s.incident_id, "gone") != s.version:
-                s.version = current.get(s.incident_id, "gone")
+            elif (now := version_of_many(current, s.watched)) != s.version:
+                s.version = now
                 s.wake.set()
+
+    @staticmethod
+    async def _count_newer(db: AsyncSession, counting: list[Stream]) -> None:
+        """List streams: count again (each with its own filter, so its member's scope) only when an incident
+        newer than the last count exists; one max(id) on the primary key otherwise."""
+        if not counting:
+            return
+        newest = (await db.execute(select(func.max(Incident.id)))).scalar() or 0
+        for s in counting:
+            if newest > s.counted_at and s.newer is not None:
+                s.counted_at = newest
+                if (n := await s.newer(db)) != s.news:
+                    s.news = n
+                    s.wake.set()
 
 
 HUB = web.AppKey("live_hub", Hub)
@@ -202,28 +239,38 @@ async def incident_stream(request: web.Request) -> web.StreamResponse:
     if now is None:
         return _refused(404, f"Incident {incident_id} does not exist.")
     session = await get_session(request)
+    stream = Stream((incident_id,), who.member_id, session.get("role", ""), session.get("epoch", 0), who.csrf, now)
+    return await serve(request, stream)
+
+
+async def serve(request: web.Request, stream: Stream) -> web.StreamResponse:
+    """Register `stream` and answer with it until it ends: "changed" (with the version) when what it watches
+    changes, "new" (with the count) when a list's count of newer incidents does, and why it ended."""
     # The page says which version it shows; a reconnecting browser says which it saw last.
     seen = request.headers.get("Last-Event-ID") or request.query.get("v", "")
     hub = request.app[HUB]
-    stream = Stream(incident_id, who.member_id, session.get("role", ""), session.get("epoch", 0), who.csrf, now)
     refusal = hub.open(stream)
     if refusal:
         return _refused(429, refusal)
     resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-store",
                                        "X-Accel-Buffering": "no"})  # nginx: pass each event on at once
+    said, said_news = seen, 0
     try:
         await resp.prepare(request)
         await resp.write(f"retry: {RETRY_MS}\n\n".encode())
-        if seen != now:
-            await resp.write(_event("changed", now, now))
         while not stream.ended:
+            if stream.version != said:
+                said = stream.version
+                await resp.write(_event("changed", said, said))
+            if stream.news != said_news:
+                said_news = stream.news
+                await resp.write(_event("new", str(said_news)))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stream.wake.wait(), HEARTBEAT_SECONDS)
             if stream.ended:
                 await resp.write(_event(stream.ended, ""))
             elif stream.wake.is_set():
                 stream.wake.clear()
-                await resp.write(_event("changed", stream.version, stream.version))
             else:
                 await resp.write(b": still here\n\n")
     except ConnectionResetError:

@@ -71,3 +71,29 @@ async def test_another_members_comment_appears_live(app, chromium, db_url):  # n
     if "sqlite" in db_url:
         await page.locator("#comment").fill("")
         await _screenshots(page, "incident-actions")
+
+
+async def test_the_list_follows_new_incidents_and_progress(app, chromium):  # noqa: F811
+    await new_member(app, "alice")
+    bob = await new_member(app, "bob")
+    bob_token = (await app.post("/tokens", {"name": "bob", "member_id": bob, "role": "responder"}))["token"]
+    first = await new_incident(app, "checkout latency p99 above 2 s")
+    page = await (await chromium.new_context(viewport=DESKTOP)).new_page()
+    await page.goto(f"{_base(app)}/incidents")
+    await _sign_in(page, "alice@example.com")
+    await page.wait_for_url("**/incidents")
+    await page.evaluate("window.vigilNotReloaded = true")
+    row = page.locator(f"#incident-row-{first}")
+    assert await row.locator(".progress").inner_text() == "Triggered"
+    news = page.get_by_role("status").filter(has_text="new incident")
+    assert not await news.is_visible()
+
+    await app.post(f"/incidents/{first}/ack", token=bob_token)  # a progress change: the row follows
+    await row.locator(".progress").filter(has_text="Processing").wait_for(timeout=15000)
+    second = await new_incident(app, "payments queue backing up", channel="payments")
+    await news.filter(has_text="1 new incident — show").wait_for(timeout=15000)
+    assert await page.locator(f"#incident-row-{second}").count() == 0  # offered, not pushed under the reader
+    assert await page.evaluate("window.vigilNotReloaded") is True
+    await news.get_by_role("link").click()
+    await page.locator(f"#incident-row-{second}").wait_for()
+    assert not await news.is_visible()
