@@ -40,7 +40,8 @@ def _layer(member: int, seconds: tuple[float, float]) -> dict:
 
 async def test_a_member_is_told_when_their_shift_starts_and_ends(app, inbox):  # noqa: F811
     box, _ = inbox
-    ann, _ = await _member(app, "ann")
+    ann, ann_token = await _member(app, "ann")
+    _, bob_token = await _member(app, "bob")
     await app.post("/schedules", {"name": "db", "definition": {"layers": [_layer(ann, (1.5, 3))]}})
     await until(lambda: len(box.messages) >= 2)
     start, end = box.messages
@@ -53,6 +54,14 @@ async def test_a_member_is_told_when_their_shift_starts_and_ends(app, inbox):  #
     await app.patch(f"/schedules/{s['schedule_id']}", {"description": "x", "definition": s["definition"]})
     await app.settle()
     assert len(box.messages) == 2
+    told = (await app.get(f"/shift-notices?member_id={ann}"))["items"]
+    assert [(n["kind"], n["medium"], n["state"], n["schedule_id"]) for n in told] == [
+        ("end", "email", "sent", s["schedule_id"]), ("start", "email", "sent", s["schedule_id"])]
+    # a member reads their own notices only
+    assert (await app.get("/shift-notices", token=bob_token))["items"] == []
+    assert len((await app.get("/shift-notices", token=ann_token))["items"]) == 2
+    await app.call("GET", f"/shift-notices?member_id={ann}", expect=403, token=bob_token)
+    assert (await app.get("/shift-notices?state=failed"))["total"] == 0
 
 
 async def test_notices_follow_the_members_setting(app, inbox):  # noqa: F811
