@@ -20,7 +20,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from bot.cards.format import cut, headline, labels_line, minutes_label, names, summary, utc_text
+from bot.cards.format import cut, headline, labels_line, md_url, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard
 from bot.chat.actions import Action, pack_for
 from core.escaping import dingtalk_markdown as _esc
@@ -30,6 +30,7 @@ PLATFORM = Platform.DINGTALK
 MAX_TITLE = 200
 MAX_PARAM = 3000  # own cap per text variable; DingTalk documents no per-variable limit
 MAX_CARD_BYTES = 30 * 1024  # own cap for the whole cardParamMap
+MAX_IMAGES_BYTES = 4 * 1024  # the images' lines in `markdown`
 VARIABLES = ("title", "summary", "severity", "severity_emoji", "progress", "progress_emoji", "tone", "color",
              "channel", "responders", "acknowledged_by", "alert_count", "labels", "description", "url",
              "snoozed_until", "updated_at", "markdown", "btns", "snooze_btns")
@@ -88,8 +89,22 @@ def _markdown(card: IncidentCard) -> str:
     if card.description:
         lines.append("")
         lines.append(_esc(cut(card.description, MAX_PARAM)))
+    lines += _images(card)
     lines += ["", f"[Open incident #{card.num}]({card.url}) · Updated {utc_text(card.updated_at)}"]
     return "\n".join(lines)
+
+
+def _images(card: IncidentCard) -> list[str]:
+    # DingTalk markdown shows an image by URL; an image inside a link is not documented, so its link follows it.
+    out, size = [], 0
+    for image in card.images:
+        alt = _esc((image.alt or "Alert image").replace("[", "［").replace("]", "］"))  # brackets would end the alt
+        lines = ["", f"![{alt}]({md_url(image.src)})"] + ([f"[Open link]({md_url(image.href)})"] if image.href else [])
+        size += sum(len(line.encode()) + 1 for line in lines)
+        if size > MAX_IMAGES_BYTES:  # escaped alt text and encoded URLs grow; the card must stay < 30 KB
+            break
+        out += lines
+    return out
 
 
 def _buttons(card: IncidentCard) -> list[dict[str, Any]]:

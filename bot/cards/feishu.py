@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from bot.cards.format import cut, labels_line, minutes_label, names, summary, utc_text
+from bot.cards.format import cut, labels_line, md_url, minutes_label, names, summary, utc_text
 from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
 from bot.chat.actions import Action, pack_for
 from core.escaping import lark_md as _esc
@@ -33,6 +33,7 @@ MAX_COMMENT = 1000  # input max_length upper bound
 COMMENT_FORM = "vigil_comment"
 COMMENT_FIELD = "comment"
 CUSTOM_BUTTONS = 3  # custom actions drawn as buttons; the rest go into a "More actions…" select
+MAX_IMAGES_BYTES = 1024  # the image links' section: a card with every field at its bound stays < 30 KB
 MAX_TIMELINE_LINE = 200  # characters of an entry's text and of its note in the timeline section
 MAX_TIMELINE_BYTES = 6 * 1024  # the timeline section's budget: a card with every field at its bound stays < 30 KB
 
@@ -56,6 +57,9 @@ def render(card: IncidentCard) -> dict[str, Any]:
     if card.labels:
         # No `code` span around labels: escapes inside one would show as written.
         elements.append({"tag": "markdown", "content": labels_line(card, escape=_esc)})
+    images = _images(card)
+    if images:
+        elements.append({"tag": "markdown", "content": images})
     controls = _controls(card)
     if controls:
         elements.append({"tag": "hr"})
@@ -95,6 +99,20 @@ def _facts(card: IncidentCard) -> str:
         lines.append(f"**Snoozed until:** {utc_text(card.snoozed_until)}")
     if card.last_action:
         lines.append(f"**Last action:** {_esc(card.last_action)}")
+    return "\n".join(lines)
+
+
+def _images(card: IncidentCard) -> str:
+    # A Feishu card shows an image only by img_key (an upload to Feishu's image API first), never by URL: each
+    # image is a link to its src, and to its href when it has one.
+    lines, size = [], 0
+    for image in card.images:
+        line = f"[Image: {_esc(image.alt or 'alert image')}]({md_url(image.src)})" + (
+            f" · [Open link]({md_url(image.href)})" if image.href else "")
+        size += len(line.encode()) + 1
+        if size > MAX_IMAGES_BYTES:  # escaped alt text and encoded URLs grow; the card must stay < 30 KB
+            break
+        lines.append(line)
     return "\n".join(lines)
 
 

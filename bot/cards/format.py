@@ -25,6 +25,11 @@ def cut_bytes(text: str, limit: int) -> str:
     return text.encode()[:budget].decode(errors="ignore").rstrip() + ELLIPSIS
 
 
+def md_url(url: str) -> str:
+    """A URL as the target of a Markdown link or image: parentheses, which RFC 3986 allows, would end it early."""
+    return url.replace("(", "%28").replace(")", "%29")
+
+
 def minutes_label(minutes: int) -> str:
     """Human duration for a snooze choice: 30 min, 1 hour, 4 hours, 1 day, 1 h 30 min."""
     if minutes % 1440 == 0:

@@ -15,6 +15,7 @@ from typing import NamedTuple, TypeVar
 
 from bot.cards.format import cut as _cut
 from bot.chat.actions import NOT_LIFECYCLE, SNOOZE_MAX_MINUTES, Action
+from core.images import web_url
 from core.types import Progress, Severity
 
 MAX_TITLE = 512  # Flashduty's title limit; renderers cut further where a platform demands
@@ -27,6 +28,8 @@ MAX_CUSTOM_ACTIONS = 20  # custom actions a card carries; renderers fold or cut 
 MAX_CUSTOM_NAME = 100  # CustomAction.name's column length
 MAX_TIMELINE = 20  # timeline entries a card's timeline view shows (newest first); the page has the rest
 MAX_TIMELINE_TEXT = 300
+MAX_IMAGES = 3  # alert images a card shows (core.images.MAX_SHOWN); the page has them all
+MAX_IMAGE_ALT = 128
 
 E = TypeVar("E", bound=enum.Enum)
 
@@ -102,6 +105,14 @@ class CustomButton(NamedTuple):
     name: str
 
 
+class CardImage(NamedTuple):
+    """An alert image: an https URL (core.images.shown), its alt text, and where a click on it goes (or "")."""
+
+    src: str
+    alt: str = ""
+    href: str = ""
+
+
 class TimelineLine(NamedTuple):
     """One timeline entry as the card's timeline view says it (words: bot/cards/timeline_words.py)."""
 
@@ -150,6 +161,8 @@ class IncidentCard:
     custom_actions: tuple[CustomButton, ...] = ()
     timeline_button: bool = False
     timeline: tuple[TimelineLine, ...] = ()
+    # Images of the incident's newest alerts (https only, capped at MAX_IMAGES). Empty draws nothing.
+    images: tuple[CardImage, ...] = ()
     hidden_labels: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
@@ -195,6 +208,7 @@ class IncidentCard:
         set_(self, "snooze_choices", choices)
         set_(self, "custom_actions", _custom_actions(self.custom_actions))
         set_(self, "timeline", _timeline(self.timeline))
+        set_(self, "images", _images(self.images))
 
     @property
     def severity_look(self) -> Look:
@@ -245,6 +259,18 @@ def _timeline(value: object) -> tuple[TimelineLine, ...]:
             raise ValueError(f"timeline must be (at, text, note) entries, got {item!r}")
         _aware("timeline at", line.at)
         out.append(TimelineLine(line.at, _cut(line.text, MAX_TIMELINE_TEXT), _cut(line.note.strip(), MAX_TIMELINE_TEXT)))
+    return tuple(out)
+
+
+def _images(value: object) -> tuple[CardImage, ...]:
+    out: list[CardImage] = []
+    for item in tuple(value)[:MAX_IMAGES]:  # type: ignore[call-overload]
+        image = CardImage(**item) if isinstance(item, Mapping) else CardImage(*item) if isinstance(item, tuple) else item
+        # The same rule as core.images.shown: a renderer puts src and href inside markup as they are.
+        if (not isinstance(image, CardImage) or not web_url(image.src, https_only=True)
+                or not isinstance(image.alt, str) or not (image.href == "" or web_url(image.href, https_only=False))):
+            raise ValueError(f"images must be (https src, alt, web href or empty) entries, got {item!r}")
+        out.append(CardImage(image.src, _cut(" ".join(image.alt.split()), MAX_IMAGE_ALT), image.href))
     return tuple(out)
 
 

@@ -42,6 +42,7 @@ MAX_FIELDS = 10
 MAX_BUTTON_TEXT = 75
 MAX_ACTION_ELEMENTS = 25
 MAX_FALLBACK = 3000
+MAX_IMAGE_TITLE = 2000
 
 _STYLE = {Emphasis.PRIMARY: "primary", Emphasis.DANGER: "danger"}
 _PARTIAL_ENTITY = re.compile(r"&[a-z]{0,3}$")
@@ -57,6 +58,7 @@ def render(card: IncidentCard) -> dict[str, Any]:
         blocks.append({"type": "section", "text": _md(card.description)})
     if card.labels:
         blocks.append({"type": "section", "text": _md(labels_line(card, sep="  ", fmt="`{k}={v}`"))})
+    blocks += _images(card)
     elements = _elements(card)
     if elements:
         blocks.append({"type": "actions", "block_id": BLOCK_ID_ACTIONS, "elements": elements[:MAX_ACTION_ELEMENTS]})
@@ -70,6 +72,20 @@ def render(card: IncidentCard) -> dict[str, Any]:
     # Slack reads `text` (the notification and the screen-reader line) as mrkdwn too: <!channel> would ping.
     text = summary(card, limit=MAX_FALLBACK, escape=_esc)
     return {"text": text, "attachments": [{"color": card.colour, "fallback": text, "blocks": blocks[:MAX_BLOCKS]}]}
+
+
+def _images(card: IncidentCard) -> list[dict[str, Any]]:
+    # An image block cannot link anywhere: the images' links follow in one context line.
+    out: list[dict[str, Any]] = []
+    for image in card.images:
+        block: dict[str, Any] = {"type": "image", "image_url": image.src, "alt_text": image.alt or "Alert image"}
+        if image.alt:
+            block["title"] = _plain(cut(image.alt, MAX_IMAGE_TITLE))
+        out.append(block)
+    links = [f"<{i.href}|{_esc(i.alt or 'Image')}>" for i in card.images if i.href]
+    if links:
+        out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Image links: " + " · ".join(links)}]})
+    return out
 
 
 def _fields(card: IncidentCard) -> list[dict[str, str]]:

@@ -23,7 +23,7 @@ from bot.cards.format import (
     summary,
     utc_text,
 )
-from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, Emphasis, IncidentCard, Tone
+from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, CardImage, Emphasis, IncidentCard, Tone
 from bot.chat.actions import Action, pack_for
 from core.escaping import teams_markdown as _esc
 from core.types import Platform
@@ -53,6 +53,7 @@ def render(card: IncidentCard) -> dict[str, Any]:
     if card.labels:
         # No `code` span: Adaptive Cards do not read one, and escapes inside one would show as written.
         body.append(_text(labels_line(card, sep="  ", escape=_esc), size="Small"))
+    body += [_image(i) for i in card.images]
     when = rfc3339(card.updated_at)
     body.append(_text(f"[Open incident #{card.num}]({card.url}) · Updated {{{{DATE({when}, SHORT)}}}} "
                       f"{{{{TIME({when})}}}}", size="Small", isSubtle=True))
@@ -128,6 +129,13 @@ def _execute(action: Action, packed: str, title: str = "") -> dict[str, Any]:
 def _show(title: str, body: list[dict[str, Any]], actions: list[dict[str, Any]]) -> dict[str, Any]:
     return {"type": "Action.ShowCard", "title": title,
             "card": {"type": "AdaptiveCard", "body": body, "actions": actions}}
+
+
+def _image(image: CardImage) -> dict[str, Any]:
+    out: dict[str, Any] = {"type": "Image", "url": image.src, "altText": image.alt or "Alert image", "size": "Large"}
+    if image.href:
+        out["selectAction"] = {"type": "Action.OpenUrl", "url": image.href}
+    return out
 
 
 def _text(text: str, **props: Any) -> dict[str, Any]:

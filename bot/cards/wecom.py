@@ -29,6 +29,7 @@ SNOOZE_QUESTION = "vigil_snooze"
 # Suggested lengths from the docs ("建议不超过"); longer text is cut by the client anyway.
 MAX_MAIN_TITLE, MAX_MAIN_DESC, MAX_SUB_TITLE, MAX_ROW_VALUE, MAX_QUOTE = 36, 44, 160, 30, 160
 MAX_BUTTON_TEXT = 20
+MAX_ROWS = 6  # horizontal_content_list
 
 # source.desc_color: 0 grey, 1 black, 2 red, 3 green
 DESC_COLOR = {Tone.DANGER: 2, Tone.WARNING: 1, Tone.INFO: 0, Tone.SUCCESS: 3}
@@ -79,7 +80,12 @@ def _rows(card: IncidentCard) -> list[dict[str, Any]]:
         rows.append(("Snoozed", utc_text(card.snoozed_until)))
     if card.last_action:
         rows.append(("Last action", card.last_action))
-    return [{"keyname": k, "value": cut(v, MAX_ROW_VALUE)} for k, v in rows][:6]
+    out = [{"keyname": k, "value": cut(v, MAX_ROW_VALUE)} for k, v in rows]
+    # A button_interaction card has no image slot (card_image is news_notice's): each image is a link row to its
+    # src, in the rows left of the six.
+    out += [{"type": 1, "keyname": "Image", "value": cut(i.alt or "alert image", MAX_ROW_VALUE), "url": i.src}
+            for i in card.images]
+    return out[:MAX_ROWS]
 
 
 def _buttons(card: IncidentCard) -> list[dict[str, Any]]:

@@ -11,6 +11,7 @@ from bot.cards.model import IncidentCard
 from bot.cards.timeline_words import headline, people
 from bot.chat.actions import to_card_actions
 from bot.chat.card_extras import card_extras
+from core import images as alert_images
 from core.incidents import allowed_actions
 from core.models import Channel, Incident, Member, TimelineEntry
 from core.types import Progress, Severity
@@ -31,6 +32,7 @@ async def incident_card(session: AsyncSession, incident: Incident, base_url: str
     wanted = set(ids) | (people([last]) if last else set())
     names = {m.id: m.name for m in (await session.execute(select(Member).where(Member.id.in_(wanted)))).scalars()} \
         if wanted else {}
+    images = (await alert_images.of_incidents(session, [incident.id]))[incident.id]
     progress = Progress(incident.progress)
     actions = allowed_actions(progress, merged=incident.merged_into_id is not None,
                               snoozed=incident.snoozed_until is not None)
@@ -41,7 +43,7 @@ async def incident_card(session: AsyncSession, incident: Incident, base_url: str
         responders=tuple(names.get(i, f"member {i}") for i in ids),
         acknowledged_by=tuple(names.get(r["person_id"], "") for r in incident.responders if r.get("acknowledged_at")),
         labels=dict(incident.labels), alert_count=incident.alert_cnt, description=incident.description,
-        snoozed_until=incident.snoozed_until, actions=to_card_actions(a.value for a in actions),
+        snoozed_until=incident.snoozed_until, actions=to_card_actions(a.value for a in actions), images=images,
         **await card_extras(session, incident, now, timeline=timeline),
         last_action=headline(last.kind, last.actor_id, last.source, last.detail, names) if last else "",
     )

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.cards.model import CustomButton, IncidentCard, TimelineLine
+from bot.cards.model import CardImage, CustomButton, IncidentCard, TimelineLine
 from bot.chat.actions import NOT_LIFECYCLE, Action, ActionData, ActionPayloadError
 from core.types import Platform, Progress, Severity
 
@@ -75,6 +75,18 @@ CASES: dict[str, IncidentCard] = {
         actions=(Action.UNACK, Action.CLOSE, Action.SNOOZE),
         last_action="Acknowledged by Ann *Lee* <b>x</b> via Slack",
     ),
+    # Alert images: shown where a platform shows one by URL, else a link; alt text is alert text (escaped), a
+    # parenthesis in a URL must not end a Markdown link early.
+    "alert_images": IncidentCard(
+        incident_id=9, num="IM9", title="p99 latency above 800 ms", severity=Severity.CRITICAL,
+        progress=Progress.TRIGGERED, url="https://vigil.example.com/incidents/9", updated_at=NOW,
+        channel_name="Checkout API", responders=("Alice Chen",), alert_count=2,
+        labels={"service": "checkout"}, actions=(Action.ACK, Action.CLOSE),
+        images=(CardImage("https://grafana.example.com/render/p99.png?from=now-1h&to=now", "p99 *graph* <b>[x]</b>",
+                          "https://grafana.example.com/d/p99?orgId=1&viewPanel=2"),
+                CardImage("https://img.example.com/cpu_(host-1).png"),
+                CardImage("https://img.example.com/mem.png", "memory")),
+    ),
 }
 
 
@@ -88,6 +100,8 @@ def huge_card() -> IncidentCard:
         labels=tuple((f"k{i}" * 50, f"v{i}<&>" * 80) for i in range(500)), alert_count=10**9,
         description="D<&>é漢" * 50_000, snoozed_until=NOW, actions=ALL_CARD_ACTIONS,
         snooze_choices=tuple(range(1, 40)),
+        images=tuple(CardImage(f"https://img.example.com/{i}/" + "(" * 486, "]<&*>" * 100, "https://x.example/" + ")" * 494)
+                     for i in range(10)),
     )
 
 

@@ -1,0 +1,68 @@
+"""Alert images (standard events' `images`, Grafana panels) as notifications show them: cards, e-mail, templates.
+
+Intake (webhooks/standard.py `image_of`) keeps what the reference allows: an http(s) URL or the image key of an
+IM platform upload. Only an https URL is ever shown, as on the incident page (bot/web/templates/incident.html):
+an image key is no address, and an http image is mixed content and can be swapped on its way. A URL holding a
+character RFC 3986 never allows unencoded (space, quote, <, >, `, |, ...) is not shown either, so no markup a
+renderer wraps around it (Markdown, mrkdwn links, HTML attributes) can be broken out of.
+
+Outgoing webhooks pass the stored images on as they are (webhooks/outgoing.py): a receiver is a program.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from core.models import Alert
+
+MAX_SHOWN = 3  # images a card or an e-mail shows; the incident page has all of them
+MAX_ALT = 128  # the reference's alt limit
+MAX_URL = 512  # intake keeps src and href within 256; room to spare, and cards stay within their byte limits
+SCAN_ALERTS = 20  # newest alerts of an incident searched for images: a storm's thousands are never read
+_UNSAFE = re.compile(r"[\s\"'<>\\^`{|}]")
+
+
+def web_url(value: Any, *, https_only: bool) -> bool:
+    """True for an https (or, without `https_only`, http) URL that is safe to put inside markup."""
+    if not isinstance(value, str) or len(value) > MAX_URL or _UNSAFE.search(value):
+        return False
+    schemes = ("https://",) if https_only else ("https://", "http://")
+    return value.lower().startswith(schemes) and len(value) > len("https://")
+
+
+def shown(images: Iterable[Any], limit: int = MAX_SHOWN) -> list[dict[str, str]]:
+    """The first `limit` images that may be shown, as {src, alt, href}: https src only, one per src, href kept
+    only when it is a web URL."""
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for image in images:
+        if len(out) >= limit:
+            break
+        if not isinstance(image, Mapping) or not web_url(src := image.get("src"), https_only=True) or src in seen:
+            continue
+        seen.add(src)
+        alt, href = image.get("alt"), image.get("href")
+        out.append({"src": src, "alt": " ".join(alt.split())[:MAX_ALT] if isinstance(alt, str) else "",
+                    "href": href if web_url(href, https_only=False) else ""})
+    return out
+
+
+async def of_incidents(session: AsyncSession, incident_ids: Iterable[int],
+                       limit: int = MAX_SHOWN) -> dict[int, list[dict[str, str]]]:
+    """The images each incident shows: its newest alerts' first, `shown` rules, in one read for the batch."""
+    ids = sorted(set(incident_ids))
+    if not ids:
+        return {}
+    newest = func.row_number().over(partition_by=Alert.incident_id, order_by=Alert.id.desc()).label("n")
+    inner = select(Alert.incident_id, Alert.images, newest).where(Alert.incident_id.in_(ids)).subquery()
+    rows = (await session.execute(select(inner.c.incident_id, inner.c.images)
+                                  .where(inner.c.n <= SCAN_ALERTS).order_by(inner.c.incident_id, inner.c.n))).all()
+    per: dict[int, list[Any]] = {}
+    for incident_id, images in rows:
+        per.setdefault(incident_id, []).extend(images or [])
+    return {i: shown(per.get(i, []), limit) for i in ids}
