@@ -62,6 +62,9 @@ async def test_a_member_is_told_when_their_shift_starts_and_ends(app, inbox):  #
     assert len((await app.get("/shift-notices", token=ann_token))["items"]) == 2
     await app.call("GET", f"/shift-notices?member_id={ann}", expect=403, token=bob_token)
     assert (await app.get("/shift-notices?state=failed"))["total"] == 0
+    # a deleted schedule takes its notices with it
+    await app.delete(f"/schedules/{s['schedule_id']}")
+    assert (await app.get("/shift-notices"))["total"] == 0
 
 
 async def test_notices_follow_the_members_setting(app, inbox):  # noqa: F811
