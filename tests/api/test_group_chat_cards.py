@@ -8,6 +8,7 @@ import json
 import re
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -85,6 +86,12 @@ async def test_group_cards_on_slack_and_feishu_act_with_the_clickers_own_role(en
                    if d["medium"] == "im_chat")
     assert chats == sorted([(slack_app, OPS_CHANNEL, "sent", None), (feishu_app, OPS_CHAT, "sent", None)])
     [slack_ts] = [t for (c, t) in slack.messages if c == OPS_CHANNEL]
+    # Ann's own card signs her in; the incident page lists the group posts with the other deliveries.
+    link = re.search(r'<(https?://[^|>]+\?[^|>]+)\|Open incident', json.dumps(posts["D" + ANN_SLACK[1:]])).group(1)
+    signed_in = await app.client.get(urlsplit(link).path + "?" + urlsplit(link).query, allow_redirects=False)
+    assert signed_in.status == 303
+    page = await (await app.client.get(f"/incidents/{iid}")).text()
+    assert page.count("IM app card in a group chat") == 2 and f"chat {OPS_CHANNEL}" in page and f"chat {OPS_CHAT}" in page
 
     async def slack_click(user: str, secret: str = SIGNING) -> int:
         body = block_actions(user, button("vigil.ack", f"ack:{iid}"), channel=OPS_CHANNEL, ts=slack_ts,
