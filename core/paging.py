@@ -570,6 +570,11 @@ async def _post_im_chats(session: AsyncSession, incident: Incident, chats: list[
     return [{"im_app_id": c.im_app_id, "chat_id": c.chat_id} for c in chats]
 
 
+def _chat(d: Delivery) -> dict[str, Any]:
+    """A group-chat card's chat, for its delivery's timeline entries (the page says where it went)."""
+    return {"chat_id": d.address} if d.medium == IM_CHAT else {}
+
+
 def _still_wanted(incident: Incident, delivery: Delivery) -> str | None:
     """Why a page must not go out any more (None: send it)."""
     if delivery.event_type not in PAGE_EVENTS:
@@ -636,6 +641,7 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
             sent = outcome if isinstance(outcome, Sent) else Sent(outcome)
             d.state, d.provider_message_id, d.updated_at = "sent", sent.message_id[:200], ctx.now()
             detail = {"delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+                      **_chat(d),
                       "attempt": d.attempts, "provider_message_id": d.provider_message_id}
             if sent.provider:
                 d.provider = detail["provider"] = sent.provider[:64]
@@ -766,7 +772,7 @@ async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, inci
     if plan.retry_in is not None:
         d.next_attempt_at = now + timedelta(seconds=plan.retry_in)
         events.note(session, incident.id, "delivery_retry", now=now, detail={
-            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "attempt": d.attempts,
+            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, **_chat(d), "attempt": d.attempts,
             "error": d.last_error, "retry_in_seconds": plan.retry_in})
         await jobs.schedule(session, "deliver", {"delivery_id": d.id}, due_at=d.next_attempt_at,
                             job_id=f"deliver:{d.id}:{d.attempts}", urgency=urgency_of(incident.severity))
@@ -774,7 +780,7 @@ async def _failed(ctx: jobs.JobContext, session: AsyncSession, d: Delivery, inci
         d.state = "failed"
         DELIVERIES_FAILED.labels(d.medium).inc()
         events.note(session, incident.id, "delivery_failed", now=now, detail={
-            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id,
+            "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "bot_id": d.bot_id, **_chat(d),
             "attempt": d.attempts, "error": d.last_error, "retryable": exc.retryable})
     if member is not None and plan.hand_over and _still_wanted(incident, d) is None:
         await _hand_over(session, incident, d, member, now, still_retrying=plan.retry_in is not None)

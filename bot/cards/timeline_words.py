@@ -86,7 +86,8 @@ def headline(kind: str, actor_id: int | None, source: str, detail: Mapping[str, 
         text = f"Similar alerts silenced for {detail.get('minutes', '?')} min"
     elif kind.startswith("delivery_") and detail.get("medium"):
         person = _who(detail.get("person_id"), names) if detail.get("person_id") else \
-            (f"bot {detail['bot_id']}" if detail.get("bot_id") else "")
+            (f"bot {detail['bot_id']}" if detail.get("bot_id") else
+             f"chat {detail['chat_id']}" if detail.get("chat_id") else "")
         text = f"{_PLAIN.get(kind, kind)}: {detail['medium']}" + (f" to {person}" if person else "")
     else:
         text = _PLAIN.get(kind, kind.replace("_", " ").capitalize())

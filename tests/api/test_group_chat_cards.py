@@ -183,7 +183,9 @@ async def test_a_chat_the_app_cannot_post_to_fails_its_delivery_only(env) -> Non
     [good] = [d for d in deliveries if d["chat_id"] == OPS_CHAT]
     assert good["attempts"] == 2
     timeline = (await app.get(f"/incidents/{iid}"))["timeline"]
-    assert any(t["kind"] == "delivery_failed" and t["detail"]["delivery_id"] == bad["delivery_id"] for t in timeline)
+    assert any(t["kind"] == "delivery_failed" and t["detail"]["delivery_id"] == bad["delivery_id"]
+               and t["detail"]["chat_id"] == "C0NOTIN99" for t in timeline)
+    assert any(t["kind"] == "delivery_retry" and t["detail"].get("chat_id") == OPS_CHAT for t in timeline)
     # A failed group post is no member's page: no fallback, no "undeliverable", no early escalation.
     assert not {t["kind"] for t in timeline} & {"page_undeliverable", "fallback"}
     assert [d["person_id"] for d in deliveries if d["medium"] == "im"] == [ids["Ann"]]

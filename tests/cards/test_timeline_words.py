@@ -19,6 +19,8 @@ NAMES = {1: "Alice", 2: "Bob"}
     ("i_rslv", None, "system", {"reason": "all alerts recovered"}, "Closed"),
     ("delivery_sent", None, "system", {"medium": "sms", "person_id": 2}, "Page sent: sms to Bob"),
     ("delivery_failed", None, "system", {"medium": "bot", "bot_id": 4}, "Page failed: bot to bot 4"),
+    ("delivery_sent", None, "system", {"medium": "im_chat", "chat_id": "C0OPS1234"},
+     "Page sent: im_chat to chat C0OPS1234"),
     ("silence_similar", 2, "web", {"minutes": 60, "rule_id": 3}, "Similar alerts silenced for 60 min by Bob via the web"),
     ("something_new", None, "system", {}, "Something new"),
 ])
