@@ -226,8 +226,26 @@ async def set_value(session: AsyncSession, incident_id: int, actor_id: int | Non
     return incident
 
 
-def option_at(definition: CustomField, index: int | None) -> str:
-    """The option a card's select names by its position (cards carry positions: payloads are integers)."""
-    if index is None or not 0 <= index < len(definition.options):
+def from_positions(definition: Definition, positions: Sequence[int]) -> Any:
+    """The value a card's select chose, from the positions of its chosen options (card payloads are integers):
+    a checkbox is checked when anything is chosen; none chosen clears a select."""
+    if definition.type == "checkbox":
+        return bool(positions)
+    if definition.type not in SELECTS:
+        raise InvalidInput(f"{definition.name}: a {definition.type} field is set on the incident page or through "
+                           "the Open API")
+    options = list(definition.options)
+    if any(not 0 <= p < len(options) for p in positions):
         raise InvalidInput(f"{definition.name}: that choice is no longer an option; refresh the card")
-    return definition.options[index]
+    chosen = [options[p] for p in dict.fromkeys(positions)]
+    if definition.type == "single_select":
+        return chosen[0] if chosen else None
+    return chosen
+
+
+def positions_of(definition: Definition, value: Any) -> tuple[int, ...]:
+    """The other way: the positions a card's select shows as chosen for `value` (a checkbox: its one option)."""
+    if definition.type == "checkbox":
+        return (0,) if value is True else ()
+    chosen = value if isinstance(value, list) else [value]
+    return tuple(i for i, o in enumerate(definition.options) if o in chosen)

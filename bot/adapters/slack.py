@@ -48,7 +48,7 @@ from bot.adapters.base import (
     replayable_for,
 )
 from bot.adapters.errors import DeliveryError
-from bot.cards.slack import ACTION_IDS, OPENS_MODAL
+from bot.cards.slack import ACTION_IDS, FIELD_BLOCK, OPENS_MODAL
 from bot.chat.actions import Action
 from bot.chat.commands import PAGE, QUERIES, Query, help_text
 from bot.chat.words import command_payload, not_understood
@@ -57,6 +57,7 @@ from core.types import Platform
 log = logging.getLogger("vigil.slack")
 VIGIL_ID = re.compile(r"^vigil\.")  # our action_ids and modal callback_ids (bot/cards/slack.py)
 COMMENT, REASSIGN = ACTION_IDS[Action.COMMENT], ACTION_IDS[Action.REASSIGN]
+SET_FIELD = ACTION_IDS[Action.SET_FIELD]
 MODAL_IDS = frozenset(ACTION_IDS[a] for a in OPENS_MODAL)
 MEMBER_INPUT = "vigil.member"  # the users_select of the Reassign modal
 GONE = frozenset({"user_not_found", "users_not_found", "account_inactive", "cannot_dm_bot", "user_disabled"})
@@ -412,15 +413,32 @@ def _block_action(body: Mapping[str, Any]) -> ActionEvent | None:
     for action in actions:
         if not isinstance(action, dict) or not VIGIL_ID.match(str(action.get("action_id", ""))):
             continue
-        # Buttons carry the payload as their value; the snooze static_select in the chosen option's value.
-        value = action.get("value") or _get(action, "selected_option", "value")
+        # Buttons carry the payload as their value; the snooze static_select in the chosen option's value; a
+        # custom field's select in its block's id, with the chosen options beside it.
+        inputs: dict[str, str] = {}
+        if action.get("action_id") == SET_FIELD:
+            value, inputs = field_choice(action)
+        else:
+            value = action.get("value") or _get(action, "selected_option", "value")
         if not isinstance(value, str) or not value:
             return None
         context = {"action_id": action["action_id"], "trigger_id": str(body.get("trigger_id", "")),
                    "response_url": str(body.get("response_url", "")), "channel": str(_get(body, "channel", "id") or ""),
                    "ts": str(_get(body, "container", "message_ts") or _get(body, "message", "ts") or "")}
-        return ActionEvent(Platform.SLACK, user, value, {}, context)
+        return ActionEvent(Platform.SLACK, user, value, inputs, context)
     return None
+
+
+def field_choice(action: Mapping[str, Any]) -> tuple[str, dict[str, str]]:
+    """A custom field select's payload (its block's id) and the positions of the options now chosen: a
+    static_select's one, a multi_static_select's or checkboxes' every one (none: the field is cleared)."""
+    block = str(action.get("block_id", ""))
+    picked = action.get("selected_options")
+    if not isinstance(picked, list):
+        one = action.get("selected_option")
+        picked = [one] if isinstance(one, dict) else []
+    positions = [str(o.get("value", "")) for o in picked if isinstance(o, dict)]
+    return (block[len(FIELD_BLOCK):] if block.startswith(FIELD_BLOCK) else ""), {"options": ",".join(positions)}
 
 
 def _submission(body: Mapping[str, Any]) -> ActionEvent | None:

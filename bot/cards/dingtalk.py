@@ -30,6 +30,7 @@ PLATFORM = Platform.DINGTALK
 MAX_TITLE = 200
 MAX_PARAM = 3000  # own cap per text variable; DingTalk documents no per-variable limit
 MAX_CARD_BYTES = 30 * 1024  # own cap for the whole cardParamMap
+MAX_FIELDS_BYTES = 1024  # the custom field values' lines in `markdown`: the card stays < 30 KB
 MAX_IMAGES_BYTES = 4 * 1024  # the images' lines in `markdown`
 VARIABLES = ("title", "summary", "severity", "severity_emoji", "progress", "progress_emoji", "tone", "color",
              "channel", "responders", "acknowledged_by", "alert_count", "labels", "description", "url",
@@ -86,6 +87,13 @@ def _markdown(card: IncidentCard) -> str:
         lines.append(f"**Last action:** {_esc(card.last_action)}")
     if card.labels:
         lines.append(f"**Labels:** {labels_line(card, escape=_esc)}")
+    used = 0
+    for f in card.fields:  # shown as far as their budget goes; set from the incident page
+        line = f"**{_esc(f.label)}:** {_esc(f.text)}"
+        used += len(line.encode()) + 1
+        if used > MAX_FIELDS_BYTES:
+            break
+        lines.append(line)
     if card.description:
         lines.append("")
         lines.append(_esc(cut(card.description, MAX_PARAM)))

@@ -18,6 +18,7 @@ Callbacks (`event.action`):
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.cards.format import cut, labels_line, md_url, minutes_label, names, summary, utc_text
@@ -35,6 +36,9 @@ COMMENT_FIELD = "comment"
 CUSTOM_BUTTONS = 3  # custom actions drawn as buttons; the rest go into a "More actions…" select
 MAX_IMAGES_BYTES = 1024  # the image links' section: a card with every field at its bound stays < 30 KB
 MAX_TIMELINE_LINE = 200  # characters of an entry's text and of its note in the timeline section
+MAX_FIELDS_BYTES = 512  # the custom field values' section
+MAX_FIELD_SELECTS_BYTES = 5 * 1024  # the custom field selects, none beside a timeline: the card stays < 30 KB
+MAX_FIELD_OPTION = 40
 MAX_TIMELINE_BYTES = 6 * 1024  # the timeline section's budget: a card with every field at its bound stays < 30 KB
 
 TEMPLATE = {Tone.DANGER: "red", Tone.WARNING: "orange", Tone.INFO: "blue", Tone.SUCCESS: "green"}
@@ -67,6 +71,7 @@ def render(card: IncidentCard) -> dict[str, Any]:
                          "columns": [{"tag": "column", "width": "auto", "elements": [c]} for c in controls]})
     if Action.COMMENT in card.buttons:
         elements.append(_comment_form(card))
+    elements += _custom_fields(card)
     more = _more(card)
     if more:
         elements.append({"tag": "column_set", "flex_mode": "flow", "horizontal_spacing": "small",
@@ -83,6 +88,36 @@ def render(card: IncidentCard) -> dict[str, Any]:
         "header": header,
         "body": {"elements": elements},
     }
+
+
+def _custom_fields(card: IncidentCard) -> list[dict[str, Any]]:
+    """The custom field values, then a select_static for each single-select field a responder may set, whose
+    option values are full ``fld:<id>:<field id>:<position>`` payloads, as far as their budgets go (a select is
+    drawn with all its options or not at all; the incident page sets the rest)."""
+    lines, used = [], 0
+    for f in card.fields:
+        line = f"**{_esc(f.label)}:** {_esc(f.text)}"
+        used += len(line.encode()) + 1
+        if used > MAX_FIELDS_BYTES:
+            break
+        lines.append(line)
+    out: list[dict[str, Any]] = [{"tag": "markdown", "content": "\n".join(lines)}] if lines else []
+    used = 0
+    for f in () if card.timeline else card.field_inputs:
+        if f.kind != "single_select":
+            continue
+        options = [{"text": _plain(cut(o, MAX_FIELD_OPTION)),
+                    "value": pack_for(PLATFORM, Action.SET_FIELD, card.incident_id, field_id=f.field_id, option=i)}
+                   for i, o in enumerate(f.options)]
+        select: dict[str, Any] = {"tag": "select_static", "placeholder": _plain(cut(f"{f.label}…", MAX_FIELD_OPTION)),
+                                  "options": options}
+        if f.chosen:
+            select["initial_option"] = options[f.chosen[0]]["value"]
+        used += len(json.dumps(select, ensure_ascii=False).encode())
+        if used > MAX_FIELD_SELECTS_BYTES:
+            break
+        out.append(select)
+    return out
 
 
 def _facts(card: IncidentCard) -> str:

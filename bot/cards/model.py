@@ -28,6 +28,10 @@ MAX_CUSTOM_ACTIONS = 20  # custom actions a card carries; renderers fold or cut 
 MAX_CUSTOM_NAME = 100  # CustomAction.name's column length
 MAX_TIMELINE = 20  # timeline entries a card's timeline view shows (newest first); the page has the rest
 MAX_TIMELINE_TEXT = 300
+MAX_CARD_FIELDS = 10  # custom fields a card shows, in definition order; the incident page has them all
+MAX_FIELD_TEXT = 200
+MAX_FIELD_OPTIONS = 100  # options a select on a card offers (Slack's limit)
+FIELD_KINDS = ("single_select", "multi_select", "checkbox")
 MAX_IMAGES = 3  # alert images a card shows (core.images.MAX_SHOWN); the page has them all
 MAX_IMAGE_ALT = 128
 
@@ -86,6 +90,7 @@ ACTION_LABELS: dict[Action, str] = {
     Action.REFRESH: "Refresh",
     Action.CUSTOM: "Custom action",
     Action.TIMELINE: "Timeline",
+    Action.SET_FIELD: "Set field",
 }
 
 ACTION_EMPHASIS: dict[Action, Emphasis] = {
@@ -111,6 +116,24 @@ class CardImage(NamedTuple):
     src: str
     alt: str = ""
     href: str = ""
+
+
+class FieldValue(NamedTuple):
+    """A custom field as the card shows it: its display name and its value in words."""
+
+    label: str
+    text: str
+
+
+class FieldInput(NamedTuple):
+    """A custom field a responder may set from the card: `kind` is single_select, multi_select or checkbox
+    (one option, its label); `chosen` are the positions in `options` chosen now."""
+
+    field_id: int
+    label: str
+    kind: str
+    options: tuple[str, ...]
+    chosen: tuple[int, ...] = ()
 
 
 class TimelineLine(NamedTuple):
@@ -161,6 +184,10 @@ class IncidentCard:
     custom_actions: tuple[CustomButton, ...] = ()
     timeline_button: bool = False
     timeline: tuple[TimelineLine, ...] = ()
+    # Custom field values (set, else defaults) to show, and the select fields a responder may set from the card
+    # where the platform has inputs (Slack, Feishu). Each draws nothing when empty.
+    fields: tuple[FieldValue, ...] = ()
+    field_inputs: tuple[FieldInput, ...] = ()
     # Images of the incident's newest alerts (https only, capped at MAX_IMAGES). Empty draws nothing.
     images: tuple[CardImage, ...] = ()
     hidden_labels: int = field(default=0, init=False)
@@ -208,6 +235,8 @@ class IncidentCard:
         set_(self, "snooze_choices", choices)
         set_(self, "custom_actions", _custom_actions(self.custom_actions))
         set_(self, "timeline", _timeline(self.timeline))
+        set_(self, "fields", _field_values(self.fields))
+        set_(self, "field_inputs", _field_inputs(self.field_inputs))
         set_(self, "images", _images(self.images))
 
     @property
@@ -271,6 +300,34 @@ def _images(value: object) -> tuple[CardImage, ...]:
                 or not isinstance(image.alt, str) or not (image.href == "" or web_url(image.href, https_only=False))):
             raise ValueError(f"images must be (https src, alt, web href or empty) entries, got {item!r}")
         out.append(CardImage(image.src, _cut(" ".join(image.alt.split()), MAX_IMAGE_ALT), image.href))
+    return tuple(out)
+
+
+def _field_values(value: object) -> tuple[FieldValue, ...]:
+    out: list[FieldValue] = []
+    for item in tuple(value)[:MAX_CARD_FIELDS]:  # type: ignore[call-overload]
+        if (not isinstance(item, tuple) or len(item) != 2 or not all(isinstance(p, str) for p in item)
+                or not item[0].strip()):
+            raise ValueError(f"fields must be (label, text) string pairs, got {item!r}")
+        out.append(FieldValue(_cut(" ".join(item[0].split()), MAX_FIELD_TEXT), _cut(item[1].strip() or "—", MAX_FIELD_TEXT)))
+    return tuple(out)
+
+
+def _field_inputs(value: object) -> tuple[FieldInput, ...]:
+    out: list[FieldInput] = []
+    for item in tuple(value)[:MAX_CARD_FIELDS]:  # type: ignore[call-overload]
+        f = FieldInput(*item) if isinstance(item, tuple) and len(item) in (4, 5) else None
+        if (f is None or not isinstance(f.field_id, int) or isinstance(f.field_id, bool) or f.field_id <= 0
+                or f.kind not in FIELD_KINDS or not isinstance(f.label, str) or not f.label.strip()
+                or not 0 < len(f.options) <= MAX_FIELD_OPTIONS or not all(isinstance(o, str) and o for o in f.options)
+                or (f.kind == "checkbox" and len(f.options) != 1)
+                or not all(isinstance(i, int) and 0 <= i < len(f.options) for i in f.chosen)
+                or (f.kind == "single_select" and len(f.chosen) > 1)):
+            raise ValueError(f"field_inputs must be (field id, label, kind, options, chosen positions), got {item!r}")
+        out.append(FieldInput(f.field_id, _cut(" ".join(f.label.split()), MAX_FIELD_TEXT), f.kind,
+                              tuple(_cut(o, MAX_FIELD_TEXT) for o in f.options), tuple(dict.fromkeys(f.chosen))))
+    if len({f.field_id for f in out}) != len(out):
+        raise ValueError(f"field_inputs must not repeat a field, got {[f.field_id for f in out]}")
     return tuple(out)
 
 

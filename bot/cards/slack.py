@@ -10,6 +10,9 @@ Stable action_ids (the Slack adapter routes on them; do not rename):
   ``vigil.custom.<action id>`` are the channel's custom-action buttons (action_ids are unique per block), and
   ``vigil.custom`` the "More actions…" static_select holding the rest; each value is a ``cst:<id>:<action id>``.
   ``vigil.timeline`` opens a modal listing the latest timeline entries (`timeline_modal`).
+  ``vigil.set_field`` is a custom field's static_select, multi_static_select or checkboxes, alone in an actions
+  block whose block_id is ``vigil.field:`` + ``fld:<id>:<field id>:``; option values are positions in the
+  field's options, and every chosen one arrives (none: the field is cleared).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ PLATFORM = Platform.SLACK
 ACTION_IDS: dict[Action, str] = {a: f"vigil.{a.value}" for a in Action}
 OPENS_MODAL = frozenset({Action.REASSIGN, Action.COMMENT})
 BLOCK_ID_ACTIONS = "vigil.actions"
+FIELD_BLOCK = "vigil.field:"  # + a custom field's SetField payload without an option (block_id, 255 chars)
 BLOCK_ID_MORE = "vigil.more"  # custom actions and the Timeline button, under the lifecycle buttons
 CUSTOM_BUTTONS = 3  # custom actions drawn as buttons; the rest go into the "More actions…" select
 MAX_OPTIONS = 100
@@ -65,6 +69,7 @@ def render(card: IncidentCard) -> dict[str, Any]:
     more = _more(card)
     if more:
         blocks.append({"type": "actions", "block_id": BLOCK_ID_MORE, "elements": more})
+    blocks += _custom_fields(card)
     if card.last_action:
         blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": _esc(card.last_action)}]})
     footer = f"<{card.url}|Open incident #{_esc(card.num)}> · Updated {_date(card.updated_at)}"
@@ -85,6 +90,32 @@ def _images(card: IncidentCard) -> list[dict[str, Any]]:
     links = [f"<{i.href}|{_esc(i.alt or 'Image')}>" for i in card.images if i.href]
     if links:
         out.append({"type": "context", "elements": [{"type": "mrkdwn", "text": "Image links: " + " · ".join(links)}]})
+    return out
+
+
+def _custom_fields(card: IncidentCard) -> list[dict[str, Any]]:
+    """The custom field values, then one actions block per field a responder may set here."""
+    out: list[dict[str, Any]] = []
+    if card.fields:
+        out.append({"type": "section", "fields": [
+            {"type": "mrkdwn", "text": cut(f"*{_esc(f.label)}*\n{_esc(f.text)}", MAX_FIELD_TEXT)}
+            for f in card.fields[:MAX_FIELDS]]})
+    for f in card.field_inputs:
+        options = [{"text": _plain(cut(o, MAX_OPTION_TEXT)), "value": str(i)}
+                   for i, o in enumerate(f.options[:MAX_OPTIONS])]
+        chosen = [options[i] for i in f.chosen if i < len(options)]
+        element: dict[str, Any] = {"action_id": ACTION_IDS[Action.SET_FIELD], "options": options}
+        if f.kind == "checkbox":
+            element["type"] = "checkboxes"
+        else:
+            element["type"] = "static_select" if f.kind == "single_select" else "multi_static_select"
+            element["placeholder"] = _plain(cut(f"{f.label}…", MAX_OPTION_TEXT))
+        if chosen and f.kind == "single_select":
+            element["initial_option"] = chosen[0]
+        elif chosen:
+            element["initial_options"] = chosen
+        base = pack_for(PLATFORM, Action.SET_FIELD, card.incident_id, field_id=f.field_id)
+        out.append({"type": "actions", "block_id": FIELD_BLOCK + base, "elements": [element]})
     return out
 
 

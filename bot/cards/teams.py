@@ -81,6 +81,7 @@ def _facts(card: IncidentCard) -> list[dict[str, str]]:
         facts.append(("Snoozed until", utc_text(card.snoozed_until)))
     if card.last_action:
         facts.append(("Last action", _esc(card.last_action)))
+    facts += [(_esc(f.label), _esc(f.text)) for f in card.fields]  # set from the incident page
     return [{"title": k, "value": v} for k, v in facts]
 
 

@@ -80,6 +80,7 @@ def _rows(card: IncidentCard) -> list[dict[str, Any]]:
         rows.append(("Snoozed", utc_text(card.snoozed_until)))
     if card.last_action:
         rows.append(("Last action", card.last_action))
+    rows += [(f.label, f.text) for f in card.fields]  # as room allows; set from the incident page
     out = [{"keyname": k, "value": cut(v, MAX_ROW_VALUE)} for k, v in rows]
     # A button_interaction card has no image slot (card_image is news_notice's): each image is a link row to its
     # src, in the rows left of the six.

@@ -42,6 +42,8 @@ class Action(enum.StrEnum):
     # lifecycle actions core allows: a custom action is the channel's, and reading the timeline changes nothing.
     CUSTOM = "custom"
     TIMELINE = "timeline"
+    # A custom field's value chosen in a card's select (core/custom_fields.py), drawn from the card's fields.
+    SET_FIELD = "set_field"
 
 
 class ActionPayloadError(ValueError):
@@ -178,8 +180,17 @@ class Timeline(ActionData, prefix="tl", action=Action.TIMELINE):
     """Show the clicker the incident's latest timeline entries; changes nothing."""
 
 
+class SetField(ActionData, prefix="fld", action=Action.SET_FIELD):
+    """Set custom field `field_id` from a card's select. `option` is the chosen option's position in the
+    field's options (payloads are integers); None when the chosen options arrive beside the payload (Slack's
+    selects and checkboxes name each chosen option, or none)."""
+
+    field_id: Annotated[int, Field(gt=0, lt=2**63)]
+    option: Annotated[int, Field(ge=0, lt=1000)] | None = None
+
+
 # Actions a card draws from its own fields, never from `IncidentCard.actions` or core's allowed actions.
-NOT_LIFECYCLE = frozenset({Action.REFRESH, Action.CUSTOM, Action.TIMELINE})
+NOT_LIFECYCLE = frozenset({Action.REFRESH, Action.CUSTOM, Action.TIMELINE, Action.SET_FIELD})
 
 
 class PayloadLimit(NamedTuple):

@@ -11,6 +11,7 @@ from bot.cards.model import IncidentCard
 from bot.cards.timeline_words import headline, people
 from bot.chat.actions import to_card_actions
 from bot.chat.card_extras import card_extras
+from bot.chat.card_fields import card_fields
 from core import images as alert_images
 from core.incidents import allowed_actions
 from core.models import Channel, Incident, Member, TimelineEntry
@@ -45,5 +46,6 @@ async def incident_card(session: AsyncSession, incident: Incident, base_url: str
         labels=dict(incident.labels), alert_count=incident.alert_cnt, description=incident.description,
         snoozed_until=incident.snoozed_until, actions=to_card_actions(a.value for a in actions), images=images,
         **await card_extras(session, incident, now, timeline=timeline),
+        **await card_fields(session, incident),
         last_action=headline(last.kind, last.actor_id, last.source, last.detail, names) if last else "",
     )

@@ -22,9 +22,9 @@ from bot.cards import RENDERERS, render, render_timeline
 from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.chat.card_view import incident_card
-from core import incidents
+from core import custom_fields, incidents
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
-from core.models import Incident, Member
+from core.models import CustomField, Incident, Member
 from mapping_tables.store import NotLinked, resolve
 from webhooks.outgoing import run_on_incident
 
@@ -34,6 +34,7 @@ DONE = {
     Action.ACK: "acknowledged", Action.UNACK: "un-acknowledged", Action.CLOSE: "closed", Action.REOPEN: "reopened",
     Action.ESCALATE: "escalated", Action.SNOOZE: "snoozed", Action.WAKE: "woke", Action.REASSIGN: "reassigned",
     Action.COMMENT: "commented on", Action.REFRESH: "refreshed", Action.SILENCE_SIMILAR: "silenced alerts like",
+    Action.SET_FIELD: "set a custom field of",
 }
 UNAUTHORIZED = HttpReply(401, orjson.dumps({"error": "callback signature verification failed"}))
 # Success-shaped, so the platform does not retry, and empty, so a replayer learns nothing about the incident.
@@ -173,7 +174,23 @@ async def _run(session: AsyncSession, data: ActionData, actor: int, event: Actio
                                            source=src)
         case Action.REFRESH:  # Teams asks for the current card; reading needs no permission beyond the link
             return await incidents.get(session, iid)
+        case Action.SET_FIELD:
+            return await _set_field(session, data, actor, event, now)
     raise InvalidInput(f"{data.action.value} is not available from a card yet")
+
+
+async def _set_field(session: AsyncSession, data: ActionData, actor: int, event: ActionEvent, now: datetime) -> Incident:
+    """A custom field's select: the payload names the field and, or beside it the inputs name, the chosen
+    options by position; core.custom_fields.set_value checks and sets the value they make."""
+    definition = await session.get(CustomField, data.field_id)  # type: ignore[attr-defined]
+    if definition is None:
+        raise InvalidInput("that custom field no longer exists; refresh the card")
+    option = getattr(data, "option", None)
+    positions = [option] if option is not None else [
+        int(p) for p in event.inputs.get("options", "").split(",") if p.isdigit() and len(p) < 4]
+    return await custom_fields.set_value(session, data.incident_id, actor, name=definition.name,
+                                         value=custom_fields.from_positions(definition, positions), now=now,
+                                         source=event.platform.value)
 
 
 async def _keep_code(session: AsyncSession, event: ActionEvent, incident_id: int, now: datetime) -> None:

@@ -261,7 +261,9 @@ def card_actions() -> list[tuple[str, dict[str, Any]]]:
     for case in CASES.values():
         for attachment in renderer.render(case)["attachments"]:
             for block in attachment["blocks"]:
-                for element in block.get("elements", []) if block["type"] == "actions" else []:
+                # custom field selects carry their payload in the block's id (tests/adapters/test_slack_fields.py)
+                fields = block.get("block_id", "").startswith("vigil.field:")
+                for element in block.get("elements", []) if block["type"] == "actions" and not fields else []:
                     if element["type"] == "static_select":
                         for option in element["options"]:
                             out[option["value"]] = selected(element["action_id"], option["value"])

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.cards.model import CardImage, CustomButton, IncidentCard, TimelineLine
+from bot.cards.model import CardImage, CustomButton, FieldInput, FieldValue, IncidentCard, TimelineLine
 from bot.chat.actions import NOT_LIFECYCLE, Action, ActionData, ActionPayloadError
 from core.types import Platform, Progress, Severity
 
@@ -87,6 +87,20 @@ CASES: dict[str, IncidentCard] = {
                 CardImage("https://img.example.com/cpu_(host-1).png"),
                 CardImage("https://img.example.com/mem.png", "memory")),
     ),
+    # Custom fields: values everywhere (markup in them stays text); Slack draws a select, a multi-select and
+    # checkboxes showing what is chosen, Feishu the single select; the others rely on the incident page.
+    "custom_fields": IncidentCard(
+        incident_id=12, num="F12", title="Checkout errors above 5%", severity=Severity.CRITICAL,
+        progress=Progress.PROCESSING, url="https://vigil.example.com/incidents/12", updated_at=NOW,
+        channel_name="Checkout API", responders=("Alice Chen",), acknowledged_by=("Alice Chen",), alert_count=1,
+        actions=(Action.UNACK, Action.CLOSE),
+        fields=(FieldValue("Impact", "High"), FieldValue("Systems", "db, api"), FieldValue("Customer facing", "Yes"),
+                FieldValue("Notes *why*", "rollback <b>v2</b>")),
+        field_inputs=(FieldInput(1, "Impact", "single_select", ("High", "Medium", "Low"), (0,)),
+                      FieldInput(2, "Systems", "multi_select", ("db", "api", "web"), (0, 1)),
+                      FieldInput(3, "Customer facing", "checkbox", ("Customer facing",), (0,)),
+                      FieldInput(4, "Region", "single_select", ("eu", "us"))),
+    ),
 }
 
 
@@ -100,6 +114,10 @@ def huge_card() -> IncidentCard:
         labels=tuple((f"k{i}" * 50, f"v{i}<&>" * 80) for i in range(500)), alert_count=10**9,
         description="D<&>é漢" * 50_000, snoozed_until=NOW, actions=ALL_CARD_ACTIONS,
         snooze_choices=tuple(range(1, 40)),
+        fields=tuple((f"Field {i} <&>" * 40, "V<&>漢" * 500) for i in range(50)),
+        field_inputs=tuple(FieldInput(i + 1, f"F{i}<&>" * 100, kind, ("c" * 500,) if kind == "checkbox" else
+                                      tuple(f"option {j} 漢<&>" * 30 for j in range(100)), (0,))
+                           for i, kind in enumerate(("single_select", "multi_select", "checkbox") * 5)),
         images=tuple(CardImage(f"https://img.example.com/{i}/" + "(" * 486, "]<&*>" * 100, "https://x.example/" + ")" * 494)
                      for i in range(10)),
     )

@@ -22,7 +22,8 @@ EXTRA = {Platform.TEAMS: {Action.REFRESH}}  # the refresh block, not a button
 
 def card_level(card: IncidentCard) -> set[Action]:
     """Actions a card draws from its own fields rather than from `actions`."""
-    return ({Action.CUSTOM} if card.custom_actions else set()) | ({Action.TIMELINE} if card.timeline_button else set())
+    return ({Action.CUSTOM} if card.custom_actions else set()) | ({Action.TIMELINE} if card.timeline_button else set()) \
+        | ({Action.SET_FIELD} if card.field_inputs else set())
 
 
 def check_card(platform: Platform, card: IncidentCard) -> None:
@@ -38,6 +39,8 @@ def check_card(platform: Platform, card: IncidentCard) -> None:
     allowed = set(card.buttons) | EXTRA.get(platform, set()) | card_level(card)
     assert actions <= allowed, f"{platform.value} drew actions it was not given: {actions - allowed}"
     custom = {data.action_id for _, data in found if data.action is Action.CUSTOM}  # type: ignore[attr-defined]
+    fields = {data.field_id for _, data in found if data.action is Action.SET_FIELD}  # type: ignore[attr-defined]
+    assert fields <= {f.field_id for f in card.field_inputs}
     assert custom <= {c.id for c in card.custom_actions}
     expected = set(card.buttons) - NOT_ON_CARD[platform]
     if platform is Platform.WECOM:

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from core.conditions import compile_tree, subject
-from core.custom_fields import FieldSpec, check_value, display, effective
+from core.custom_fields import FieldSpec, check_value, display, effective, from_positions, positions_of
 from core.errors import InvalidInput
 
 IMPACT = SimpleNamespace(name="impact", type="single_select", options=["High", "Medium", "Low"], default_value=None)
@@ -171,3 +171,36 @@ def test_templates_see_the_incident_s_fields() -> None:
     assert (rendered.used_fallback, rendered.text) == (False, "db down: impact High, systems db, api, customer facing")
     plain = incident_context({"incident_id": 7, "title": "db down"}, event_type="i_new", base_url="https://x")
     assert TemplateSet({("sms", "default"): source}).render("sms", "i_new", plain).text == "db down: impact , systems"
+
+
+# ---- what a card's select chose ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("definition", "positions", "value"), [
+    (IMPACT, [1], "Medium"),
+    (IMPACT, [], None),
+    (SYSTEMS, [2, 0, 2], ["web", "db"]),
+    (SYSTEMS, [], []),
+    (CUSTOMER, [0], True),
+    (CUSTOMER, [], False),
+])
+def test_from_positions(definition, positions, value) -> None:
+    assert from_positions(definition, positions) == value
+
+
+@pytest.mark.parametrize(("definition", "positions", "problem"), [
+    (IMPACT, [3], "impact: that choice is no longer an option; refresh the card"),
+    (SYSTEMS, [0, -1], "that choice is no longer an option"),
+    (NOTE, [0], "note: a text field is set on the incident page or through the Open API"),
+])
+def test_from_positions_refuses(definition, positions, problem) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        from_positions(definition, positions)
+
+
+@pytest.mark.parametrize(("definition", "value", "positions"), [
+    (IMPACT, "Low", (2,)), (IMPACT, None, ()), (IMPACT, "Gone", ()),
+    (SYSTEMS, ["web", "db"], (0, 2)), (CUSTOMER, True, (0,)), (CUSTOMER, False, ()),
+])
+def test_positions_of(definition, value, positions) -> None:
+    assert positions_of(definition, value) == positions
