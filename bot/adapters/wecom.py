@@ -31,6 +31,7 @@ import struct
 import time
 from collections import OrderedDict
 from datetime import datetime, timedelta
+from html import escape
 from typing import Any, ClassVar
 from xml.etree.ElementTree import Element
 
@@ -56,6 +57,7 @@ from bot.adapters.base import (
     with_update_codes,
 )
 from bot.adapters.errors import DeliveryError
+from bot.cards.format import cut_bytes
 from bot.cards.wecom import SNOOZE_QUESTION
 from bot.chat.actions import Snooze
 from core.types import Platform
@@ -223,6 +225,24 @@ class WeComDirectory:
         return None
 
 
+# textcard limits (https://developer.work.weixin.qq.com/document/path/90236): title 128 bytes, description 512.
+TEXTCARD_TITLE_BYTES, TEXTCARD_DESCRIPTION_BYTES = 128, 512
+
+
+def _textcard_description(card: dict[str, Any]) -> str:
+    """The template card's state line (grey) and rows as a textcard description: WeCom draws its <div class>
+    lines, not newlines. Whole lines only, within the byte limit, so no tag is ever cut."""
+    lines = [f'<div class="gray">{escape(str((card.get("main_title") or {}).get("desc") or ""))}</div>']
+    lines += [f'<div class="normal">{escape(str(row.get("keyname")))}: {escape(str(row.get("value")))}</div>'
+              for row in card.get("horizontal_content_list") or []]
+    out = ""
+    for line in lines:
+        if len((out + line).encode()) > TEXTCARD_DESCRIPTION_BYTES:
+            break
+        out += line
+    return out
+
+
 class WeComAdapter:
     """WeCom template cards (button_interaction) sent as app messages; clicks arrive as encrypted XML."""
 
@@ -358,13 +378,11 @@ class WeComAdapter:
         https://developer.work.weixin.qq.com/document/path/90248); it carries no buttons, its link opens the
         incident page, where a member acts."""
         title = str((card.get("main_title") or {}).get("title") or "Vigil incident")
-        lines = [str((card.get("main_title") or {}).get("desc") or "")]
-        lines += [f"{row.get('keyname')}: {row.get('value')}" for row in card.get("horizontal_content_list") or []]
         url = str((card.get("card_action") or {}).get("url") or "")
         data = await self.api.call("/cgi-bin/appchat/send", {
             "chatid": chat_id, "msgtype": "textcard", "safe": 0,
-            "textcard": {"title": title[:128], "description": "\n".join(x for x in lines if x)[:512], "url": url,
-                         "btntxt": "Open"}})
+            "textcard": {"title": cut_bytes(title, TEXTCARD_TITLE_BYTES), "description": _textcard_description(card),
+                         "url": url, "btntxt": "Open"}})
         return MessageRef(self.platform, chat_id, str(data.get("msgid") or ""), {})
 
     async def update_card(self, ref: MessageRef, card: dict[str, Any]) -> None:

@@ -121,7 +121,8 @@ async def test_a_group_chat_gets_the_card_as_an_appchat_text_card(adapter, wecom
     assert req.body["chatid"] == "opsroom01" and req.body["msgtype"] == "textcard"
     card = req.body["textcard"]
     assert card["title"] == CARD["main_title"]["title"] and card["url"] == CARD["card_action"]["url"]
-    assert "Channel: Payments" in card["description"] and ref.conversation_id == "opsroom01"
+    assert '<div class="normal">Channel: Payments</div>' in card["description"] and ref.conversation_id == "opsroom01"
+    assert card["description"].startswith('<div class="gray">') and len(card["description"].encode()) <= 512
     assert not adapter.updates_group_cards  # an appchat message cannot be edited: card sync leaves it alone
     with pytest.raises(DeliveryError, match="86003") as err:
         await adapter.send_card(ChatTarget(Platform.WECOM, "elsewhere9", direct=False), CARD)
