@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any, Protocol
 
+from core.custom_fields import display
+
 # Where an action came from, as the timeline's `source` column stores it (core.types.Platform values).
 SOURCES = {"api": "Open API", "web": "the web", "slack": "Slack", "feishu": "Feishu", "dingtalk": "DingTalk",
            "wecom": "WeCom", "teams": "Teams", "telegram": "Telegram", "zoom": "Zoom", "voice": "a voice call"}
@@ -84,6 +86,10 @@ def headline(kind: str, actor_id: int | None, source: str, detail: Mapping[str, 
                 else f"Merged incidents {', '.join(str(i) for i in detail.get('merged', []))} into this one")
     elif kind == "silence_similar":
         text = f"Similar alerts silenced for {detail.get('minutes', '?')} min"
+    elif kind == "i_r_field":
+        name = detail.get("display_name") or detail.get("field") or "?"
+        text = (f"Custom field {name} cleared" if detail.get("to") is None
+                else f"Custom field {name} set to {display(detail['to'])}")
     elif kind.startswith("delivery_") and detail.get("medium"):
         person = _who(detail.get("person_id"), names) if detail.get("person_id") else \
             (f"bot {detail['bot_id']}" if detail.get("bot_id") else

@@ -25,7 +25,7 @@ from bot.cards.model import ACTION_LABELS, DEFAULT_SNOOZE_CHOICES
 from bot.chat import clicks
 from bot.chat.actions import SNOOZE_MAX_MINUTES, Action, ActionData
 from bot.keys import HTTP, SESSIONS, SETTINGS
-from bot.web import auth
+from bot.web import auth, incident_fields
 from bot.web.render import redirect
 from core import events, incidents
 from core.clock import utcnow
@@ -81,7 +81,8 @@ async def actions_view(db: AsyncSession, incident: Incident, member_id: int) -> 
         custom = [(i, n) for i, n in (await db.execute(
             select(CustomAction.id, CustomAction.name).where(CustomAction.channel_id == incident.channel_id)
             .order_by(CustomAction.id))).all()]
-    return {"actions": names, "refusal": refusal, "assignable": members, "custom_actions": custom, "labels": LABELS,
+    return {**await incident_fields.fields_view(db, incident, editable=not refusal and not merged),
+            "actions": names, "refusal": refusal, "assignable": members, "custom_actions": custom, "labels": LABELS,
             "comment_max": incidents.COMMENT_MAX,
             "snooze_choices": [(m, minutes_label(m)) for m in SNOOZE_CHOICES],
             "silence_choices": [(m, minutes_label(m)) for m in SILENCE_CHOICES]}
@@ -164,6 +165,11 @@ async def _custom(request: web.Request, db: AsyncSession, who: auth.Viewer, inci
     return ok, (f"{action.name}: done ({what})." if ok else f"{action.name} failed: {what}.")
 
 
+async def _field(request: web.Request, db: AsyncSession, who: auth.Viewer, incident_id: int, form: Any) -> Result:
+    return await incident_fields.set_from_form(db, who.member_id, incident_id, int(request.match_info["field_id"]),
+                                               form)
+
+
 async def _act(request: web.Request, db: AsyncSession, who: auth.Viewer, run: Runner) -> web.StreamResponse:
     incident_id = int(request.match_info["id"])
     form = await request.post()
@@ -190,3 +196,4 @@ def setup(app: web.Application) -> None:
     app.router.add_post(incident + "/merge", _handler(_merge))
     app.router.add_post(incident + "/silence-similar", _handler(_silence_similar))
     app.router.add_post(incident + r"/custom-actions/{action_id:\d{1,18}}", _handler(_custom))
+    app.router.add_post(incident + r"/fields/{field_id:\d{1,18}}", _handler(_field))

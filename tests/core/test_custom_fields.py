@@ -204,3 +204,17 @@ def test_from_positions_refuses(definition, positions, problem) -> None:
 ])
 def test_positions_of(definition, value, positions) -> None:
     assert positions_of(definition, value) == positions
+
+
+@pytest.mark.parametrize(("detail", "words"), [
+    ({"field": "impact", "display_name": "Impact", "from": None, "to": "High"},
+     "Custom field Impact set to High by Ann via Slack"),
+    ({"field": "systems", "display_name": "Systems", "to": ["db", "web"]}, "Custom field Systems set to db, web by Ann via Slack"),
+    ({"field": "customer", "display_name": "Customer facing", "to": False},
+     "Custom field Customer facing set to No by Ann via Slack"),
+    ({"field": "impact", "display_name": "Impact", "from": "High", "to": None}, "Custom field Impact cleared by Ann via Slack"),
+])
+def test_the_timeline_says_what_was_set(detail, words) -> None:
+    from bot.cards.timeline_words import headline
+
+    assert headline("i_r_field", 1, "slack", detail, {1: "Ann"}) == words
