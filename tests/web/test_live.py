@@ -166,3 +166,13 @@ async def test_signing_out_on_another_process_ends_the_stream(settings, aiohttp_
     assert one.client.app[live.HUB].streams  # no in-process notice reached the stream's process
     assert await _next_event(stream, 3) == ("signed-out", "")
     assert await stream.content.read() == b""
+
+
+def test_the_version_of_a_lists_rows():
+    one = live.version_of_many({7: "1.0.2.9"}, (7,))
+    assert one == "1.0.2.9" and live.version_of_many({}, (7,)) == "gone"  # an incident page's, as before
+    rows = {1: "a", 2: "b", 3: "c"}
+    base = live.version_of_many(rows, (1, 2, 3))
+    assert base == live.version_of_many(rows, (3, 1, 2))  # the rows' order on the page does not matter
+    assert base != live.version_of_many({**rows, 2: "b2"}, (1, 2, 3))  # any row's change does
+    assert base != live.version_of_many({1: "a", 3: "c"}, (1, 2, 3))  # so does a row that is gone
