@@ -202,7 +202,8 @@ class Hub:
     @staticmethod
     async def _count_newer(db: AsyncSession, counting: list[Stream]) -> None:
         """List streams: count again (each with its own filter, so its member's scope) only when an incident
-        newer than the last count exists; one max(id) on the primary key otherwise."""
+        newer than the last count exists; one max(id) on the primary key otherwise. (PostgreSQL hands out ids
+        at insert: an incident committed after a newer one is counted at the next new incident.)"""
         if not counting:
             return
         newest = (await db.execute(select(func.max(Incident.id)))).scalar() or 0
