@@ -182,6 +182,26 @@ async def values_of(session: AsyncSession, incident: Incident) -> dict[str, Any]
     return effective(await definitions(session), incident.fields or {})
 
 
+def filter_value(definition: Definition | Any, raw: str) -> tuple[Any, bool]:
+    """An incident list filter `name=value` on this field: the value to look for as stored (true / false for a
+    checkbox; one option of a multi-select, which matches when chosen among others) and whether an incident
+    that never set the field matches through the field's default."""
+    where = f"fields: {definition.name}"
+    if definition.type == "checkbox":
+        if raw not in ("true", "false"):
+            raise InvalidInput(f"{where} is a checkbox; filter it with true or false")
+        value: Any = raw == "true"
+    elif definition.type in SELECTS:
+        if raw not in definition.options:
+            raise InvalidInput(f"{where}: {raw[:100]!r} is not one of its options ({_listed(definition.options)})")
+        value = raw
+    else:
+        value = raw
+    default = definition.default_value
+    by_default = value in default if isinstance(default, list) else default is not None and default == value
+    return value, by_default
+
+
 def read_by(trees: Iterable[CompiledTree]) -> bool:
     """Whether any of these condition trees reads a custom field (`fields.<name>`)."""
     return any(f.startswith(CUSTOM) for tree in trees for f in tree.fields)

@@ -7,6 +7,7 @@ database's own functions (json_each on SQLite, jsonb containment on PostgreSQL).
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 from sqlalchemy import Select, bindparam, func, or_, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from core import custom_fields
 from core.errors import InvalidInput
 from core.models import Channel, Delivery, Incident, TimelineEntry
 
@@ -21,21 +23,22 @@ LABELS_MAX = 10
 QUERY_MAX = 100
 
 
-def parse_labels(csv: str) -> dict[str, str]:
-    """`service=payments,env=prod` -> {"service": "payments", "env": "prod"}: every pair must match."""
+def parse_labels(csv: str, what: str = "labels") -> dict[str, str]:
+    """`service=payments,env=prod` -> {"service": "payments", "env": "prod"}: every pair must match. `what`
+    names the parameter in errors (labels, or fields for custom fields)."""
     out: dict[str, str] = {}
     for pair in csv.split(","):
         name, eq, value = pair.partition("=")
         name, value = name.strip(), value.strip()
         if not eq or not name:
-            raise InvalidInput(f"labels: {pair.strip()!r} is not name=value")
+            raise InvalidInput(f"{what}: {pair.strip()!r} is not name=value")
         if '"' in name or "\\" in name:
-            raise InvalidInput(f"labels: a label name cannot hold a quote or a backslash ({name!r})")
+            raise InvalidInput(f"{what}: a name cannot hold a quote or a backslash ({name!r})")
         if name in out and out[name] != value:
-            raise InvalidInput(f"labels: {name!r} is named twice with different values")
+            raise InvalidInput(f"{what}: {name!r} is named twice with different values")
         out[name] = value
     if len(out) > LABELS_MAX:
-        raise InvalidInput(f"labels: at most {LABELS_MAX} pairs")
+        raise InvalidInput(f"{what}: at most {LABELS_MAX} pairs")
     return out
 
 
@@ -53,6 +56,7 @@ class IncidentFilter:
     start_after: datetime | None = None  # started at or after
     start_before: datetime | None = None  # started before
     labels: dict[str, str] = field(default_factory=dict)
+    fields: dict[str, str] = field(default_factory=dict)  # custom field name -> value (custom_fields.filter_value)
     team_ids: tuple[int, ...] = ()
     responder_ids: tuple[int, ...] = ()
     mine_of: int | None = None  # the member whose incidents "mine" lists
@@ -74,6 +78,25 @@ def _label_is(dialect: str, name: str, value: str) -> Any:
     return func.json_extract(column, f'$."{name}"') == value  # quoted: a name with dots or spaces is one key
 
 
+def _field_is(dialect: str, name: str, value: Any, multi: bool, by_default: bool, n: int) -> Any:
+    """Incidents whose custom field `name` (a defined name: lowercase letters, digits, _) holds `value`, or
+    holds it among its options (`multi`), or, when `by_default`, never set it."""
+    if dialect == "postgresql":
+        match = text(f"CAST(incident.fields AS JSONB) @> CAST(:fld{n} AS JSONB)").bindparams(
+            bindparam(f"fld{n}", json.dumps({name: [value] if multi else value})))
+        unset = text(f"NOT jsonb_exists(CAST(incident.fields AS JSONB), :fldn{n})").bindparams(
+            bindparam(f"fldn{n}", name))
+    else:
+        if multi:
+            match = text(f"EXISTS (SELECT 1 FROM json_each(incident.fields, '$.{name}') AS o "
+                         f"WHERE o.value = :fld{n})").bindparams(bindparam(f"fld{n}", value))
+        else:  # SQLite's json_extract reads JSON true / false as 1 / 0
+            match = text(f"json_extract(incident.fields, '$.{name}') = :fld{n}").bindparams(
+                bindparam(f"fld{n}", int(value) if isinstance(value, bool) else value))
+        unset = text(f"json_type(incident.fields, '$.{name}') IS NULL")
+    return or_(match, unset) if by_default else match
+
+
 async def statement(session: AsyncSession, f: IncidentFilter) -> Select[Any]:
     """Incidents matching every filter, newest first."""
     dialect = session.bind.dialect.name
@@ -90,6 +113,13 @@ async def statement(session: AsyncSession, f: IncidentFilter) -> Select[Any]:
         stmt = stmt.where(Incident.start_time < f.start_before)
     for name, value in f.labels.items():
         stmt = stmt.where(_label_is(dialect, name, value))
+    if f.fields:
+        defs = {d.name: d for d in await custom_fields.definitions(session)}
+        for n, (name, raw) in enumerate(f.fields.items()):
+            if name not in defs:
+                raise InvalidInput(f"fields: no custom field is named {name[:100]!r}")
+            value, by_default = custom_fields.filter_value(defs[name], raw)
+            stmt = stmt.where(_field_is(dialect, name, value, defs[name].type == "multi_select", by_default, n))
     if f.team_ids:
         # A team's incidents are those of its channels; channels are few, so they are read first.
         wanted = set(f.team_ids)

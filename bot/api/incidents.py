@@ -27,6 +27,10 @@ class IncidentQuery(Page):
     # Lengths keep the longest query string a client may build within the 8 KB request line a server takes.
     labels: str | None = Field(default=None, max_length=400,
                                description="CSV of name=value; an incident must carry every pair")
+    fields: str | None = Field(default=None, max_length=400,
+                               description="CSV of custom field name=value; an incident must hold every pair (one "
+                               "option of a multi-select, true or false for a checkbox; a default counts for "
+                               "incidents that never set the field)")
     team_ids: str | None = Field(default=None, max_length=200, pattern=r"^\d{1,15}(,\d{1,15})*$",
                                  description="CSV of team ids: incidents of the channels these teams own")
     responder_ids: str | None = Field(default=None, max_length=200, pattern=r"^\d{1,15}(,\d{1,15})*$",
@@ -77,6 +81,7 @@ class IncidentQuery(Page):
             severity=tuple(self.severity.split(",")) if self.severity else (),
             start_after=at(self.start_time), start_before=at(self.end_time),
             labels=incident_filters.parse_labels(self.labels) if self.labels else {},
+            fields=incident_filters.parse_labels(self.fields, "fields") if self.fields else {},
             team_ids=ids(self.team_ids), responder_ids=ids(self.responder_ids),
             mine_of=member_id if self.mine else None, query=(self.query or "").strip())
 

@@ -158,3 +158,34 @@ async def test_a_subscription_rule_matches_on_a_custom_field(app, inbox) -> None
     await until(lambda: [m for m in box.messages if "sue@example.com" in str(m["To"])])
     [notice] = [m for m in box.messages if "sue@example.com" in str(m["To"])]
     assert notice["Subject"].startswith("[Subscription]")
+
+
+async def test_the_incident_list_filters_on_custom_fields(app) -> None:
+    await app.post("/custom-fields", IMPACT)  # default Low
+    await app.post("/custom-fields", {"name": "systems", "display_name": "Systems", "type": "multi_select",
+                                      "options": ["db", "api", "web"]})
+    await app.post("/custom-fields", {"name": "customer", "display_name": "Customer", "type": "checkbox"})
+    _, key = await app.channel_with_integration()
+    a, b, c = [await _incident(app, key, title) for title in ("a", "b", "c")]
+    await app.post(f"/incidents/{a}/fields", {"name": "impact", "value": "High"})
+    await app.post(f"/incidents/{a}/fields", {"name": "systems", "value": ["db", "web"]})
+    await app.post(f"/incidents/{b}/fields", {"name": "systems", "value": ["api"]})
+    await app.post(f"/incidents/{b}/fields", {"name": "customer", "value": True})
+    await app.post(f"/incidents/{c}/fields", {"name": "impact", "value": "Low"})
+
+    async def ids(fields: str) -> set[int]:
+        return {i["incident_id"] for i in (await app.get("/incidents", params={"fields": fields}))["items"]}
+
+    assert await ids("impact=High") == {a}
+    assert await ids("impact=Low") == {b, c}, "b never set impact: its default, Low, counts"
+    assert await ids("systems=db") == {a}
+    assert await ids("systems=web,impact=High") == {a}
+    assert await ids("systems=api,impact=High") == set()
+    assert await ids("customer=true") == {b}
+    assert await ids("customer=false") == set(), "no default: an unchecked box was never set"
+    for fields, words in [("nope=x", "fields: no custom field is named 'nope'"),
+                          ("impact=Huge", "fields: impact: 'Huge' is not one of its options"),
+                          ("customer=yes", "fields: customer is a checkbox"), ("impact", "is not name=value")]:
+        with pytest.raises(ApiError) as exc:
+            await app.get("/incidents", params={"fields": fields})
+        assert exc.value.status == 400 and words in exc.value.body["error"]["message"], exc.value.body

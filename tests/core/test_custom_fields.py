@@ -10,7 +10,15 @@ import pytest
 from pydantic import ValidationError
 
 from core.conditions import compile_tree, subject
-from core.custom_fields import FieldSpec, check_value, display, effective, from_positions, positions_of
+from core.custom_fields import (
+    FieldSpec,
+    check_value,
+    display,
+    effective,
+    filter_value,
+    from_positions,
+    positions_of,
+)
 from core.errors import InvalidInput
 
 IMPACT = SimpleNamespace(name="impact", type="single_select", options=["High", "Medium", "Low"], default_value=None)
@@ -218,3 +226,32 @@ def test_the_timeline_says_what_was_set(detail, words) -> None:
     from bot.cards.timeline_words import headline
 
     assert headline("i_r_field", 1, "slack", detail, {1: "Ann"}) == words
+
+
+# ---- incident list filters -----------------------------------------------------------------------------
+
+LOW_BY_DEFAULT = SimpleNamespace(name="impact", type="single_select", options=["High", "Low"], default_value="Low")
+DB_BY_DEFAULT = SimpleNamespace(name="systems", type="multi_select", options=["db", "api"], default_value=["db"])
+
+
+@pytest.mark.parametrize(("definition", "raw", "expected"), [
+    (IMPACT, "High", ("High", False)),
+    (LOW_BY_DEFAULT, "Low", ("Low", True)),
+    (LOW_BY_DEFAULT, "High", ("High", False)),
+    (DB_BY_DEFAULT, "db", ("db", True)),
+    (DB_BY_DEFAULT, "api", ("api", False)),
+    (CUSTOMER, "false", (False, True)),  # its default is false
+    (CUSTOMER, "true", (True, False)),
+    (NOTE, "anything", ("anything", False)),
+])
+def test_filter_value(definition, raw, expected) -> None:
+    assert filter_value(definition, raw) == expected
+
+
+@pytest.mark.parametrize(("definition", "raw", "problem"), [
+    (IMPACT, "Huge", "fields: impact: 'Huge' is not one of its options"),
+    (CUSTOMER, "yes", "fields: customer is a checkbox; filter it with true or false"),
+])
+def test_filter_value_refuses(definition, raw, problem) -> None:
+    with pytest.raises(InvalidInput, match=problem):
+        filter_value(definition, raw)
