@@ -189,3 +189,25 @@ async def test_the_incident_list_filters_on_custom_fields(app) -> None:
         with pytest.raises(ApiError) as exc:
             await app.get("/incidents", params={"fields": fields})
         assert exc.value.status == 400 and words in exc.value.body["error"]["message"], exc.value.body
+
+
+async def test_an_escalation_rule_filter_reads_a_custom_field(app, inbox) -> None:  # noqa: F811
+    ann, _ = await _member(app, "ann")
+    bob, _ = await _member(app, "bob")
+    await app.post("/custom-fields", IMPACT)  # default Low: a new incident is Low until someone says otherwise
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {
+        "name": "high impact", "priority": 1, "levels": [{"targets": {"member_ids": [bob]}}],
+        "filters": [[{"key": "fields.impact", "oper": "IN", "vals": ["High"]}]]})
+    await app.post(f"/channels/{cid}/escalation-rules", {
+        "name": "the rest", "priority": 2, "levels": [{"targets": {"member_ids": [ann]}}],
+        "filters": [[{"field": "fields.impact", "op": "equals", "values": ["Low"]}]]})
+    iid = await _incident(app, key)
+    await app.settle()
+
+    async def notified() -> list:
+        timeline = (await app.get(f"/incidents/{iid}"))["timeline"]
+        return [p["person_id"] for t in timeline if t["kind"] == "i_notify" for p in t["detail"]["persons"]]
+
+    await until(notified)
+    assert await notified() == [ann]
