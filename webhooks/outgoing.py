@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.egress import EgressRefused
 from core import events, incidents, jobs
 from core.crypto import unseal
+from core.custom_fields import values_of
 from core.errors import IllegalTransition, InvalidInput
 from core.models import Alert, Channel, CustomAction, Incident, Integration, Member, TimelineEntry, Webhook
 
@@ -51,7 +52,8 @@ async def incident_payload(session: AsyncSession, incident: Incident, base_url: 
         "created_at": _ts(incident.created_at), "updated_at": _ts(incident.updated_at),
         "start_time": _ts(incident.start_time), "last_time": _ts(incident.last_time),
         "end_time": _ts(incident.end_time), "ack_time": _ts(incident.ack_time), "close_time": _ts(incident.close_time),
-        "snoozed_before": _ts(incident.snoozed_until), "labels": dict(incident.labels), "fields": {},
+        "snoozed_before": _ts(incident.snoozed_until), "labels": dict(incident.labels),
+        "fields": await values_of(session, incident),
         "creator": _person(people.get(incident.creator_id)), "closer": _person(people.get(incident.closer_id)),
         "responders": [{**(_person(people.get(r["person_id"])) or {"person_id": r["person_id"]}),
                         "assigned_at": r.get("assigned_at", 0), "acknowledged_at": r.get("acknowledged_at", 0)}

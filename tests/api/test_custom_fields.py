@@ -211,3 +211,21 @@ async def test_an_escalation_rule_filter_reads_a_custom_field(app, inbox) -> Non
 
     await until(notified)
     assert await notified() == [ann]
+
+
+async def test_incident_webhooks_carry_the_fields_and_the_i_r_field_event(app, aiohttp_server) -> None:
+    from tests.api.test_outgoing import Receiver
+
+    receiver = Receiver()
+    url = str((await aiohttp_server(receiver.app())).make_url("/hook"))
+    await app.post("/custom-fields", IMPACT)
+    _, key = await app.channel_with_integration()
+    await app.post("/webhooks", {"name": "w", "url": url, "event_types": ["i_new", "i_r_field"]})
+    iid = await _incident(app, key)
+    await app.post(f"/incidents/{iid}/fields", {"name": "impact", "value": "High"})
+    await until(lambda: len(receiver.got) >= 2)
+    await app.settle()
+    by_type = {body["event_type"]: body for body, _ in receiver.got}
+    assert set(by_type) == {"i_new", "i_r_field"}
+    assert by_type["i_r_field"]["incident"]["fields"] == {"impact": "High"}
+    assert by_type["i_new"]["incident"]["fields"] in ({"impact": "Low"}, {"impact": "High"})  # its state when sent
