@@ -182,6 +182,14 @@ def live_url(f: ListFilter, shown: dict[int, str], newest: int) -> str:
                                          if p)
 
 
+def rows_query(f: ListFilter, rows: list[Incident]) -> str:
+    """A query that shows these rows again once newer incidents have come: by id, the page just above its top
+    row. (By start time no such bound exists, since `before` excludes its own row: the same query then.)"""
+    if rows and not (f.since or f.until):
+        return f.query(before=rows[0].id + 1)
+    return f.query()
+
+
 def _search_floor(f: ListFilter, newest: int) -> int | None:
     if not f.q:
         return None
@@ -220,7 +228,8 @@ async def show_list(request: web.Request, db: AsyncSession, who: auth.Viewer) ->
                 scopes=SCOPES, progresses=PROGRESS, severities=SEVERITIES, next_query=next_query,
                 search_older=search_older, search_window=SEARCH_WINDOW,
                 first_query=f.query(before=None) if f.before is not None else None,
-                live_url=live_url(f, shown, newest), live_js_version=LIVE_JS_VERSION)
+                live_url=live_url(f, shown, newest), live_rows="/incidents?" + rows_query(f, rows),
+                live_js_version=LIVE_JS_VERSION)
 
 
 def setup(app: web.Application) -> None:

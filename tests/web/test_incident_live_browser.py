@@ -73,7 +73,10 @@ async def test_another_members_comment_appears_live(app, chromium, db_url):  # n
         await _screenshots(page, "incident-actions")
 
 
-async def test_the_list_follows_new_incidents_and_progress(app, chromium):  # noqa: F811
+async def test_the_list_follows_new_incidents_and_progress(app, chromium, monkeypatch):  # noqa: F811
+    from bot.web import incident_list
+
+    monkeypatch.setattr(incident_list, "PAGE_SIZE", 1)  # a new incident pushes the shown one off the first page
     await new_member(app, "alice")
     bob = await new_member(app, "bob")
     bob_token = (await app.post("/tokens", {"name": "bob", "member_id": bob, "role": "responder"}))["token"]
@@ -88,11 +91,11 @@ async def test_the_list_follows_new_incidents_and_progress(app, chromium):  # no
     news = page.get_by_role("status").filter(has_text="new incident")
     assert not await news.is_visible()
 
-    await app.post(f"/incidents/{first}/ack", token=bob_token)  # a progress change: the row follows
-    await row.locator(".progress").filter(has_text="Processing").wait_for(timeout=15000)
     second = await new_incident(app, "payments queue backing up", channel="payments")
     await news.filter(has_text="1 new incident — show").wait_for(timeout=15000)
     assert await page.locator(f"#incident-row-{second}").count() == 0  # offered, not pushed under the reader
+    await app.post(f"/incidents/{first}/ack", token=bob_token)  # a progress change: the shown row follows
+    await row.locator(".progress").filter(has_text="Processing").wait_for(timeout=15000)
     assert await page.evaluate("window.vigilNotReloaded") is True
     await news.get_by_role("link").click()
     await page.locator(f"#incident-row-{second}").wait_for()

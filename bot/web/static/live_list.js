@@ -1,6 +1,6 @@
 // Live updates of the incident list (bot/web/live_list.py). The list works without this file; with it, the
-// page follows its stream of server-sent events: on "changed" it fetches itself again (with this browser's
-// session) and swaps the rows it shows for their new versions; on "new" it offers "N new incidents: show",
+// page follows its stream of server-sent events: on "changed" it fetches its rows again (with this browser's
+// session) and swaps them for their new versions; on "new" it offers "N new incidents: show",
 // a link to the list's first page (rows are not inserted under the reader's eyes).
 "use strict";
 
@@ -16,7 +16,9 @@
     if (running) { again = true; return; }
     running = true;
     try {
-      const resp = await fetch(location.href, { credentials: "same-origin", headers: { Accept: "text/html" } });
+      // The page's rows as they are now (the list's first page may have moved on to newer incidents).
+      const resp = await fetch(list.dataset.liveRows || location.href,
+                               { credentials: "same-origin", headers: { Accept: "text/html" } });
       if (!resp.ok || resp.redirected) { stop(); location.reload(); return; } // signed out meanwhile
       const fresh = new DOMParser().parseFromString(await resp.text(), "text/html");
       for (const row of list.querySelectorAll("[data-incident]")) {
