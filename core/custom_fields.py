@@ -29,7 +29,6 @@ from core.conditions import CUSTOM, CompiledTree
 from core.errors import IllegalTransition, InvalidInput
 from core.models import CustomField, Incident
 
-TYPES = ("text", "single_select", "multi_select", "checkbox")
 FieldType = Literal["text", "single_select", "multi_select", "checkbox"]
 SELECTS = frozenset({"single_select", "multi_select"})
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,39}$"
@@ -179,10 +178,11 @@ async def definitions(session: AsyncSession) -> list[CustomField]:
 
 
 async def values_of(session: AsyncSession, incident: Incident) -> dict[str, Any]:
+    """The incident's values as reads show them (`effective`), with the definitions read here."""
     return effective(await definitions(session), incident.fields or {})
 
 
-def filter_value(definition: Definition | Any, raw: str) -> tuple[Any, bool]:
+def filter_value(definition: CustomField | Any, raw: str) -> tuple[Any, bool]:
     """An incident list filter `name=value` on this field: the value to look for as stored (true / false for a
     checkbox; one option of a multi-select, which matches when chosen among others) and whether an incident
     that never set the field matches through the field's default."""
