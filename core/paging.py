@@ -32,7 +32,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.util import identity_key
 
-from core import custom_fields, events, incidents, jobs, schedules
+from core import custom_fields, events, images, incidents, jobs, schedules
 from core.conditions import compile_tree
 from core.conditions import subject as condition_subject
 from core.errors import DeliveryError, DeliveryQueued, NotFound
@@ -707,10 +707,12 @@ async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[
     requests = []
     secret = ctx.services.get("secret_key", "")
     defs = await custom_fields.definitions(session)
+    shown = await images.of_incidents(session, {incident.id for _d, incident, _c in deliveries})
     for d, incident, channel_name in deliveries:
         mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                      "alert_cnt", "num", "start_time", "ack_time", "close_time")}
         mapping["fields"] = custom_fields.effective(defs, incident.fields or {})
+        mapping["images"] = shown[incident.id]
         # The page goes to one member: its link signs them in (core/links.py), no sign-in wall at 3 a.m.
         mapping.update(incident_id=incident.id, incident_severity=incident.severity, channel_name=channel_name,
                        detail_url=incident_link(base_url, secret, d.member_id, incident.id, now))

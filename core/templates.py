@@ -46,7 +46,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 from jinja2.utils import Namespace
 from markupsafe import escape
 
-from core import escaping
+from core import escaping, images
 
 log = logging.getLogger("vigil.templates")
 
@@ -120,6 +120,8 @@ def incident_context(incident: Mapping[str, Any], *, event_type: str, actor_name
         # Custom field values by name (core.custom_fields.effective): a string, a list of options or a bool.
         "fields": {str(k): _plain(v) for k, v in dict(incident.get("fields") or {}).items()},
         "alert_cnt": int(incident.get("alert_cnt") or 0),
+        # Images of the newest alerts that may be shown ({src, alt, href}: https src only, core/images.py).
+        "images": images.shown(incident.get("images") or []),
         "responders": [_person_name(r) for r in incident.get("responders") or []],
         "start_time": start,
         "ack_time": _aware(incident.get("ack_time")),
