@@ -12,7 +12,7 @@ Outgoing webhooks pass the stored images on as they are (webhooks/outgoing.py): 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from sqlalchemy import func, select
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core.models import Alert
 
 MAX_SHOWN = 3  # images a card or an e-mail shows; the incident page has all of them
+MAX_PASSED_ON = 10  # images an incident webhook carries; each alert's own are all in its alert payload
 MAX_ALT = 128  # the reference's alt limit
 MAX_URL = 512  # intake keeps src and href within 256; room to spare, and cards stay within their byte limits
 SCAN_ALERTS = 20  # newest alerts of an incident searched for images: a storm's thousands are never read
@@ -52,9 +53,25 @@ def shown(images: Iterable[Any], limit: int = MAX_SHOWN) -> list[dict[str, str]]
     return out
 
 
-async def of_incidents(session: AsyncSession, incident_ids: Iterable[int],
-                       limit: int = MAX_SHOWN) -> dict[int, list[dict[str, str]]]:
-    """The images each incident shows: its newest alerts' first, `shown` rules, in one read for the batch."""
+def passed_on(images: Iterable[Any], limit: int = MAX_PASSED_ON) -> list[dict[str, str]]:
+    """The first `limit` images as stored ({src, alt, href}, one per src) for a program to read: an outgoing
+    webhook passes an image key or an http URL on as the alert gave it."""
+    out: list[dict[str, str]] = []
+    seen: set[str] = set()
+    for image in images:
+        if len(out) >= limit:
+            break
+        if isinstance(image, Mapping) and isinstance(src := image.get("src"), str) and src not in seen:
+            seen.add(src)
+            out.append({k: v if isinstance(v := image.get(k), str) else "" for k in ("src", "alt", "href")})
+    return out
+
+
+async def of_incidents(session: AsyncSession, incident_ids: Iterable[int], limit: int = MAX_SHOWN, *,
+                       pick: Callable[[Iterable[Any], int], list[dict[str, str]]] = shown,
+                       ) -> dict[int, list[dict[str, str]]]:
+    """The images of each incident: its newest alerts' first, chosen by `pick` (`shown` for people, `passed_on`
+    for webhooks), in one read for the batch."""
     ids = sorted(set(incident_ids))
     if not ids:
         return {}
@@ -65,4 +82,4 @@ async def of_incidents(session: AsyncSession, incident_ids: Iterable[int],
     per: dict[int, list[Any]] = {}
     for incident_id, images in rows:
         per.setdefault(incident_id, []).extend(images or [])
-    return {i: shown(per.get(i, []), limit) for i in ids}
+    return {i: pick(per.get(i, []), limit) for i in ids}

@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.egress import EgressRefused
-from core import events, incidents, jobs
+from core import events, images, incidents, jobs
 from core.crypto import unseal
 from core.custom_fields import values_of
 from core.errors import IllegalTransition, InvalidInput
@@ -61,6 +61,8 @@ async def incident_payload(session: AsyncSession, incident: Incident, base_url: 
         "alert_cnt": incident.alert_cnt, "channel_id": incident.channel_id,
         "channel_name": channel.name if channel else "", "group_method": incident.group_method,
         "dedup_key": incident.dedup_key, "detail_url": f"{base_url}/incidents/{incident.id}",
+        # Flashduty's IncidentInfo carries images: those of the newest alerts, as the alerts gave them.
+        "images": (await images.of_incidents(session, [incident.id], pick=images.passed_on))[incident.id],
     }
 
 
@@ -69,7 +71,8 @@ def alert_payload(a: Alert) -> dict[str, Any]:
             "description": a.description, "alert_key": a.alert_key, "alert_severity": a.severity,
             "alert_status": a.status, "progress": a.progress, "created_at": _ts(a.created_at),
             "updated_at": _ts(a.updated_at), "start_time": _ts(a.start_time), "last_time": _ts(a.last_time),
-            "end_time": _ts(a.end_time), "close_time": _ts(a.close_time), "labels": dict(a.labels)}
+            "end_time": _ts(a.end_time), "close_time": _ts(a.close_time), "labels": dict(a.labels),
+            "images": images.passed_on(a.images or [], len(a.images or []))}
 
 
 def event_id(*parts: object) -> str:
