@@ -11,7 +11,7 @@ from sqlalchemy import select
 from bot.api.common import get_or_404, paged, ts
 from bot.api.framework import Call, Page, endpoint, fits_int64
 from bot.keys import JOBS, SETTINGS
-from core import custom_fields, incidents
+from core import custom_fields, images, incidents
 from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.events import EVENT_TYPES
 from core.models import Channel, EscalationRule, Template
@@ -160,7 +160,8 @@ async def preview(c: Call) -> dict:
         i = await incidents.get(c.session, b.incident_id)
         sample = {"incident_id": i.id, "num": i.num, "title": i.title, "description": i.description,
                   "incident_severity": i.severity, "progress": i.progress, "alert_cnt": i.alert_cnt,
-                  "labels": i.labels, "fields": await custom_fields.values_of(c.session, i)}
+                  "labels": i.labels, "fields": await custom_fields.values_of(c.session, i),
+                  "images": (await images.of_incidents(c.session, [i.id]))[i.id]}
         if b.channel_id is None and b.escalation_rule_id is None:  # the templates its pages would use
             scope = Scope(i.channel_id or 0, i.escalation_rule_id or 0)
     if b.source is not None:  # tried in the most specific place, so it wins over every stored one

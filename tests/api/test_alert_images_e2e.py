@@ -126,3 +126,9 @@ async def test_images_reach_cards_email_and_webhooks(env):
     assert incident_event["incident"]["images"] == stored
     assert alert_event["alert"]["images"] == stored
     assert incident_event["incident"]["title"] == "p99 latency" and alert_event["alert"]["alert_key"] == "lat"
+
+    # A template override sees the images an incident shows (the preview renders it as a page would)
+    preview = await app.post("/templates/preview", {
+        "medium": "sms", "incident_id": int(incident_event["incident"]["incident_id"]),
+        "source": "{% for i in images %}{{ i.alt }} {{ i.src }} {{ i.href }};{% endfor %}"})
+    assert (preview["used_fallback"], preview["text"]) == (False, f"p99 <graph> {P99} {P99_LINK};")
