@@ -27,7 +27,7 @@ from core.models.outgoing import CustomAction, Webhook
 from core.models.people import ApiToken, Member, Team
 from core.models.personal import CalendarFeed, ContactVerification  # noqa: F401  (personal center, issue 12)
 from core.models.push import PushSubscription, VapidKey  # noqa: F401
-from core.models.sso import SsoIdentity  # noqa: F401  (single sign-on, issue 12)
+from core.models.sso import SsoIdentity, SsoProvider  # noqa: F401  (single sign-on, issue 12)
 from core.models.subscriptions import SubscriptionRule  # noqa: F401  (subscription rules, issue 13)
 from core.models.web import MemberLogin, SignInFailure  # noqa: F401  (web sign-in, issue 12)
 

@@ -29,3 +29,21 @@ class SsoIdentity(SQLModel, table=True):
     email: str | None = Field(default=None, max_length=254)  # as last seen at the provider; never matched again
     created_at: datetime | None = time_col()
     last_sign_in_at: datetime | None = time_col()
+
+
+class SsoProvider(SQLModel, table=True):
+    """The OpenID Connect provider set through the Open API (PUT /sso/oidc). At most one row (id 1); while it
+    exists it wins over VIGIL_OIDC_* (core/sso_provider.py). The client secret is sealed with VIGIL_SECRET_KEY
+    (core.crypto), like bot secrets and app credentials."""
+
+    __tablename__ = "sso_provider"
+    __table_args__ = (sa.CheckConstraint("id = 1", name="ck_sso_provider_one_row"),)
+    id: int = Field(default=1, primary_key=True)
+    issuer: str = Field(max_length=500)
+    client_id: str = Field(max_length=255)
+    client_secret: str = Field(sa_column=sa.Column(sa.Text, nullable=False))  # sealed: {"client_secret": ...}
+    scopes: str = Field(max_length=500)
+    name: str = Field(max_length=60)  # the sign-in button's "Sign in with <name>"
+    auto_provision: bool = False
+    default_role: str = Field(max_length=20)  # the role of an auto-provisioned member
+    updated_at: datetime | None = time_col()
