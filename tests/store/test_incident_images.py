@@ -58,4 +58,8 @@ async def test_images_of_a_batch_of_incidents_in_one_read(db_url):
     async with sessions() as s:
         assert (await images.of_incidents(s, [ids[0]], limit=1)) == {ids[0]: [_img("new-a")]}
         assert await images.of_incidents(s, []) == {}
+        statements.clear()
+        many = await images.of_incidents(s, [ids[0], *range(10**6, 10**6 + images.CHUNK)])
+    assert len(statements) == 2 and len(many) == images.CHUNK + 1  # SQLite takes 500 terms in a compound SELECT
+    assert many[ids[0]] == [_img("new-a"), _img("old-a"), _img("old-b")]
     await engine.dispose()
