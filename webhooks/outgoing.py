@@ -5,6 +5,7 @@ has a 2 s timeout; a failed one fails its job, which the job runner retries with
 every attempt is on the incident's timeline. Custom actions POST the incident (with its alerts,
 event_type i_custom) with a 1 s timeout and record the outcome as an i_custom event. Alert webhooks
 (kind "alert") get {event_id, event_time, event_type, person?, alert} for a_new, a_update and a_merge.
+Incident and alert objects carry `images` ([{src, alt, href}]) as the alerts gave them (core/images.py).
 """
 
 from __future__ import annotations

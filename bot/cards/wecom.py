@@ -10,7 +10,8 @@ button, SelectedItems[question_key=SNOOZE_QUESTION].OptionIds[0] = a full ``snz:
 Comment and reassign need input WeCom cards cannot collect; the card itself links to the page.
 The channel's custom actions are buttons after the lifecycle ones (key ``cst:<id>:<action id>``); the Timeline
 button is a link to the page's timeline (a click on a template card can only update the card). What does not
-fit in the 6 buttons goes behind a "More…" link to the incident page.
+fit in the 6 buttons goes behind a "More…" link to the incident page. Alert images: a button_interaction card
+has no image slot (`card_image` is news_notice's), so each is a link row (`type` 1) in the rows left of the six.
 """
 
 from __future__ import annotations
