@@ -29,6 +29,7 @@ from bot.api import (  # noqa: F401  (each resource module declares its endpoint
     push_subscriptions,
     schedules,
     shift_notice_prefs,
+    sso,
     subscriptions,
     templates,
     tokens,

@@ -7,7 +7,7 @@ from aiohttp_session import get_session
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import SESSIONS, SETTINGS
-from bot.web import auth, signed_out
+from bot.web import auth, oidc, signed_out
 from bot.web.render import page, redirect
 from core import sign_in, sign_in_limits
 from core.clock import utcnow
@@ -25,6 +25,8 @@ def _address(request: web.Request) -> str:
 
 async def _form_page(request: web.Request, template: str, status: int = 200, **context: object) -> web.Response:
     session = await get_session(request)
+    if template == "login.html":
+        context["sso_name"] = await oidc.button_name(request)
     return page(request, template, status=status, viewer=None, csrf=auth.csrf_of(session), **context)
 
 

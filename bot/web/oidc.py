@@ -26,10 +26,9 @@ from aiohttp_session import get_session
 from bot.egress import EgressRefused
 from bot.keys import HTTP, SESSIONS, SETTINGS
 from bot.web import auth
-from bot.web.render import ENV, page, redirect
-from core import oidc, sign_in, sso
+from bot.web.render import page, redirect
+from core import oidc, sign_in, sso, sso_provider
 from core.clock import utcnow
-from core.settings import Settings
 
 log = logging.getLogger("vigil.web.sso")
 
@@ -51,11 +50,14 @@ class ProviderDown(Exception):
 
 @dataclass
 class OidcClient:
-    """The provider as Vigil talks to it: discovery and JWKS, cached, and the code exchange."""
+    """The provider as Vigil talks to it: discovery and JWKS, cached, and the code exchange.
 
-    settings: Settings
-    _provider: tuple[float, oidc.Provider] | None = None
-    _jwks: tuple[float, Any] | None = None
+    The provider in effect is read per request (core/sso_provider.py) and may change while Vigil runs, so the
+    cached documents are kept with the issuer, client id and version they were fetched for, and a change
+    fetches them again."""
+
+    _provider: tuple[tuple[str, ...], float, oidc.Provider] | None = None
+    _jwks: tuple[tuple[str, ...], float, Any] | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     async def _json(self, http: aiohttp.ClientSession, method: str, url: str, **kw: Any) -> tuple[int, Any]:
@@ -76,36 +78,43 @@ class OidcClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise ProviderDown(f"{host} could not be reached ({type(exc).__name__})") from None
 
-    async def provider(self, http: aiohttp.ClientSession) -> oidc.Provider:
+    @staticmethod
+    def _key(config: sso_provider.OidcConfig) -> tuple[str, ...]:
+        return (config.issuer, config.client_id, config.version)
+
+    async def provider(self, http: aiohttp.ClientSession, config: sso_provider.OidcConfig) -> oidc.Provider:
         async with self._lock:
-            if self._provider and time.monotonic() - self._provider[0] < METADATA_SECONDS:
-                return self._provider[1]
-            url = self.settings.oidc_issuer + "/.well-known/openid-configuration"
+            if (self._provider and self._provider[0] == self._key(config)
+                    and time.monotonic() - self._provider[1] < METADATA_SECONDS):
+                return self._provider[2]
+            url = config.issuer + "/.well-known/openid-configuration"
             status, doc = await self._json(http, "GET", url)
             if status != 200:
                 raise ProviderDown(f"the discovery document answered HTTP {status}")
             try:
-                found = oidc.provider_from_discovery(self.settings.oidc_issuer, doc)
+                found = oidc.provider_from_discovery(config.issuer, doc)
             except oidc.OidcError as exc:
                 raise ProviderDown(str(exc)) from None
-            self._provider = (time.monotonic(), found)
+            self._provider = (self._key(config), time.monotonic(), found)
             return found
 
-    async def jwks(self, http: aiohttp.ClientSession, provider: oidc.Provider, fresh: bool = False) -> Any:
-        if not fresh and self._jwks and time.monotonic() - self._jwks[0] < METADATA_SECONDS:
-            return self._jwks[1]
+    async def jwks(self, http: aiohttp.ClientSession, config: sso_provider.OidcConfig, provider: oidc.Provider,
+                   fresh: bool = False) -> Any:
+        key = (*self._key(config), provider.jwks_uri)
+        if (not fresh and self._jwks and self._jwks[0] == key
+                and time.monotonic() - self._jwks[1] < METADATA_SECONDS):
+            return self._jwks[2]
         status, keys = await self._json(http, "GET", provider.jwks_uri)
         if status != 200:
             raise ProviderDown(f"the JWKS answered HTTP {status}")
-        self._jwks = (time.monotonic(), keys)
+        self._jwks = (key, time.monotonic(), keys)
         return keys
 
-    async def identity(self, http: aiohttp.ClientSession, code: str, pending: oidc.Pending,
-                       redirect_uri: str) -> oidc.Identity:
+    async def identity(self, http: aiohttp.ClientSession, config: sso_provider.OidcConfig, code: str,
+                       pending: oidc.Pending, redirect_uri: str) -> oidc.Identity:
         """Redeem the code and verify the ID token; OidcError when the provider refuses or the token fails."""
-        provider = await self.provider(http)
-        s = self.settings
-        headers, body = oidc.token_request(provider, s.oidc_client_id, s.oidc_client_secret, code, redirect_uri,
+        provider = await self.provider(http, config)
+        headers, body = oidc.token_request(provider, config.client_id, config.client_secret, code, redirect_uri,
                                            pending.verifier)
         status, tokens = await self._json(http, "POST", provider.token_endpoint, headers=headers, data=body)
         if status != 200:
@@ -114,19 +123,50 @@ class OidcClient:
                                  + (f", {str(error)[:60]})" if error else ")"))
         now = int(utcnow().timestamp())
         try:
-            return oidc.verify_id_token(provider, s.oidc_client_id, tokens, await self.jwks(http, provider),
+            return oidc.verify_id_token(provider, config.client_id, tokens, await self.jwks(http, config, provider),
                                         pending.nonce, now)
         except oidc.UnknownKey:
             # The provider rotated its keys since they were cached: fetch them once more.
-            return oidc.verify_id_token(provider, s.oidc_client_id, tokens,
-                                        await self.jwks(http, provider, fresh=True), pending.nonce, now)
+            return oidc.verify_id_token(provider, config.client_id, tokens,
+                                        await self.jwks(http, config, provider, fresh=True), pending.nonce, now)
 
 
 CLIENT = web.AppKey("oidc_client", OidcClient)
 
 
-def configured(settings: Settings) -> bool:
-    return bool(settings.oidc_issuer)
+class Misconfigured(Exception):
+    """The provider stored by API cannot be used (its secret was sealed under another VIGIL_SECRET_KEY)."""
+
+
+async def current(request: web.Request) -> sso_provider.OidcConfig | None:
+    """The provider in effect for this request (the one set by API, else VIGIL_OIDC_*), or None: off."""
+    async with request.app[SESSIONS]() as db:
+        try:
+            return await sso_provider.effective(db, request.app[SETTINGS])
+        except ValueError as exc:
+            raise Misconfigured(str(exc)) from None
+
+
+async def button_name(request: web.Request) -> str:
+    """What the sign-in page's "Sign in with ..." names, or empty for no button: read per request, so a
+    provider set or removed by API shows at once."""
+    try:
+        config = await current(request)
+    except Misconfigured:
+        return ""
+    return config.name if config else ""
+
+
+async def _config_or_problem(request: web.Request) -> sso_provider.OidcConfig | web.Response:
+    try:
+        config = await current(request)
+    except Misconfigured as exc:
+        log.error("single sign-on: the provider set by API cannot be used: %s", exc)
+        return _problem(request, 502, "Sign-in provider unavailable", f"{PROVIDER_DOWN} {TRY_AGAIN}")
+    if config is None:
+        return _problem(request, 404, "Single sign-on is off", "This Vigil has no sign-in provider configured. "
+                        "Sign in with your e-mail and password.")
+    return config
 
 
 def _problem(request: web.Request, status: int, title: str, message: str) -> web.Response:
@@ -142,12 +182,11 @@ async def start(request: web.Request) -> web.StreamResponse:
     """GET /login/sso: remember a new sign-in in the session and send the browser to the provider."""
     if not auth.enabled(request):
         return auth.off_page(request)
-    settings = request.app[SETTINGS]
-    if not configured(settings):
-        return _problem(request, 404, "Single sign-on is off", "This Vigil has no sign-in provider configured "
-                        "(VIGIL_OIDC_ISSUER). Sign in with your e-mail and password.")
+    config = await _config_or_problem(request)
+    if isinstance(config, web.Response):
+        return config
     try:
-        provider = await request.app[CLIENT].provider(request.app[HTTP])
+        provider = await request.app[CLIENT].provider(request.app[HTTP], config)
     except ProviderDown as exc:
         log.warning("single sign-on: %s", exc)
         return _problem(request, 502, "Sign-in provider unavailable", f"{PROVIDER_DOWN} {TRY_AGAIN}")
@@ -155,17 +194,17 @@ async def start(request: web.Request) -> web.StreamResponse:
     session = await get_session(request)
     session["sso"] = {"state": pending.state, "nonce": pending.nonce, "verifier": pending.verifier,
                       "next": auth.safe_next(request.query.get("next")), "at": int(utcnow().timestamp())}
-    return redirect(oidc.authorization_url(provider, settings.oidc_client_id, _redirect_uri(request),
-                                           settings.oidc_scopes, pending))
+    return redirect(oidc.authorization_url(provider, config.client_id, _redirect_uri(request), config.scopes,
+                                           pending))
 
 
 async def callback(request: web.Request) -> web.StreamResponse:
     """GET /login/sso/callback: the provider sends the browser back with a code (or an error)."""
     if not auth.enabled(request):
         return auth.off_page(request)
-    settings = request.app[SETTINGS]
-    if not configured(settings):
-        return _problem(request, 404, "Single sign-on is off", "This Vigil has no sign-in provider configured.")
+    config = await _config_or_problem(request)
+    if isinstance(config, web.Response):
+        return config
     session = await get_session(request)
     saved = session.pop("sso", None)  # one use, whatever happens next
     given_state = request.query.get("state", "")
@@ -182,7 +221,8 @@ async def callback(request: web.Request) -> web.StreamResponse:
         return _problem(request, 400, "Sign-in not recognised", START_AGAIN)
     pending = oidc.Pending(saved["state"], saved["nonce"], saved["verifier"])
     try:
-        identity = await request.app[CLIENT].identity(request.app[HTTP], code, pending, _redirect_uri(request))
+        identity = await request.app[CLIENT].identity(request.app[HTTP], config, code, pending,
+                                                          _redirect_uri(request))
     except ProviderDown as exc:
         log.warning("single sign-on: %s", exc)
         return _problem(request, 502, "Sign-in provider unavailable", f"{PROVIDER_DOWN} {TRY_AGAIN}")
@@ -192,7 +232,7 @@ async def callback(request: web.Request) -> web.StreamResponse:
                         f"Vigil could not verify the sign-in provider's answer: {exc}. Nobody was signed in.")
     async with request.app[SESSIONS]() as db:
         try:
-            member = await sso.member_for(db, identity, settings.oidc_auto_provision_role, utcnow())
+            member = await sso.member_for(db, identity, config.auto_provision_role, utcnow())
         except sso.Refused as exc:
             log.info("single sign-on: %s/%s refused", identity.issuer, identity.subject)
             return _problem(request, 403, "You cannot sign in to Vigil", str(exc))
@@ -203,9 +243,6 @@ async def callback(request: web.Request) -> web.StreamResponse:
 
 
 def setup(app: web.Application) -> None:
-    settings = app[SETTINGS]
-    app[CLIENT] = OidcClient(settings)
-    # The sign-in page shows the button only when a provider is configured.
-    app[ENV].globals["sso_name"] = settings.oidc_name if configured(settings) else ""
+    app[CLIENT] = OidcClient()
     app.router.add_get("/login/sso", start)
     app.router.add_get(CALLBACK, callback)
