@@ -48,7 +48,7 @@ from bot.adapters.base import (
     replayable_for,
 )
 from bot.adapters.errors import DeliveryError
-from bot.cards.slack import ACTION_IDS, FIELD_BLOCK, OPENS_MODAL
+from bot.cards.slack import ACTION_IDS, FIELD_BLOCK, OPENS_MODAL, without_images
 from bot.chat.actions import Action
 from bot.chat.commands import PAGE, QUERIES, Query, help_text
 from bot.chat.words import command_payload, not_understood
@@ -259,12 +259,23 @@ class SlackAdapter:
         if to.direct:
             opened = await self.api.call("conversations.open", users=to.conversation_id)
             channel = str((opened.get("channel") or {}).get("id", ""))
-        sent = await self.api.call("chat.postMessage", channel=channel, **_message(card))
+        sent = await self._card_call("chat.postMessage", card, channel=channel)
         return MessageRef(Platform.SLACK, str(sent.get("channel", channel)), str(sent["ts"]))
 
     async def update_card(self, ref: MessageRef, card: dict[str, Any]) -> None:
         """chat.update the posted message in place."""
-        await self.api.call("chat.update", channel=ref.conversation_id, ts=ref.message_id, **_message(card))
+        await self._card_call("chat.update", card, channel=ref.conversation_id, ts=ref.message_id)
+
+    async def _card_call(self, method: str, card: dict[str, Any], **kw: Any) -> dict[str, Any]:
+        try:
+            return await self.api.call(method, **kw, **_message(card))
+        except SlackError as exc:
+            # Slack refuses the whole message when it cannot download one of its images (an alert's image on
+            # an intranet): the card goes again with links to the images, so the page is not lost for them.
+            if exc.code != "invalid_blocks" or (linked := without_images(card)) is None:
+                raise
+        log.info("slack: %s refused the card's images; sent with links to them instead", method)
+        return await self.api.call(method, **kw, **_message(linked))
 
     # -- bolt ---------------------------------------------------------------------------------------------
 

@@ -119,6 +119,33 @@ def _custom_fields(card: IncidentCard) -> list[dict[str, Any]]:
     return out
 
 
+def without_images(message: dict[str, Any]) -> dict[str, Any] | None:
+    """`message` (a rendered card) with each image block turned into a link to its image, or None when it has
+    none. Slack downloads every image_url before it accepts a message and refuses the whole message
+    (`invalid_blocks`: "downloading image failed") when one cannot be fetched, e.g. a Grafana on the
+    intranet: the adapter then sends this instead, and the page still gets through."""
+    found = False
+
+    def swap(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        nonlocal found
+        out = []
+        for block in blocks:
+            if block.get("type") == "image":
+                found = True
+                text = f"<{block['image_url']}|Image: {_esc(block.get('alt_text') or 'alert image')}>"
+                block = {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+            out.append(block)
+        return out
+
+    swapped = {**message, "attachments": [{**a, "blocks": swap(a.get("blocks") or [])}
+                                          for a in message.get("attachments") or []]}
+    if "blocks" in message:
+        swapped["blocks"] = swap(message["blocks"])
+    if "attachments" not in message:
+        del swapped["attachments"]
+    return swapped if found else None
+
+
 def _fields(card: IncidentCard) -> list[dict[str, str]]:
     sev, prog = card.severity_look, card.progress_look
     rows = [

@@ -132,3 +132,29 @@ async def test_images_reach_cards_email_and_webhooks(env):
         "medium": "sms", "incident_id": int(incident_event["incident"]["incident_id"]),
         "source": "{% for i in images %}{{ i.alt }} {{ i.src }} {{ i.href }};{% endfor %}"})
     assert (preview["used_fallback"], preview["text"]) == (False, f"p99 <graph> {P99} {P99_LINK};")
+
+
+async def test_a_slack_card_whose_image_slack_cannot_download_goes_with_links(env):
+    # Slack fetches every image_url first and refuses the whole message when one fails (an intranet Grafana)
+    app, slack, _feishu, _box, _receiver = env
+    slack.unreachable_images.add(P99)
+    ann = await app.post("/members", {"name": "Ann", "preferences": {"Critical": ["im"]}})
+    await app.post("/mapping-tables/slack/rows", {"member_id": ann["member_id"], "im_user_id": ANN_SLACK})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [ann["member_id"]]}}]})
+    await app.push(key, {"event_status": "Critical", "title_rule": "p99 latency", "alert_key": "lat",
+                         "images": IMAGES})
+    await until(lambda: slack.messages, timeout=30)
+    [message] = slack.messages.values()
+    sent = json.dumps(message)
+    assert '"type": "image"' not in sent and f"<{P99}|Image: p99 &lt;graph&gt;>" in sent
+    assert len(slack.calls("chat.postMessage")) == 2  # refused with the image, taken with the link
+    [inc] = (await app.get("/incidents"))["items"]
+    deliveries = (await app.get(f"/incidents/{inc['incident_id']}/deliveries"))["items"]
+    assert [(d["medium"], d["state"]) for d in deliveries] == [("im", "sent")]
+    # the card's update after an ack goes the same way
+    await app.post(f"/incidents/{inc['incident_id']}/ack", {"member_id": ann["member_id"]})
+    await until(lambda: slack.calls("chat.update") and "Processing" in json.dumps(list(slack.messages.values())),
+                timeout=30)
+    assert f"<{P99}|Image: p99 &lt;graph&gt;>" in json.dumps(list(slack.messages.values()))

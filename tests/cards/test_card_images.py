@@ -100,3 +100,19 @@ def _walk(node):
     elif isinstance(node, list):
         for v in node:
             yield from _walk(v)
+
+
+def test_slack_without_images_links_to_them_instead() -> None:
+    rendered = slack.render(CARD)
+    linked = slack.without_images(rendered)
+    blocks = linked["attachments"][0]["blocks"]
+    assert not [b for b in blocks if b["type"] == "image"]
+    texts = [b["elements"][0]["text"] for b in blocks if b["type"] == "context"]
+    assert texts[:3] == [f"<{P99}|Image: p99 *graph* &lt;b&gt;[x]&lt;/b&gt;>",
+                         "<https://img.example.com/cpu_(host-1).png|Image: Alert image>",
+                         "<https://img.example.com/mem.png|Image: memory>"]
+    assert linked["text"] == rendered["text"] and len(blocks) == len(rendered["attachments"][0]["blocks"])
+    assert slack.without_images(slack.render(PLAIN)) is None
+    top = slack.without_images({"text": "t", "blocks": [{"type": "image", "image_url": P99, "alt_text": "a"}]})
+    assert top == {"text": "t", "blocks": [{"type": "context", "elements": [{"type": "mrkdwn",
+                                                                              "text": f"<{P99}|Image: a>"}]}]}

@@ -39,6 +39,7 @@ class FakeSlack:
     disabled: set[str] = field(default_factory=set)  # deactivated accounts
     channels: set[str] = field(default_factory=set)  # channels the bot is a member of
     other_channels: set[str] = field(default_factory=set)  # channels that exist without the bot
+    unreachable_images: set[str] = field(default_factory=set)  # image URLs Slack cannot download
     client_id: str = ""
     client_secret: str = ""
     refresh_token: str = ""
@@ -154,6 +155,8 @@ class FakeSlack:
             return problem
         if not (args.get("text") or args.get("blocks") or args.get("attachments")):
             return _fail("no_text")
+        if (problem := self._image_error(args)) is not None:
+            return problem
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         message = {k: args[k] for k in ("text", "attachments", "blocks") if k in args}
         self.messages[(channel, ts)] = message
@@ -166,9 +169,26 @@ class FakeSlack:
             return problem
         if (channel, ts) not in self.messages:
             return _fail("message_not_found")
+        if (problem := self._image_error(args)) is not None:
+            return problem
         message = {k: args[k] for k in ("text", "attachments", "blocks") if k in args}
         self.messages[(channel, ts)] = message
         return _ok({"channel": channel, "ts": ts, "text": args.get("text", ""), "message": message})
+
+    def _image_error(self, args: dict[str, Any]) -> web.StreamResponse | None:
+        """Slack downloads each image block's image_url first and refuses the message if one fails."""
+        attachments = args.get("attachments") or []
+        attachments = json.loads(attachments) if isinstance(attachments, str) else attachments
+        blocks = args.get("blocks") or []
+        places = [("/blocks", json.loads(blocks) if isinstance(blocks, str) else blocks)]
+        places += [(f"/attachments/{i}/blocks", a.get("blocks") or []) for i, a in enumerate(attachments)]
+        for where, found in places:
+            for i, block in enumerate(found):
+                if block.get("type") == "image" and block.get("image_url") in self.unreachable_images:
+                    error = f"downloading image failed [json-pointer:{where}/{i}/image_url]"
+                    return web.json_response({"ok": False, "error": "invalid_blocks", "errors": [error],
+                                              "response_metadata": {"messages": [f"[ERROR] {error}"]}})
+        return None
 
     def _ephemeral(self, args: dict[str, Any]) -> web.StreamResponse:
         if (problem := self._channel_error(str(args.get("channel", "")))) is not None:
