@@ -9,11 +9,13 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import IntegrityError
 
 from bot.api.common import ts
 from bot.api.framework import Call, endpoint
 from bot.keys import SETTINGS
 from core import sso_provider
+from core.errors import Conflict
 from core.types import Role
 
 
@@ -84,7 +86,10 @@ async def put_oidc(c: Call) -> dict:
     change = sso_provider.Change(b.issuer, b.client_id, b.client_secret, b.scopes, b.name, b.auto_provision,
                                  b.default_role.value)
     await sso_provider.store(c.session, change, c.request.app[SETTINGS].secret_key, c.now)
-    await c.session.commit()
+    try:
+        await c.session.commit()
+    except IntegrityError:  # another admin stored the first provider at the same moment
+        raise Conflict("the provider was set by another request at the same time; read it and try again") from None
     return await _out(c)
 
 

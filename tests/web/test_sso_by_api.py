@@ -193,3 +193,16 @@ class TestEnvironmentProvider:
         assert "Sign in with Env SSO" in (await browser.get("/login"))[2]
         assert (await sso(browser, env_provider))[0] == 303 and await signed_in(browser)
         assert (await app.call("DELETE", "/sso/oidc"))["source"] == "env"  # deleting nothing is fine
+
+
+async def test_admins_setting_it_at_once_get_no_server_error(app: Api, provider):
+    import asyncio
+
+    async def put(i: int) -> int:
+        resp = await app.client.put("/api/v1/sso/oidc", json=body(provider, name=f"SSO {i}"), headers=app.headers())
+        return resp.status
+
+    statuses = await asyncio.gather(*(put(i) for i in range(6)))
+    assert set(statuses) <= {200, 409} and 200 in statuses, statuses
+    got = await app.get("/sso/oidc")
+    assert got["source"] == "api" and got["name"].startswith("SSO ") and got["client_secret_set"]
