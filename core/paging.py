@@ -619,13 +619,16 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
                     "delivery_id": d.id, "medium": d.medium, "person_id": d.member_id, "reason": reason})
                 continue
             wanted.append((d, incident, member, channel_name or ""))
+        rendering = [(d, incident, channel_name) for d, incident, member, channel_name in wanted
+                     if _renders(d, member, senders)]
+        extras = await _page_extras(session, rendering)
         # End the read transaction before rendering and the network calls: no row lock or write gate is held
-        # while an override renders in the sandbox or a provider takes its time. Each attempt is recorded
-        # with its outcome in the one write below; a crash mid-send re-runs the batch, and the pages on the
-        # wire then may reach their provider twice.
+        # while an override renders in the sandbox or a provider takes its time, and no connection either
+        # (a sender may need one of its own: a pool of N would deadlock under N such batches). Each attempt
+        # is recorded with its outcome in the one write below; a crash mid-send re-runs the batch, and the
+        # pages on the wire then may reach their provider twice.
         await session.commit()
-        pages = await _render(ctx, session, [(d, incident, channel_name) for d, incident, member, channel_name
-                                             in wanted if _renders(d, member, senders)], overrides, base_url, now)
+        pages = await _render(ctx, session, rendering, overrides, extras, base_url, now)
         secret = ctx.services.get("secret_key", "")
         work = [(d, incident, member, _prepare(d, incident, member, senders, pages.get(d.id), base_url,
                                                incident_link(base_url, secret, d.member_id, incident.id, now)))
@@ -699,15 +702,25 @@ async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str
         return DeliveryError(f"{type(exc).__name__}", retryable=True)
 
 
+async def _page_extras(session: AsyncSession, deliveries: list[tuple[Delivery, Incident, str]]
+                       ) -> tuple[list[Any], dict[int, Any]]:
+    """What templates see besides the incident, read with the rest of a delivery batch: the custom field
+    definitions and each incident's images."""
+    if not deliveries:
+        return [], {}
+    return (await custom_fields.definitions(session),
+            await images.of_incidents(session, {incident.id for _d, incident, _c in deliveries}))
+
+
 async def _render(ctx: jobs.JobContext, session: AsyncSession, deliveries: list[tuple[Delivery, Incident, str]],
-                  overrides: TemplateSet, base_url: str, now: datetime) -> dict[int, Page]:
+                  overrides: TemplateSet, extras: tuple[list[Any], dict[int, Any]], base_url: str,
+                  now: datetime) -> dict[int, Page]:
     """The page of each delivery by id, rendered with the template overrides in the database (shipped defaults
     otherwise): the overrides in the template sandbox, all in one round trip; a fallback is noted in the
-    timeline."""
+    timeline. `extras`: `_page_extras`, read before the batch's read transaction ended."""
     requests = []
     secret = ctx.services.get("secret_key", "")
-    defs = await custom_fields.definitions(session)
-    shown = await images.of_incidents(session, {incident.id for _d, incident, _c in deliveries})
+    defs, shown = extras
     for d, incident, channel_name in deliveries:
         mapping = {c: getattr(incident, c) for c in ("title", "description", "severity", "progress", "labels",
                                                      "alert_cnt", "num", "start_time", "ack_time", "close_time")}
