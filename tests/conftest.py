@@ -22,7 +22,7 @@ import aiohttp
 import pytest
 from sqlmodel import SQLModel
 
-from tests.kit import LOCAL_FAKES, PG_ADMIN_URL, REDIS_URL, Api, service_up
+from tests.kit import LOCAL_FAKES, PG_ADMIN_URL, REDIS_URL, Api, Inbox, service_up, smtp_server
 
 if TYPE_CHECKING:
     from core.errors import DeliveryError
@@ -145,6 +145,14 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+@pytest.fixture
+def inbox() -> Iterator[tuple[Inbox, int]]:
+    """A real SMTP server (aiosmtpd) for the e-mail medium: (what it received, its port)."""
+    box = Inbox()
+    with smtp_server(box) as port:
+        yield box, port
 
 
 @pytest.fixture

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import email
 import os
 import socket
+from collections.abc import Iterator
+from email import policy
 from typing import Any
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -101,3 +105,30 @@ async def until(predicate: Any, timeout: float = 20.0, interval: float = 0.05) -
         if loop.time() > deadline:
             raise AssertionError("condition not met in time")
         await asyncio.sleep(interval)
+
+
+class Inbox:
+    """What a real SMTP server (aiosmtpd, see `smtp_server`) received, as parsed e-mail."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802 (aiosmtpd's hook)
+        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
+        return "250 OK"
+
+
+@contextlib.contextmanager
+def smtp_server(box: Inbox) -> Iterator[int]:
+    """An SMTP server on a free local port delivering into `box`, for as long as the block runs; yields the port."""
+    from aiosmtpd.controller import Controller
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield port
+    finally:
+        controller.stop()

@@ -5,15 +5,11 @@ webhooks pass the alert's images on as given."""
 
 from __future__ import annotations
 
-import email
 import json
-from email import policy
 
 import pytest
 from aiohttp import web
-from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
 from tests.fakes.feishu import FakeFeishu
 from tests.fakes.slack import FakeSlack
 from tests.kit import Api, until
@@ -27,15 +23,6 @@ IMAGES = [{"alt": "p99 <graph>", "src": P99, "href": P99_LINK},
           {"alt": "uploaded", "src": "img_v2_0123456789abcdef"}]
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
 class Receiver:
     def __init__(self) -> None:
         self.got: list[dict] = []
@@ -43,15 +30,6 @@ class Receiver:
     async def hook(self, request: web.Request) -> web.Response:
         self.got.append(await request.json())
         return web.Response(status=200)
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_paging_e2e import inbox  # noqa: F401  (the aiosmtpd fixture)
 from tests.kit import Api, ApiError, until
 
 ADMIN = "test-admin-token-0123456789abcdef"
@@ -16,13 +15,8 @@ IMPACT = {"name": "impact", "display_name": "Impact", "description": "who is hur
 
 
 @pytest.fixture
-async def app(settings, aiohttp_client, inbox):  # noqa: F811
-    from bot.server import create_app
-
-    _, port = inbox
-    conf = settings.model_copy(update={"email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com",
-                                                 "start_tls": False}})
-    return Api(await aiohttp_client(create_app(conf)), ADMIN)
+def app(emailing_app):
+    return emailing_app
 
 
 async def _member(app: Api, name: str, role: str = "responder") -> tuple[int, str]:
@@ -136,7 +130,7 @@ async def test_responders_set_values_that_incident_reads_show(app) -> None:
     await _refused(app.post("/incidents/999999/fields", {"name": "impact", "value": "High"}), 404, "not found")
 
 
-async def test_a_subscription_rule_matches_on_a_custom_field(app, inbox) -> None:  # noqa: F811
+async def test_a_subscription_rule_matches_on_a_custom_field(app, inbox) -> None:
     box, _ = inbox
     ann, _ = await _member(app, "ann")
     sue, _ = await _member(app, "sue")
@@ -191,7 +185,7 @@ async def test_the_incident_list_filters_on_custom_fields(app) -> None:
         assert exc.value.status == 400 and words in exc.value.body["error"]["message"], exc.value.body
 
 
-async def test_an_escalation_rule_filter_reads_a_custom_field(app, inbox) -> None:  # noqa: F811
+async def test_an_escalation_rule_filter_reads_a_custom_field(app, inbox) -> None:
     ann, _ = await _member(app, "ann")
     bob, _ = await _member(app, "bob")
     await app.post("/custom-fields", IMPACT)  # default Low: a new incident is Low until someone says otherwise

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.test_paging_e2e import inbox  # noqa: F401  (the aiosmtpd fixture)
 from tests.kit import Api, until
 
 ADMIN = "test-admin-token-0123456789abcdef"
@@ -14,13 +13,8 @@ START = "2020-01-06T00:00:00Z"
 
 
 @pytest.fixture
-async def app(settings, aiohttp_client, inbox):  # noqa: F811
-    from bot.server import create_app
-
-    _, port = inbox
-    conf = settings.model_copy(update={"email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com",
-                                                 "start_tls": False}})
-    return Api(await aiohttp_client(create_app(conf)), ADMIN)
+def app(emailing_app):
+    return emailing_app
 
 
 async def _member(app: Api, name: str) -> int:
@@ -46,7 +40,7 @@ def _to(box, name: str) -> list:
     return [m for m in box.messages if f"{name}@example.com" in str(m["To"])]
 
 
-async def test_a_level_targeting_the_secondary_role_pages_only_the_secondary(app, inbox):  # noqa: F811
+async def test_a_level_targeting_the_secondary_role_pages_only_the_secondary(app, inbox):
     box, _ = inbox
     sid, primary, secondary, ann, bob = await _roles_schedule(app)
     who = await app.get(f"/schedules/{sid}/oncall")
@@ -99,7 +93,7 @@ async def test_roles_are_checked_and_a_role_in_use_stays(app):
     await app.call("POST", "/oncall-roles", {"name": "third"}, expect=403, token=token)
 
 
-async def test_a_disabled_schedule_pages_nobody_and_says_so(app, inbox):  # noqa: F811
+async def test_a_disabled_schedule_pages_nobody_and_says_so(app, inbox):
     box, _ = inbox
     sid, _primary, _secondary, ann, bob = await _roles_schedule(app)
     off = await app.post(f"/schedules/{sid}/disable")

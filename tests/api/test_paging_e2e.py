@@ -5,36 +5,14 @@ all of it visible in the timeline and the deliveries API. Also the voice keypad 
 from __future__ import annotations
 
 import asyncio
-import email
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
 from bot.media.twilio import twilio_signature
-from tests.conftest import free_port
 from tests.fakes.twilio import FakeTwilio
 from tests.kit import Api, until
 
 SID, TOKEN, FROM = "AC" + "ab" * 16, "twilio-token-e2e", "+15005550006"
-
-
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
-
-
-@pytest.fixture
-def inbox():
-    box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    yield box, controller.port
-    controller.stop()
 
 
 @pytest.fixture

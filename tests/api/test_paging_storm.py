@@ -3,26 +3,10 @@ severity, then arrival: a Critical incident opened behind a pile of Info ones is
 
 from __future__ import annotations
 
-import pytest
-
 from bot.keys import RUNNER
-from tests.fakes.twilio import FakeTwilio
-from tests.kit import Api, until
+from tests.kit import until
 
-SID, TOKEN, FROM = "AC" + "ef" * 16, "twilio-token-storm", "+15005550006"
 INFO, CRITICAL = 200, 8
-
-
-@pytest.fixture
-async def paging_by_sms(settings, aiohttp_client, aiohttp_server):
-    from bot.server import create_app
-
-    twilio = FakeTwilio(account_sid=SID, auth_token=TOKEN, numbers={FROM})
-    server = await aiohttp_server(twilio.app())
-    conf = settings.model_copy(update={"sms": {
-        "provider": "twilio_sms", "account_sid": SID, "auth_token": TOKEN, "from_number": FROM,
-        "base_url": str(server.make_url("")).rstrip("/")}})
-    return Api(await aiohttp_client(create_app(conf)), conf.admin_token), twilio
 
 
 def alert(n: int, severity: str) -> dict:

@@ -9,20 +9,14 @@ from datetime import timedelta
 import pytest
 
 from core.clock import utcnow
-from tests.api.test_paging_e2e import inbox  # noqa: F401  (the aiosmtpd fixture)
 from tests.kit import Api, until
 
 ADMIN = "test-admin-token-0123456789abcdef"
 
 
 @pytest.fixture
-async def app(settings, aiohttp_client, inbox):  # noqa: F811
-    from bot.server import create_app
-
-    _, port = inbox
-    conf = settings.model_copy(update={"email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com",
-                                                 "start_tls": False}})
-    return Api(await aiohttp_client(create_app(conf)), ADMIN)
+def app(emailing_app):
+    return emailing_app
 
 
 async def _member(app: Api, name: str) -> tuple[int, str]:
@@ -38,7 +32,7 @@ def _layer(member: int, seconds: tuple[float, float]) -> dict:
             "members": [{"member_id": member}], "rotation": {"unit": "hours", "value": 1}}
 
 
-async def test_a_member_is_told_when_their_shift_starts_and_ends(app, inbox):  # noqa: F811
+async def test_a_member_is_told_when_their_shift_starts_and_ends(app, inbox):
     box, _ = inbox
     ann, ann_token = await _member(app, "ann")
     _, bob_token = await _member(app, "bob")
@@ -67,7 +61,7 @@ async def test_a_member_is_told_when_their_shift_starts_and_ends(app, inbox):  #
     assert (await app.get("/shift-notices"))["total"] == 0
 
 
-async def test_notices_follow_the_members_setting(app, inbox):  # noqa: F811
+async def test_notices_follow_the_members_setting(app, inbox):
     box, _ = inbox
     ann, ann_token = await _member(app, "ann")
     bob, bob_token = await _member(app, "bob")

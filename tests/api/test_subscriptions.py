@@ -9,7 +9,6 @@ import asyncio
 
 import pytest
 
-from tests.api.test_paging_e2e import inbox  # noqa: F401  (the aiosmtpd fixture)
 from tests.kit import Api, until
 
 ADMIN = "test-admin-token-0123456789abcdef"
@@ -18,13 +17,8 @@ PAYMENTS = [[{"field": "severity", "op": "equals", "values": ["Critical"]},
 
 
 @pytest.fixture
-async def app(settings, aiohttp_client, inbox):  # noqa: F811
-    from bot.server import create_app
-
-    _, port = inbox
-    conf = settings.model_copy(update={"email": {"host": "127.0.0.1", "port": port, "from_addr": "vigil@example.com",
-                                                 "start_tls": False}})
-    return Api(await aiohttp_client(create_app(conf)), ADMIN)
+def app(emailing_app):
+    return emailing_app
 
 
 async def _member(app: Api, name: str, role: str = "responder") -> tuple[int, str]:
@@ -38,7 +32,7 @@ def _to(box, name: str) -> list:
     return [m for m in box.messages if f"{name}@example.com" in str(m["To"])]
 
 
-async def test_a_subscriber_is_told_and_the_escalation_target_paged_as_before(app, inbox):  # noqa: F811
+async def test_a_subscriber_is_told_and_the_escalation_target_paged_as_before(app, inbox):
     box, _ = inbox
     ann, _ = await _member(app, "ann")
     sue, sue_token = await _member(app, "sue", role="observer")
@@ -120,7 +114,7 @@ async def test_an_observer_subscribes_themself_and_nobody_else(app):
     assert (await app.get("/subscription-rules"))["total"] == 1
 
 
-async def test_a_removed_members_subscriptions_end(app, inbox):  # noqa: F811
+async def test_a_removed_members_subscriptions_end(app, inbox):
     box, _ = inbox
     bob, _ = await _member(app, "bob")
     carl, _ = await _member(app, "carl")

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from tests.fakes.twilio import FakeTwilio
-from tests.kit import Api, until
+from tests.kit import until
 
 
 async def test_template_override_preview_and_validation(app):
@@ -86,21 +85,6 @@ async def test_previewing_a_custom_source_needs_the_admin_role(app):
 
 
 # ---- a stored override over a limit still pages, with the shipped default ------------------------------
-
-SID, TOKEN, FROM = "AC" + "cd" * 16, "twilio-token-templates", "+15005550006"
-
-
-@pytest.fixture
-async def paging_by_sms(settings, aiohttp_client, aiohttp_server):
-    from bot.server import create_app
-
-    twilio = FakeTwilio(account_sid=SID, auth_token=TOKEN, numbers={FROM})
-    server = await aiohttp_server(twilio.app())
-    conf = settings.model_copy(update={"sms": {
-        "provider": "twilio_sms", "account_sid": SID, "auth_token": TOKEN, "from_number": FROM,
-        "base_url": str(server.make_url("")).rstrip("/")}})
-    return Api(await aiohttp_client(create_app(conf)), conf.admin_token), twilio
-
 
 @pytest.mark.parametrize("source, limit", [
     (SUM, "rendering took longer than the 2 s time limit"),

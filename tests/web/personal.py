@@ -3,14 +3,11 @@ SMTP server (aiosmtpd) and its SMS medium at the Twilio fake, so verification co
 
 from __future__ import annotations
 
-import email
 import re
-from email import policy
 
 import pytest
-from aiosmtpd.controller import Controller
 
-from tests.conftest import free_port
+from tests import kit
 from tests.fakes.twilio import FakeTwilio
 from tests.kit import Api, until
 
@@ -18,13 +15,8 @@ SID, TOKEN, FROM = "AC" + "cd" * 16, "twilio-token-personal", "+15005550006"
 CODE = re.compile(r"verification code is (\d{6})")
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.messages: list[email.message.EmailMessage] = []
-
-    async def handle_DATA(self, server, session, envelope):  # noqa: N802 (aiosmtpd's hook name)
-        self.messages.append(email.message_from_bytes(envelope.content, policy=policy.default))
-        return "250 OK"
+class Inbox(kit.Inbox):
+    """Mail with verification codes."""
 
     def codes_to(self, address: str) -> list[str]:
         return [CODE.search(m.get_body(("plain",)).get_content()).group(1)
@@ -39,11 +31,9 @@ class Inbox:
 @pytest.fixture
 def inbox():
     box = Inbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    box.port = controller.port  # type: ignore[attr-defined]
-    yield box
-    controller.stop()
+    with kit.smtp_server(box) as port:
+        box.port = port  # type: ignore[attr-defined]
+        yield box
 
 
 @pytest.fixture
