@@ -60,6 +60,7 @@ from bot.adapters.base import (
     Outcome,
 )
 from bot.adapters.errors import DeliveryError
+from bot.cards.teams import FIELD_INPUT
 from bot.egress import EgressRefused, policy_of, preflight
 from core.types import Platform
 
@@ -342,6 +343,13 @@ class TeamsAdapter:
             inputs["snooze"] = data["snooze"]
         if verb == "comment" and isinstance(data.get("comment"), str):
             inputs["comment"] = data["comment"]
+        if verb == "set_field":  # a custom field's "Set": the value of the input its data names (bot/cards/teams.py)
+            field_input, chosen = data.get("field"), None
+            if isinstance(field_input, str) and field_input.startswith(FIELD_INPUT):
+                chosen = data.get(field_input)
+            if not isinstance(chosen, str):
+                return None  # without its input the choice is unknown: never read it as "cleared"
+            inputs["options"] = chosen
         conversation = activity.conversation.id if activity.conversation else ""
         # The token signs no body, and the Bot Connector sends the same token for an hour of activities: the
         # activity id is what tells one callback from another.

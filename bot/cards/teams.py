@@ -4,13 +4,17 @@ Docs: https://learn.microsoft.com/microsoftteams/platform/task-modules-and-cards
 and https://adaptivecards.io/explorer/Action.Execute.html. The bot receives an `adaptiveCard/action`
 invoke with `action.verb` = the action name and `action.data` = {"action": <packed ActionData>}
 merged with the inputs: `snooze` (a full ``snz:<id>:<minutes>``, preferred over `action`) and
-`comment` (the text). Verb "refresh" asks for the current card and changes nothing. The channel's custom
+`comment` (the text). Verb "refresh" asks for the current card and changes nothing. A custom field a
+responder may set is an input in the body (`fld<field id>`: a ChoiceSet of option positions, comma-joined
+when several, or a Toggle whose "on" is position 0) with its own "Set" button, verb "set_field" and data
+{"action": "fld:<id>:<field id>:", "field": "fld<field id>"}: the adapter reads that input's value. The channel's custom
 actions are `Action.Execute` with verb "custom" and data {"action": "cst:<id>:<action id>"}, after the lifecycle
 actions (folded under "More…" with them); the Timeline button opens the incident page's timeline.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from bot.cards.format import (
@@ -23,7 +27,15 @@ from bot.cards.format import (
     summary,
     utc_text,
 )
-from bot.cards.model import ACTION_EMPHASIS, ACTION_LABELS, CardImage, Emphasis, IncidentCard, Tone
+from bot.cards.model import (
+    ACTION_EMPHASIS,
+    ACTION_LABELS,
+    CardImage,
+    Emphasis,
+    FieldInput,
+    IncidentCard,
+    Tone,
+)
 from bot.chat.actions import Action, pack_for
 from core.escaping import teams_markdown as _esc
 from core.types import Platform
@@ -34,6 +46,11 @@ MAX_CARD_BYTES = 28 * 1024  # Teams rejects bot messages above ~28 KB
 MAX_ACTIONS = 6  # what Teams shows at the top level; the rest go under "More…"
 MAX_COMMENT = 1024  # core.incidents.COMMENT_MAX
 SNOOZE_INPUT, COMMENT_INPUT = "snooze", "comment"
+FIELD_INPUT = "fld"  # + the field's id: one input per field, so each "Set" reads its own
+# Custom field inputs take what is left of this much of the card (the rest of it is already bounded),
+# each at most this many options of at most this many characters; fields beyond it are set on the page.
+FIELD_INPUTS_BYTES = 8 * 1024
+MAX_FIELD_OPTIONS, MAX_OPTION_TITLE = 20, 60
 
 CONTAINER_STYLE = {Tone.DANGER: "attention", Tone.WARNING: "warning", Tone.INFO: "accent", Tone.SUCCESS: "good"}
 _STYLE = {Emphasis.PRIMARY: "positive", Emphasis.DANGER: "destructive"}
@@ -54,6 +71,7 @@ def render(card: IncidentCard) -> dict[str, Any]:
         # No `code` span: Adaptive Cards do not read one, and escapes inside one would show as written.
         body.append(_text(labels_line(card, sep="  ", escape=_esc), size="Small"))
     body += [_image(i) for i in card.images]
+    body += _field_inputs(card)
     when = rfc3339(card.updated_at)
     body.append(_text(f"[Open incident #{card.num}]({card.url}) · Updated {{{{DATE({when}, SHORT)}}}} "
                       f"{{{{TIME({when})}}}}", size="Small", isSubtle=True))
@@ -108,6 +126,42 @@ def _actions(card: IncidentCard) -> list[dict[str, Any]]:
     # Keep ShowCards at the top (no nested ShowCards) and fold the overflow of plain actions.
     keep = MAX_ACTIONS - 1 - len(forms)
     return simple[:keep] + forms + [_show("More…", [], simple[keep:])]
+
+
+def _field_inputs(card: IncidentCard) -> list[dict[str, Any]]:
+    """One input and "Set" button per custom field a responder may set here, within FIELD_INPUTS_BYTES."""
+    out: list[dict[str, Any]] = []
+    spent = 0
+    for f in card.field_inputs:
+        block = _field_input(card, f)
+        cost = len(json.dumps(block, ensure_ascii=False).encode())
+        if spent + cost > FIELD_INPUTS_BYTES:
+            break
+        out.append(block)
+        spent += cost
+    return out
+
+
+def _field_input(card: IncidentCard, f: FieldInput) -> dict[str, Any]:
+    input_id = f"{FIELD_INPUT}{f.field_id}"
+    label = _title(f.label)
+    if f.kind == "checkbox":
+        element: dict[str, Any] = {"type": "Input.Toggle", "id": input_id, "title": label, "valueOn": "0",
+                                   "valueOff": "", "value": "0" if f.chosen else ""}
+    else:
+        choices = [{"title": _title(o), "value": str(i)} for i, o in enumerate(f.options[:MAX_FIELD_OPTIONS])]
+        element = {"type": "Input.ChoiceSet", "id": input_id, "label": label, "style": "compact",
+                   "isMultiSelect": f.kind == "multi_select", "choices": choices,
+                   "value": ",".join(str(i) for i in f.chosen if i < len(choices))}
+    save = _execute(Action.SET_FIELD, pack_for(PLATFORM, Action.SET_FIELD, card.incident_id, field_id=f.field_id),
+                    f"Set {label}")
+    save["data"]["field"] = input_id
+    return {"type": "Container", "items": [element, {"type": "ActionSet", "actions": [save]}]}
+
+
+def _title(text: str) -> str:
+    """A plain-text title (choices and toggles show no markdown), cut to MAX_OPTION_TITLE characters."""
+    return text if len(text) <= MAX_OPTION_TITLE else text[:MAX_OPTION_TITLE - 1] + "…"
 
 
 def _snooze(card: IncidentCard) -> dict[str, Any]:

@@ -299,9 +299,15 @@ def offered() -> list[tuple[str, str]]:
 
 @pytest.mark.parametrize(("verb", "payload"), offered())
 def test_parse_action_for_every_action_the_card_offers(adapter, verb, payload) -> None:
-    req = click(ANN, verb, {"action": payload})
+    data: dict[str, Any] = {"action": payload}
+    inputs = {}
+    if verb == "set_field":  # a field's "Set" carries the value of its own input
+        field_input = f"fld{ActionData.unpack(payload).field_id}"
+        data |= {"field": field_input, field_input: "0"}
+        inputs = {"options": "0"}
+    req = click(ANN, verb, data)
     event = adapter.parse_action(req)
-    assert event == ActionEvent(Platform.TEAMS, ANN, payload, {}, {
+    assert event == ActionEvent(Platform.TEAMS, ANN, payload, inputs, {
         "verb": verb, "conversation_id": "a:1-personal-chat", "activity_id": "1715000000001",
         "service_url": SERVICE})
     assert ActionData.unpack(payload).action.value == verb
@@ -318,10 +324,23 @@ def test_offered_actions_cover_the_lifecycle() -> None:
     ("comment", {"action": "cmt:42", "comment": "looking into it"}, {"comment": "looking into it"}),
     # Inputs elsewhere on the card travel with every action: only the matching verb uses them.
     ("ack", {"action": "ack:42", "snooze": "snz:42:240", "comment": "x"}, {}),
+    # A custom field's "Set" reads the input its data names, not another field's.
+    ("set_field", {"action": "fld:42:7:", "field": "fld7", "fld7": "0,2", "fld8": "1"}, {"options": "0,2"}),
+    ("set_field", {"action": "fld:42:7:", "field": "fld7", "fld7": ""}, {"options": ""}),  # all unchosen: cleared
 ])
 def test_parse_action_takes_the_inputs_of_its_form(adapter, verb, data, inputs) -> None:
     event = adapter.parse_action(click(ANN, verb, data))
     assert event is not None and event.payload == data["action"] and event.inputs == inputs
+
+
+@pytest.mark.parametrize("data", [
+    {"action": "fld:42:7:", "field": "fld7"},  # its input did not come: the choice is unknown, not "cleared"
+    {"action": "fld:42:7:", "field": "fld7", "fld7": ["0"]},
+    {"action": "fld:42:7:", "field": "comment", "comment": "0"},  # names an input that is no field's
+    {"action": "fld:42:7:", "fld7": "0"},
+])
+def test_a_field_set_without_its_own_input_is_not_a_click(adapter, data) -> None:
+    assert adapter.parse_action(click(ANN, "set_field", data)) is None
 
 
 def test_snooze_choices_of_the_rendered_card_parse() -> None:
@@ -480,6 +499,60 @@ async def test_click_acknowledges_and_updates_the_card(vigil, teams) -> None:
     answer = await resp.json()
     assert answer["type"] == "application/vnd.microsoft.card.adaptive"
     assert (await app.get(f"/incidents/{iid}"))["progress"] == "Processing"
+
+
+async def test_a_responder_sets_custom_fields_from_the_teams_card(vigil, teams) -> None:
+    app, fake = vigil, teams.fake
+    await app.post("/im-apps", {"platform": "teams", "name": "corp", "settings": settings_for(teams.url),
+                                "secrets": SECRETS})
+    ann = await app.post("/members", {"name": "Ann"})
+    bob = await app.post("/members", {"name": "Bob", "role": "observer"})
+    await app.post("/mapping-tables/teams/rows", {"member_id": ann["member_id"], "im_user_id": ANN})
+    await app.post("/mapping-tables/teams/rows", {"member_id": bob["member_id"], "im_user_id": BOB})
+    impact = await app.post("/custom-fields", {"name": "impact", "display_name": "Impact", "type": "single_select",
+                                               "options": ["High", "Medium", "Low"]})
+    systems = await app.post("/custom-fields", {"name": "systems", "display_name": "Systems",
+                                                "type": "multi_select", "options": ["db", "api", "web"]})
+    customer = await app.post("/custom-fields", {"name": "customer", "display_name": "Customer facing",
+                                                 "type": "checkbox"})
+    cid, key = await app.channel_with_integration()
+    await app.post(f"/channels/{cid}/escalation-rules", {"name": "r", "levels": [
+        {"targets": {"member_ids": [ann["member_id"]]}, "media": ["im"]}]})
+    await app.push(key, {"event_status": "Critical", "title_rule": "db-1 is down", "alert_key": "db-1"})
+    await until(lambda: bool(fake.sent()))
+    await app.settle()
+    card = fake.sent()[0].body["attachments"][0]["content"]
+    inputs = {i["id"]: i for b in card["body"] if b["type"] == "Container" for i in b["items"]
+              if i["type"].startswith("Input.")}
+    assert sorted(inputs) == [f"fld{f['field_id']}" for f in (impact, systems, customer)]
+    [inc] = (await app.get("/incidents"))["items"]
+    iid = inc["incident_id"]
+
+    async def set_(user: str, field: dict, chosen: str, *, issuer: Issuer = ISSUER) -> aiohttp.ClientResponse:
+        field_input = f"fld{field['field_id']}"
+        data = {"action": f"fld:{iid}:{field['field_id']}:", "field": field_input, field_input: chosen}
+        activity = invoke_activity(user, "set_field", data, service_url=f"{teams.url}/", tenant_id=TENANT)
+        headers, body = signed_callback(issuer, APP_ID, activity)
+        return await app.client.post("/im/teams/callback", data=body, headers=headers)
+
+    # A forged click and an observer's change nothing.
+    assert (await set_(ANN, impact, "0", issuer=Issuer())).status == 401
+    assert (await set_(BOB, impact, "0")).status == 200
+    assert (await app.get(f"/incidents/{iid}"))["fields"].get("impact") is None
+    # Ann sets each kind; the answer is the updated card, the timeline says who and from where.
+    for field, chosen in ((impact, "1"), (systems, "0,2"), (customer, "0")):
+        answer = await (await set_(ANN, field, chosen)).json()
+        assert answer["type"] == "application/vnd.microsoft.card.adaptive"
+    detail = await app.get(f"/incidents/{iid}")
+    assert detail["fields"] == {"impact": "Medium", "systems": ["db", "web"], "customer": True}
+    assert facts(answer["value"])["Impact"] == "Medium"
+    entries = [t for t in detail["timeline"] if t["kind"] == "i_r_field"]
+    assert len(entries) == 3 and {t["source"] for t in entries} == {"teams"}
+    assert {t["actor_id"] for t in entries} == {ann["member_id"]}
+    # An unchecked toggle is false, as a Slack checkbox is; an emptied multi-select clears its field.
+    await set_(ANN, customer, "")
+    await set_(ANN, systems, "")
+    assert (await app.get(f"/incidents/{iid}"))["fields"] == {"impact": "Medium", "customer": False}
 
 
 async def test_a_service_url_the_egress_policy_refuses_is_never_called(teams) -> None:
