@@ -122,11 +122,15 @@ async def test_custom_actions_and_the_timeline_from_slack_and_feishu_cards(world
     # A forged click runs nothing.
     assert await on_slack(ANN, custom_button, secret="not-the-signing-secret") == 401
     # Bob's Slack account is linked to no member; Cat is outside the team-scoped channel's team; Ola only observes.
+    def ephemeral() -> list[str]:
+        return [r["text"] for r in slack.responses if r.get("response_type") == "ephemeral"]
+
     for user in (BOB, CAT, OLA):
-        answered = len(slack.responses)
+        answered = len(ephemeral())
         assert await on_slack(user, custom_button) == 200
-        await until(lambda: len(slack.responses) > answered)  # noqa: B023
-    texts = [r["text"] for r in slack.responses if r.get("response_type") == "ephemeral"]
+        # Wait for this click's own answer: a card update through response_url may land first.
+        await until(lambda: len(ephemeral()) > answered)  # noqa: B023
+    texts = ephemeral()
     assert "not linked" in texts[0] and "Cat cannot act" in texts[1] and "observer" in texts[2]
     assert sink.got == [] and not [t for t in await timeline(app, iid) if t["kind"] == "i_custom"]
 
