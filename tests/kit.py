@@ -82,6 +82,12 @@ class Api:
         assert resp.status == expect, (resp.status, data)
         return data
 
+    async def member_with_token(self, name: str, **fields: Any) -> tuple[int, str]:
+        """A member (e-mail <name>@example.com unless given) and a personal API token acting as them."""
+        m = await self.post("/members", {"name": name, "email": f"{name}@example.com", **fields})
+        token = (await self.post("/tokens", {"name": name, "member_id": m["member_id"]}))["token"]
+        return m["member_id"], token
+
     async def channel_with_integration(self, name: str = "prod", fmt: str = "standard",
                                        **channel: Any) -> tuple[int, str]:
         ch = await self.post("/channels", {"name": name, **channel})

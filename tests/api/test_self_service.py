@@ -9,9 +9,7 @@ from tests.web.personal import center, inbox, texted_codes, twilio  # noqa: F401
 
 
 async def _member(app: Api, name: str, role: str = "responder") -> tuple[int, str]:
-    m = await app.post("/members", {"name": name, "email": f"{name}@example.com", "role": role})
-    token = (await app.post("/tokens", {"name": name, "member_id": m["member_id"]}))["token"]
-    return m["member_id"], token
+    return await app.member_with_token(name, role=role)
 
 
 async def _error(app: Api, method: str, path: str, body=None, *, status: int, token: str) -> str:

@@ -20,9 +20,7 @@ def app(emailing_app):
 
 
 async def _member(app: Api, name: str) -> tuple[int, str]:
-    m = await app.post("/members", {"name": name, "email": f"{name}@example.com", "time_zone": "Europe/Berlin",
-                                    "preferences": {"Info": ["email"]}})
-    return m["member_id"], (await app.post("/tokens", {"name": name, "member_id": m["member_id"]}))["token"]
+    return await app.member_with_token(name, time_zone="Europe/Berlin", preferences={"Info": ["email"]})
 
 
 def _layer(member: int, seconds: tuple[float, float]) -> dict:

@@ -22,10 +22,7 @@ def app(emailing_app):
 
 
 async def _member(app: Api, name: str, role: str = "responder") -> tuple[int, str]:
-    m = await app.post("/members", {"name": name, "email": f"{name}@example.com", "role": role,
-                                    "preferences": {"Critical": ["email"], "Warning": ["email"]}})
-    token = (await app.post("/tokens", {"name": name, "member_id": m["member_id"]}))["token"]
-    return m["member_id"], token
+    return await app.member_with_token(name, role=role, preferences={"Critical": ["email"], "Warning": ["email"]})
 
 
 def _to(box, name: str) -> list:
