@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, create_model
@@ -11,9 +10,11 @@ from sqlmodel import SQLModel
 
 from bot.api.common import get_or_404, paged, ts
 from bot.api.framework import Call, Page, endpoint
-from core import incidents
+from bot.api.incidents import actor, memberless_in_scope
+from core import silence_similar as similar
 from core.models import Channel, DropRule, InhibitRule, SilenceRule
 from core.noise import DropSpec, InhibitSpec, SilenceSpec
+from core.types import Platform
 
 Status = Literal["enabled", "disabled"]
 
@@ -91,21 +92,13 @@ class QuickSilence(BaseModel):
 
 @endpoint("POST", "/incidents/{id}/silence", body=QuickSilence, response=create_model(
     "SilenceCreated", rule_id=(int, ...), ends_at=(str, ...)), status=201, need="act", tag="silence-rules",
-    summary="Silence alerts like this incident's (same labels) for a while: the card's 'Silence similar'")
+    summary="Silence alerts like this incident's (same labels) for a while: the card's 'Silence similar'. "
+            "The incident's channel's team scope applies, as for every incident action",
+    errors=(400, 401, 403, 404, 409))
 async def silence_similar(c: Call) -> dict:
-    row = await silence_from_incident(c.session, c.path_int("id"), c.body.minutes, c.now)
+    iid = c.path_int("id")
+    await memberless_in_scope(c, [iid])
+    row = await similar.silence_similar(c.session, iid, actor(c), minutes=c.body.minutes, now=c.now,
+                                        source=Platform.API.value)
     await c.session.commit()
     return {"rule_id": row.id, "ends_at": row.ends_at.isoformat()}
-
-
-async def silence_from_incident(session: Any, incident_id: int, minutes: int, now: Any) -> SilenceRule:
-    """A one-off silence matching every label of the incident (or its title when it has none)."""
-    incident = await incidents.get(session, incident_id)
-    conds = [{"field": f"labels.{k}", "op": "equals", "values": [v]} for k, v in sorted(incident.labels.items())]
-    conds = conds or [{"field": "title", "op": "equals", "values": [incident.title]}]
-    row = SilenceRule(channel_id=incident.channel_id, name=f"similar to #{incident.num}"[:100], filters=[conds],
-                      starts_at=now, ends_at=now + timedelta(minutes=minutes), from_incident_id=incident.id,
-                      created_at=now, updated_at=now)
-    session.add(row)
-    await session.flush()
-    return row

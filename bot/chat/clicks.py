@@ -22,7 +22,7 @@ from bot.cards import RENDERERS, render, render_timeline
 from bot.chat import card_codes, replay
 from bot.chat.actions import Action, ActionData, ActionPayloadError
 from bot.chat.card_view import incident_card
-from core import custom_fields, incidents
+from core import custom_fields, incidents, silence_similar
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from core.models import CustomField, Incident, Member
 from mapping_tables.store import NotLinked, resolve
@@ -176,6 +176,10 @@ async def _run(session: AsyncSession, data: ActionData, actor: int, event: Actio
             return await incidents.get(session, iid)
         case Action.SET_FIELD:
             return await _set_field(session, data, actor, event, now)
+        case Action.SILENCE_SIMILAR:  # a day, as the Open API's default: the card has no place to ask
+            await silence_similar.silence_similar(session, iid, actor, minutes=silence_similar.DEFAULT_MINUTES,
+                                                  now=now, source=src)
+            return await incidents.get(session, iid)
     raise InvalidInput(f"{data.action.value} is not available from a card yet")
 
 

@@ -19,7 +19,6 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import ActionEvent
-from bot.api.noise import silence_from_incident
 from bot.cards.format import minutes_label
 from bot.cards.model import ACTION_LABELS, DEFAULT_SNOOZE_CHOICES
 from bot.chat import clicks
@@ -27,14 +26,14 @@ from bot.chat.actions import SNOOZE_MAX_MINUTES, Action, ActionData
 from bot.keys import HTTP, SESSIONS, SETTINGS
 from bot.web import auth, incident_fields
 from bot.web.render import redirect
-from core import events, incidents
+from core import incidents
 from core.clock import utcnow
 from core.errors import IllegalTransition, InvalidInput, NotFound, PermissionDenied
 from core.models import CustomAction, Incident, Member
+from core.silence_similar import SILENCE_SIMILAR, silence_similar
 from core.types import Platform, Progress, Role
 from webhooks.outgoing import run_on_incident
 
-SILENCE_SIMILAR = "silence_similar"
 MERGE = "merge"
 SNOOZE_CHOICES = DEFAULT_SNOOZE_CHOICES  # the durations the cards offer
 SILENCE_CHOICES = (60, 240, 1440, 10080)
@@ -144,14 +143,8 @@ async def _silence_similar(request: web.Request, db: AsyncSession, who: auth.Vie
                            form: Any) -> Result:
     minutes = _whole_number(form, "minutes", "Silence minutes", 1, SILENCE_MAX_MINUTES)
     now = utcnow()
-    incident = await incidents.get(db, incident_id)
-    await incidents.may_act_on(db, incident, who.member_id)  # the Open API's silence checks only the role
-    if incident.merged_into_id is not None:
-        raise IllegalTransition("incident was merged into another incident; act on that one")
-    rule = await silence_from_incident(db, incident_id, minutes, now)
-    # Not a domain event (the incident itself does not change), but the timeline says who silenced what.
-    events.note(db, incident_id, SILENCE_SIMILAR, now=now, actor_id=who.member_id, source=Platform.WEB.value,
-                detail={"rule_id": rule.id, "minutes": minutes})
+    rule = await silence_similar(db, incident_id, who.member_id, minutes=minutes, now=now,
+                                 source=Platform.WEB.value)
     await db.commit()
     return True, f"Alerts like these are silenced for {minutes_label(minutes)} (silence rule {rule.id})."
 

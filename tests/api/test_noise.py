@@ -1,5 +1,7 @@
 """Drop, silence, inhibit, flapping and storm through the Event API and Open API."""
 
+from datetime import datetime, timedelta
+
 SVC = lambda v: [[{"field": "labels.service", "op": "equals", "values": [v]}]]  # noqa: E731
 
 
@@ -121,3 +123,46 @@ async def test_a_rule_written_by_another_process_applies_to_the_next_event(app, 
         assert len(await incidents(app)) == 2  # c pages again
     finally:
         await other.dispose()
+
+
+async def test_silence_similar_keeps_to_the_team_scope_and_says_who(app):
+    ops = await app.post("/teams", {"name": "ops"})
+    cid, key = await app.channel_with_integration("scoped", team_ids=[ops["team_id"]], team_scoped=True)
+    await app.push(key, {"event_status": "Critical", "title_rule": "disk full", "alert_key": "d1",
+                         "labels": {"host": "db-1"}})
+    [inc] = (await app.get("/incidents"))["items"]
+    iid = inc["incident_id"]
+    outsider = await app.post("/members", {"name": "Out", "role": "responder"})
+    token = (await app.post("/tokens", {"name": "out", "member_id": outsider["member_id"]}))["token"]
+    refused = await app.call("POST", f"/incidents/{iid}/silence", {"minutes": 30}, token=token, expect=403)
+    assert "team" in refused["error"]["message"]
+    memberless = (await app.post("/tokens", {"name": "script", "role": "responder"}))["token"]
+    await app.call("POST", f"/incidents/{iid}/silence", {"minutes": 30}, token=memberless, expect=403)
+    assert (await app.get(f"/channels/{cid}/silence-rules"))["total"] == 0
+    created = await app.post(f"/incidents/{iid}/silence", {"minutes": 30})  # the admin token
+    [entry] = [t for t in (await app.get(f"/incidents/{iid}"))["timeline"] if t["kind"] == "silence_similar"]
+    assert entry["source"] == "api" and entry["detail"]["rule_id"] == created["rule_id"]
+
+
+async def test_silence_similar_from_a_card_click_goes_through_the_click_path(app):
+    from bot.adapters.base import ActionEvent
+    from bot.chat import clicks
+    from bot.keys import SESSIONS
+    from core.clock import utcnow
+    from core.types import Platform
+
+    cid, key = await app.channel_with_integration()
+    await app.push(key, event("a", host="h1"))
+    [inc] = await incidents(app)
+    ann = await app.post("/members", {"name": "Ann"})
+    await app.post("/mapping-tables/slack/rows", {"member_id": ann["member_id"], "im_user_id": "U0SILENCE1"})
+    outcome = await clicks.apply(ActionEvent(Platform.SLACK, "U0SILENCE1", f"sil:{inc['incident_id']}"),
+                                 app.app[SESSIONS], "http://vigil.test", utcnow())
+    assert outcome.ok, outcome
+    [rule] = (await app.get(f"/channels/{cid}/silence-rules"))["items"]
+    span = datetime.fromisoformat(rule["ends_at"]) - datetime.fromisoformat(rule["starts_at"])
+    assert span == timedelta(days=1)  # the card has no place to ask how long
+    [entry] = [t for t in (await app.get(f"/incidents/{inc['incident_id']}"))["timeline"]
+               if t["kind"] == "silence_similar"]
+    assert (entry["source"], entry["actor_id"], entry["detail"]["rule_id"]) == ("slack", ann["member_id"],
+                                                                                 rule["rule_id"])
