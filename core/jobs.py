@@ -528,7 +528,7 @@ class InProcessRunner:
         self._room = asyncio.Event()
         self._room.set()
         self._done: list[str] = []
-        self._inflight_rank: dict[str, tuple[int, int]] = {}  # (stage, urgency) of each job running
+        self._inflight_rank: dict[str, tuple[int, int]] = {}  # run_order's (urgency, stage) of each job running
         self._eased = asyncio.Event()  # set when running work finishes or new work queues
         self._tasks: set[asyncio.Task[None]] = set()
         self._pump_task: asyncio.Task[None] | None = None
@@ -757,15 +757,16 @@ ARQ_BATCH_FUNCTION = "run_jobs"
 URGENCY_LEAD = timedelta(seconds=60)
 LEAST_URGENT = 2
 
+OFFER_MARK = "vigil:offer:"  # + arq_id: a row offered inside a batch offer, for LEASE
+
 
 def offer_at(job: Wake, now: datetime) -> datetime:
     """The arq score of an offer of `job`: a hair past its due time (a worker must never find it not yet
-    due), or for a due row, now less its urgency's lead."""
+    due), or for a due row, its due time less its urgency's lead."""
     due = job.due_at or now
     if due > now:
         return due + timedelta(milliseconds=5)
     return due - URGENCY_LEAD * max(0, LEAST_URGENT - job.urgency)
-OFFER_MARK = "vigil:offer:"  # + arq_id: a row offered inside a batch offer, for LEASE
 
 
 async def enqueue_arq(pool: Any, jobs: list[Wake]) -> None:

@@ -633,7 +633,7 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
         work = [(d, incident, member, _prepare(d, incident, member, senders, pages.get(d.id), base_url,
                                                incident_link(base_url, secret, d.member_id, incident.id, now)))
                 for d, incident, member, _channel_name in wanted]
-        outcomes = await asyncio.gather(*(_send(prepared) for _d, _i, _m, prepared in work))
+        outcomes = await asyncio.gather(*(send(prepared) for _d, _i, _m, prepared in work))
         for (d, incident, member, _prepared), outcome in zip(work, outcomes, strict=True):
             if outcome is None:
                 continue  # a group bot's rate-limit queue took it over (bot/group_bots/sender.py) and will finish it
@@ -655,7 +655,8 @@ async def deliver(ctx: jobs.JobContext, batch: list[dict[str, Any]]) -> None:
 
 
 # Group bots render their platform's own template; an app push carries the incident's fields, not text.
-UNTEMPLATED = frozenset({"bot", "app", "im_chat"})
+UNTEMPLATED = frozenset({"bot", "app", IM_CHAT})
+GROUP_MEDIA = frozenset({"bot", IM_CHAT})  # deliveries to a group, not to a member
 
 
 def _renders(d: Delivery, member: Member | None, senders: dict[str, Sender]) -> bool:
@@ -669,15 +670,14 @@ def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: di
     sender = senders.get(d.medium)
     if sender is None:
         return DeliveryError(f"no {d.medium} provider is configured", retryable=False)
-    if d.medium not in ("bot", IM_CHAT) and member is None:
+    if d.medium in GROUP_MEDIA:
+        # A group bot renders its own platform's template (bot/group_bots/sender.py), a group chat gets the
+        # incident's card; either link signs nobody in (a whole group reads it).
+        name = f"bot {d.bot_id}" if d.medium == "bot" else f"chat {d.address}"
+        return sender, Recipient(0, name, None, None, "UTC"), Page(
+            incident.id, d.id, d.event_type, incident.severity, None, "", None, f"{base_url}/incidents/{incident.id}")
+    if member is None:
         return DeliveryError("the member no longer exists", retryable=False)
-    if d.medium == "bot":  # group bots render their own platform's template (bot/group_bots/sender.py)
-        return sender, Recipient(0, f"bot {d.bot_id}", None, None, "UTC"), Page(
-            incident.id, d.id, d.event_type, incident.severity, None, "", None, f"{base_url}/incidents/{incident.id}")
-    if d.medium == IM_CHAT:  # the card is the incident's; its link signs nobody in (a whole group reads it)
-        return sender, Recipient(0, f"chat {d.address}", None, None, "UTC"), Page(
-            incident.id, d.id, d.event_type, incident.severity, None, "", None, f"{base_url}/incidents/{incident.id}")
-    assert member is not None
     recipient = Recipient(member.id, member.name, member.email, member.phone, member.time_zone)
     if d.medium == "app":  # bot/media/web_push.py builds the push from the incident's fields
         title = f"{SUBSCRIPTION_MARK} {incident.title}" if is_subscription(d) else incident.title
@@ -686,8 +686,9 @@ def _prepare(d: Delivery, incident: Incident, member: Member | None, senders: di
     return sender, recipient, page
 
 
-async def _send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str | Sent | DeliveryError | None:
-    """One send: the provider's message id, the error, or None when a queue took the page over."""
+async def send(prepared: tuple[Sender, Recipient, Page] | DeliveryError) -> str | Sent | DeliveryError | None:
+    """One send, which never raises: the provider's message id, the error, or None when a queue took the page
+    over. Shift notices (core/shift_notices.py) go through it too."""
     if isinstance(prepared, DeliveryError):
         return prepared
     sender, recipient, page = prepared

@@ -22,10 +22,10 @@ from typing import Any
 from sqlalchemy import select
 
 from core import jobs
-from core.errors import DeliveryError, DeliveryQueued
+from core.errors import DeliveryError
 from core.models import Member, OncallRole, Schedule, ShiftNotice, ShiftNoticeSetting, Team
 from core.notify import RetryPolicy, after_failure
-from core.paging import Page, Recipient, Sent
+from core.paging import Page, Recipient, Sent, send
 from core.schedules import ScheduleError, parse_schedule, preview
 from core.shift_boundaries import (
     LEAD_MAX_MINUTES,
@@ -187,18 +187,11 @@ async def send_notice(ctx: jobs.JobContext, args: dict[str, Any]) -> None:
 
 async def _send(ctx: jobs.JobContext, medium: str, recipient: Recipient, page: Page) -> Sent | DeliveryError:
     sender = ctx.services.get("senders", {}).get(medium)
-    if sender is None:
-        return DeliveryError(f"no {medium} provider is configured", retryable=False)
-    try:
-        sent = await sender(recipient, page)
-    except DeliveryQueued:  # only group bots queue; a notice never goes to one
+    outcome = await send((sender, recipient, page) if sender is not None
+                         else DeliveryError(f"no {medium} provider is configured", retryable=False))
+    if outcome is None:  # only group bots queue; a notice never goes to one
         return DeliveryError("queued", retryable=True)
-    except DeliveryError as exc:
-        return exc
-    except Exception as exc:  # a bug in a sender must not lose the notice: treat as transient
-        log.exception("sender for shift notice %s crashed", -page.delivery_id)
-        return DeliveryError(type(exc).__name__, retryable=True)
-    return sent if isinstance(sent, Sent) else Sent(sent or "")
+    return outcome if isinstance(outcome, Sent | DeliveryError) else Sent(outcome)
 
 
 async def _failed(ctx: jobs.JobContext, session: Any, n: ShiftNotice, exc: DeliveryError,

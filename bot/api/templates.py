@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 
-from bot.api.common import get_or_404, paged, ts
+from bot.api.common import get_or_404, paged, require_ids, ts
 from bot.api.framework import Call, Page, endpoint, fits_int64
 from bot.keys import JOBS, SETTINGS
 from core import custom_fields, images, incidents
@@ -88,8 +88,7 @@ async def _scope(c: Call, body: ScopeIn) -> Scope:
                                f"not {body.channel_id}; give one of them")
         return Scope(rule.channel_id, rule.id)
     if body.channel_id is not None:
-        if not fits_int64(body.channel_id) or await c.session.get(Channel, body.channel_id) is None:
-            raise NotFound(f"channel_id: no channel with id {body.channel_id}")
+        await require_ids(c.session, Channel, [body.channel_id], "channel_id")
         return Scope(body.channel_id, 0)
     return Scope()
 
