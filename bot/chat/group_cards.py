@@ -17,10 +17,11 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.adapters.base import Adapter, ChatTarget
 from bot.cards import render
 from bot.chat.card_view import incident_card
+from bot.chat.im_sender import record_card
 from core import incidents
 from core.clock import utcnow
 from core.errors import DeliveryError
-from core.models import CardRef, Delivery, ImApp
+from core.models import Delivery, ImApp
 from core.paging import Page, Recipient, Sender, Sent
 from core.types import Platform
 
@@ -44,9 +45,7 @@ def group_card_sender(adapters: Mapping[Platform, Adapter], sessions: async_sess
             card = render(platform, await incident_card(session, incident, base_url, utcnow()))
             ref = await adapter.send_card(ChatTarget(platform, d.address, direct=False), card)
             if getattr(adapter, "updates_group_cards", True):
-                session.add(CardRef(incident_id=incident.id, platform=platform.value,
-                                    conversation_id=ref.conversation_id, message_id=ref.message_id,
-                                    extra=dict(ref.extra), created_at=utcnow()))
+                record_card(session, incident.id, platform, ref)
                 await session.commit()
             return Sent(ref.message_id, provider=f"{platform.value} app {app.id}")
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.adapters.base import Adapter, ChatTarget
+from bot.adapters.base import Adapter, ChatTarget, MessageRef
 from bot.cards import render
 from bot.chat.card_view import incident_card
 from core import incidents
@@ -50,9 +50,7 @@ def im_sender(adapters: Mapping[Platform, Adapter], sessions: async_sessionmaker
                         await session.commit()
                     errors.append(exc)
                     continue
-                session.add(CardRef(incident_id=incident.id, platform=platform.value,
-                                    conversation_id=ref.conversation_id, message_id=ref.message_id,
-                                    extra=dict(ref.extra), created_at=utcnow()))
+                record_card(session, incident.id, platform, ref)
                 await session.commit()
                 return f"{platform.value}:{ref.message_id}"
         if any(e.retryable for e in errors):
@@ -63,3 +61,10 @@ def im_sender(adapters: Mapping[Platform, Adapter], sessions: async_sessionmaker
                             retryable=False)
 
     return send
+
+
+def record_card(session: AsyncSession, incident_id: int, platform: Platform, ref: MessageRef) -> None:
+    """Remember a card the platform accepted, so card sync updates it with every change (DESIGN rule 2);
+    direct messages and group chats alike. The caller commits."""
+    session.add(CardRef(incident_id=incident_id, platform=platform.value, conversation_id=ref.conversation_id,
+                        message_id=ref.message_id, extra=dict(ref.extra), created_at=utcnow()))
